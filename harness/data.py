@@ -1,0 +1,149 @@
+"""Finding data files: local directory, user cache, or the official URL.
+
+Search order for ``<dataset>/<name>``:
+1. ``$M2BENCH_DATA_DIR/<dataset>/<name>`` (tests and CI point this at ``../shared/data``);
+2. the user cache (``$M2BENCH_CACHE_DIR`` or the platform cache dir), filled by earlier downloads;
+3. the official URL, downloaded into the cache (atomic rename, so no half files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DataError
+
+DATA_DIR_ENV = "M2BENCH_DATA_DIR"
+CACHE_DIR_ENV = "M2BENCH_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV])
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("m2bench"))
+
+
+def local_data_dir() -> Path | None:
+    value = os.environ.get(DATA_DIR_ENV)
+    return Path(value) if value else None
+
+
+def resolve_file(dataset: str, name: str, url: str | None = None) -> Path:
+    """Return a local path for ``dataset/name``, downloading it if needed."""
+    candidates = []
+    if (root := local_data_dir()) is not None:
+        candidates.append(root / dataset / name)
+    cached = cache_dir() / dataset / name
+    candidates.append(cached)
+    for path in candidates:
+        if path.is_file():
+            return path
+    if url is None:
+        raise DataError(candidates[0], f"not found; put the file there or set ${DATA_DIR_ENV}")
+    try:
+        _download(url, cached)
+    except OSError as exc:
+        looked = ", ".join(str(p) for p in candidates)
+        raise DataError(
+            cached,
+            f"not found locally (looked in {looked}) and download of {url} failed ({exc}); "
+            f"place the file under ${DATA_DIR_ENV}/{dataset}/{name}",
+        ) from exc
+    return cached
+
+
+def _download(url: str, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def user_path(path: str | Path) -> Path:
+    """A path given by the user, relative to the directory they ran the command in.
+
+    ``inspect eval`` changes into the task's folder while building a task, so a relative
+    path is first resolved against ``$PWD`` (the shell's directory), then the current one.
+    """
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return path
+    shell_dir = os.environ.get("PWD")
+    if shell_dir and (Path(shell_dir) / path).exists():
+        return (Path(shell_dir) / path).resolve()
+    return path.resolve()
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line; bad lines raise DataError."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(path, f"not valid UTF-8 ({exc.reason} at byte {exc.start})", lineno) from None
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DataError(path, f"invalid JSON ({exc.msg} at column {exc.colno})", lineno) from None
+            if not isinstance(obj, dict):
+                raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", lineno)
+            yield lineno, obj
+
+
+class Row:
+    """Typed field access on one parsed row, raising DataError with file:line:field."""
+
+    def __init__(self, obj: dict[str, Any], path: str | Path, line: int | None):
+        self.obj, self.path, self.line = obj, path, line
+
+    def error(self, field: str, message: str) -> DataError:
+        return DataError(self.path, message, self.line, field)
+
+    def get(self, field: str, kind: type | tuple[type, ...], *, required: bool = True, default: Any = None) -> Any:
+        if field not in self.obj or self.obj[field] is None:
+            if required:
+                raise self.error(field, "missing")
+            return default
+        value = self.obj[field]
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise self.error(field, f"expected {_kind_name(kind)}, got bool")
+        if not isinstance(value, kind):
+            raise self.error(field, f"expected {_kind_name(kind)}, got {type(value).__name__}")
+        return value
+
+    def text(self, field: str, *, required: bool = True, allow_empty: bool = False) -> str:
+        value = self.get(field, str, required=required, default="")
+        if required and not allow_empty and not value.strip():
+            raise self.error(field, "empty")
+        return value
+
+    def number(self, field: str) -> float:
+        return float(self.get(field, (int, float)))
+
+    def sub(self, field: str) -> Row:
+        return Row(self.get(field, dict), self.path, self.line)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {"str": "string", "dict": "object", "list": "array", "int": "number", "float": "number"}
+    return " or ".join(dict.fromkeys(names.get(k.__name__, k.__name__) for k in kinds))

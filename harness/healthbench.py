@@ -1,0 +1,136 @@
+"""HealthBench data: official files, validation, loading.
+
+Official release (MIT, OpenAI simple-evals), one subfolder ``healthbench/`` under
+``$M2BENCH_DATA_DIR`` or the cache. Row counts of official files are verified on load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.data import Row, read_jsonl, resolve_file, user_path
+from harness.errors import ArgumentError, DataError
+from harness.rubric import RubricItem
+
+BASE_URL = "https://openaipublic.blob.core.windows.net/simple-evals/healthbench/"
+
+# subset -> (official file name, official row count)
+OFFICIAL_FILES: dict[str, tuple[str, int | None]] = {
+    "full": ("2025-05-07-06-14-12_oss_eval.jsonl", 5000),
+    "hard": ("hard_2025-05-08-21-00-10.jsonl", 1000),
+    "consensus": ("consensus_2025-05-09-20-00-46.jsonl", 3671),
+    "meta_eval": ("2025-05-07-06-14-12_oss_meta_eval.jsonl", None),
+}
+SUBSETS = ("full", "hard", "consensus")
+ROLES = ("system", "user", "assistant", "developer")
+MAX_ABS_POINTS = 10  # HealthBench rubric points lie in [-10, 10]
+
+
+@dataclass
+class HealthBenchExample:
+    prompt_id: str
+    prompt: list[dict[str, str]]
+    rubrics: list[RubricItem]
+    example_tags: list[str] = field(default_factory=list)
+    ideal_completion: str | None = None
+
+
+def official_path(subset: str) -> Path:
+    if subset not in OFFICIAL_FILES:
+        raise ArgumentError("subset", subset, SUBSETS)
+    name = OFFICIAL_FILES[subset][0]
+    return resolve_file("healthbench", name, BASE_URL + name)
+
+
+def load_healthbench(subset: str = "hard", data_file: str | Path | None = None) -> list[HealthBenchExample]:
+    """Load a HealthBench subset (official file) or an explicit ``data_file`` in the same format."""
+    if subset not in SUBSETS:
+        raise ArgumentError("subset", subset, SUBSETS)
+    path = user_path(data_file) if data_file else official_path(subset)
+    examples = load_file(path)
+    expected = _official_count(path)
+    if expected is not None and len(examples) != expected:
+        raise DataError(path, f"has {len(examples)} rows; the official file has {expected}")
+    return examples
+
+
+def _official_count(path: Path) -> int | None:
+    for name, count in OFFICIAL_FILES.values():
+        if path.name == name:
+            return count
+    return None
+
+
+def load_file(path: str | Path) -> list[HealthBenchExample]:
+    examples: list[HealthBenchExample] = []
+    seen: dict[str, int] = {}
+    for line, obj in read_jsonl(path):
+        example = parse_example(Row(obj, path, line))
+        if example.prompt_id in seen:
+            raise DataError(path, f"duplicate prompt_id {example.prompt_id!r} (first on line {seen[example.prompt_id]})", line, "prompt_id")
+        seen[example.prompt_id] = line
+        examples.append(example)
+    if not examples:
+        raise DataError(path, "no rows")
+    return examples
+
+
+def parse_example(row: Row) -> HealthBenchExample:
+    prompt_id = row.text("prompt_id")
+    messages = row.get("prompt", list)
+    if not messages:
+        raise row.error("prompt", "empty conversation")
+    prompt = []
+    for n, message in enumerate(messages):
+        name = f"prompt[{n}]"
+        if not isinstance(message, dict):
+            raise row.error(name, "expected an object with role and content")
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise row.error(f"{name}.role", f"expected one of {', '.join(ROLES)}, got {role!r}")
+        if not isinstance(content, str):
+            raise row.error(f"{name}.content", f"expected string, got {type(content).__name__}")
+        prompt.append({"role": role, "content": content})
+    rubrics = parse_rubric(row, "rubrics")
+    tags = row.get("example_tags", list, required=False, default=[])
+    if not all(isinstance(t, str) for t in tags):
+        raise row.error("example_tags", "expected an array of strings")
+    ideal = None
+    if isinstance(data := row.obj.get("ideal_completions_data"), dict):
+        ideal = data.get("ideal_completion") if isinstance(data.get("ideal_completion"), str) else None
+    return HealthBenchExample(prompt_id, prompt, rubrics, list(tags), ideal)
+
+
+def parse_rubric(row: Row, field_name: str, unique: bool = False) -> list[RubricItem]:
+    """Validate a HealthBench-format rubric list (criterion, points, tags).
+
+    The official files repeat a criterion in a few rows, so ``unique`` is off for them.
+    """
+    raw = row.get(field_name, list)
+    if not raw:
+        raise row.error(field_name, "empty rubric")
+    items = []
+    seen: set[str] = set()
+    for n, entry in enumerate(raw):
+        name = f"{field_name}[{n}]"
+        if not isinstance(entry, dict):
+            raise row.error(name, "expected an object with criterion, points, tags")
+        criterion = entry.get("criterion")
+        if not isinstance(criterion, str) or not criterion.strip():
+            raise row.error(f"{name}.criterion", "missing or empty")
+        points = entry.get("points")
+        if isinstance(points, bool) or not isinstance(points, (int, float)):
+            raise row.error(f"{name}.points", f"expected number, got {type(points).__name__}")
+        if points == 0 or abs(points) > MAX_ABS_POINTS:
+            raise row.error(f"{name}.points", f"{points} is outside the valid range (non-zero, |points| <= {MAX_ABS_POINTS})")
+        tags = entry.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise row.error(f"{name}.tags", "expected an array of strings")
+        if unique and criterion in seen:
+            raise row.error(f"{name}.criterion", f"duplicate criterion {criterion[:60]!r}")
+        seen.add(criterion)
+        items.append(RubricItem(criterion, float(points), tuple(tags)))
+    if not any(i.points > 0 for i in items):
+        raise row.error(field_name, "no criterion with positive points, so no score can be computed")
+    return items

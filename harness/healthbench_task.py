@@ -1,0 +1,46 @@
+"""The Inspect task behind tasks/healthbench*, built on the loader and the rubric scorer."""
+
+from __future__ import annotations
+
+from inspect_ai import Task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.solver import generate
+
+from harness.data import user_path
+from harness.errors import ArgumentError
+from harness.grading import GRADING_MODES
+from harness.healthbench import HealthBenchExample, load_healthbench
+from harness.inspect_scoring import chat_messages, rubric_scorer
+
+def to_sample(example: HealthBenchExample) -> Sample:
+    return Sample(
+        id=example.prompt_id,
+        input=chat_messages(example.prompt),
+        metadata={
+            "prompt_id": example.prompt_id,
+            "rubric": [item.to_dict() for item in example.rubrics],
+            "example_tags": example.example_tags,
+        },
+    )
+
+
+def healthbench_task(
+    subset: str = "full",
+    data_file: str | None = None,
+    grading_mode: str = "per_criterion",
+    structured_output: bool = True,
+    max_error_fraction: float = 0.05,
+) -> Task:
+    if grading_mode not in GRADING_MODES:
+        raise ArgumentError("grading_mode", grading_mode, GRADING_MODES)
+    if not 0 <= max_error_fraction < 1:
+        raise ArgumentError("max_error_fraction", max_error_fraction, "a fraction in [0, 1)")
+    examples = load_healthbench(subset, data_file)
+    name = "healthbench" if subset == "full" else f"healthbench_{subset}"
+    return Task(
+        dataset=MemoryDataset([to_sample(e) for e in examples], name=name),
+        solver=generate(),
+        scorer=rubric_scorer(grading_mode=grading_mode, structured_output=structured_output),
+        fail_on_error=max_error_fraction,
+        metadata={"benchmark": name, "subset": subset, "data_file": str(user_path(data_file)) if data_file else None},
+    )

@@ -1,0 +1,136 @@
+"""Inspect wrappers around the harness scoring functions (no scoring logic lives here)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+from inspect_ai.model import (
+    ChatMessage,
+    ChatMessageAssistant,
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    Model,
+    ResponseSchema,
+    get_model,
+    model_roles,
+)
+from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
+from inspect_ai.solver import TaskState
+from inspect_ai.util import JSONSchema
+
+from harness.cache import GradingCache
+from harness.data import cache_dir
+from harness.errors import GradingError
+from harness.grading import Grader, GradingMode, RubricGrader
+from harness.rubric import RubricItem, summarize
+
+logger = logging.getLogger(__name__)
+
+GRADER_ROLE = "grader"
+_MESSAGE = {"system": ChatMessageSystem, "developer": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
+
+
+def chat_messages(messages: Sequence[dict[str, str]]) -> list[ChatMessage]:
+    """Inspect chat messages from plain role/content dicts."""
+    return [_MESSAGE[m["role"]](content=m["content"]) for m in messages]
+
+
+def inspect_grader(model: Model, use_schema: bool = True) -> Grader:
+    """Adapt an Inspect model to the engine's grader callable."""
+
+    async def grade(messages: list[dict[str, str]], json_schema: dict | None) -> str:
+        config = GenerateConfig(temperature=0.0)
+        if use_schema and json_schema is not None:
+            config = GenerateConfig(
+                temperature=0.0,
+                response_schema=ResponseSchema(name="verdict", json_schema=JSONSchema.model_validate(json_schema)),
+            )
+        output = await model.generate(chat_messages(messages), config=config)
+        if output.error:
+            raise RuntimeError(output.error)
+        return output.completion
+
+    return grade
+
+
+def resolve_grader() -> tuple[Model, bool]:
+    """The model bound to the ``grader`` role, else the model under test (self-graded)."""
+    if GRADER_ROLE in model_roles():
+        return get_model(role=GRADER_ROLE), False
+    return get_model(), True
+
+
+def default_cache() -> GradingCache | None:
+    if os.environ.get("M2BENCH_GRADING_CACHE", "1") == "0":
+        return None
+    return GradingCache(cache_dir() / "grading.sqlite")
+
+
+def rubric_from_metadata(raw: Sequence[dict]) -> list[RubricItem]:
+    return [RubricItem(r["criterion"], float(r["points"]), tuple(r.get("tags", ()))) for r in raw]
+
+
+def conversation_of(state: TaskState) -> list[dict[str, str]]:
+    """The sample's prompt conversation (without the reply being graded)."""
+    if isinstance(state.input, str):
+        return [{"role": "user", "content": state.input}]
+    return [{"role": m.role, "content": m.text} for m in state.input]
+
+
+@metric(name="healthbench")
+def healthbench_metrics() -> Metric:
+    """Headline (clipped mean, bootstrap std) and every tag score, HealthBench style."""
+
+    def compute(scores: list[SampleScore]) -> dict[str, float]:
+        per_example = [s.score.metadata["metrics"] for s in scores if s.score.metadata and s.score.metadata.get("metrics")]
+        if not per_example:
+            return {}
+        summary = summarize(per_example)
+        out = {"score": summary["overall_score"].mean, "bootstrap_std": summary["overall_score"].bootstrap_std}
+        out.update({name: s.mean for name, s in summary.items() if name != "overall_score" and not name.startswith("level:")})
+        return out
+
+    return compute
+
+
+@scorer(metrics=[healthbench_metrics()])
+def rubric_scorer(grading_mode: GradingMode = "per_criterion", max_attempts: int = 3, structured_output: bool = True):
+    """Grade the final reply against the sample's rubric (``metadata['rubric']``)."""
+    engines: dict[str, RubricGrader] = {}
+    warned: list[bool] = []
+
+    async def score(state: TaskState, target: Target) -> Score:
+        model, self_graded = resolve_grader()
+        grader_name = str(model)
+        if self_graded and not warned:
+            warned.append(True)
+            logger.warning("no 'grader' model role bound: %s is grading its own answers", grader_name)
+        engine = engines.get(grader_name)
+        if engine is None:
+            engine = engines[grader_name] = RubricGrader(
+                inspect_grader(model, structured_output), grader_id=grader_name, mode=grading_mode,
+                max_attempts=max_attempts, cache=default_cache(),
+            )
+        rubric = rubric_from_metadata(state.metadata["rubric"])
+        result = await engine.grade(conversation_of(state), state.output.completion, rubric, state.metadata.get("example_tags", ()))
+        if result.errors:
+            listing = "; ".join(f"{v.item.criterion[:80]!r}: {v.error}" for v in result.errors)
+            raise GradingError(f"{len(result.errors)} of {len(rubric)} criteria could not be graded by {grader_name}: {listing}")
+        return Score(
+            value=result.score,
+            answer=state.output.completion,
+            explanation="\n".join(f"[{'met' if v.met else 'not met'}] {v.item} -- {v.explanation}" for v in result.verdicts),
+            metadata={
+                "metrics": result.metrics,
+                "verdicts": [v.to_dict() for v in result.verdicts],
+                "grader": grader_name,
+                "self_graded": self_graded,
+                "grading_mode": grading_mode,
+                "grader_calls": result.grader_calls,
+            },
+        )
+
+    return score
