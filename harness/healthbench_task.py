@@ -42,5 +42,5 @@ def healthbench_task(
         solver=generate(),
         scorer=rubric_scorer(grading_mode=grading_mode, structured_output=structured_output),
         fail_on_error=max_error_fraction,
-        metadata={"benchmark": name, "subset": subset, "data_file": str(user_path(data_file)) if data_file else None},
+        metadata={"benchmark": name, "subset": subset, "rubric_graded": True, "data_file": str(user_path(data_file)) if data_file else None},
     )
