@@ -1,0 +1,356 @@
+"""A latency-simulating OpenAI-compatible server for benchmarks and fault-injection tests.
+
+Real HTTP/1.1 on 127.0.0.1 (stdlib asyncio, keep-alive; sustains hundreds of concurrent
+in-flight requests), serving ``POST /v1/chat/completions`` and ``GET /v1/models``.
+
+Replies:
+- **grader requests** (the prompt holds ``<criterion>...</criterion>`` tags, as the prompts of
+  ``harness.grading`` do): a JSON verdict per criterion from ``simulated_verdict(criterion)``,
+  which depends only on the criterion text, so per-criterion and batched grading get identical
+  verdicts. One criterion with a single-verdict schema (or no "one entry per criterion"
+  instruction) gets ``{"explanation", "criteria_met"}``; otherwise ``{"1": {...}, "2": {...}}``.
+- **other requests** (the model under test): the canned ``model_reply``.
+
+Usage::
+
+    with SimServer(latency_s=0.3) as srv:          # starts a background thread, stops on exit
+        chat = OpenAIChat(srv.base_url, "sim")      # base_url = http://127.0.0.1:<port>/v1
+        ...
+        srv.stats()   # {"calls", "grader_calls", "model_calls", "input_tokens", "input_chars",
+                      #  "output_tokens", "max_concurrent", "in_flight", "faults": {kind: n}}
+
+    python -m harness.sim_server --port 8000 --latency 0.3 [--error-rate 0.1 --faults http_500,timeout]
+
+Faults (``FAULT_KINDS``): ``http_500``, ``http_429`` (with ``Retry-After: 0``), ``timeout`` (hangs
+``hang_s`` seconds, then answers normally; a client with a shorter timeout gives up),
+``truncated_json`` (200, the reply content cut in half), ``non_json`` (200, prose content),
+``empty`` (200, empty content), ``bad_body`` (200, the HTTP body itself is not valid JSON).
+Each request draws a fault with probability ``error_rate`` from a seeded RNG (kind chosen
+uniformly from ``faults``), in arrival order. For exact sequences call
+``srv.queue_faults(["http_500", None, "timeout"])``: the next requests take those in order
+(``None`` = healthy) before the random draw resumes. Attributes (``latency_s``, ``error_rate``,
+``faults``, ``model_reply``...) may be changed while the server runs.
+
+Token counting: ``count_tokens(text)`` = number of regex word tokens (``\\w+`` runs and single
+punctuation marks), over every message's content. For English this is within roughly ±25% of
+a BPE tokenizer's count (tiktoken is not used: it needs the network for its vocabulary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+
+FAULT_KINDS = ("http_500", "http_429", "timeout", "truncated_json", "non_json", "empty", "bad_body")
+CRITERION = re.compile(r"<criterion>(.*?)</criterion>", re.DOTALL)
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+DEFAULT_MODEL_REPLY = (
+    "Thank you for the question. Based on what you describe, this is most often not serious, "
+    "but a few signs would need prompt care: severe or worsening pain, fever above 39 C, "
+    "shortness of breath, or confusion. If any of these appear, seek urgent medical attention. "
+    "Otherwise, rest, drink fluids, and see your doctor if it does not improve within a few days. "
+    "Could you tell me your age, how long this has lasted, and any medicines you take?"
+)
+_STATUS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+
+
+def count_tokens(text: str) -> int:
+    """Approximate token count: regex word tokens (``\\w+`` runs and punctuation marks)."""
+    return len(_TOKEN.findall(text))
+
+
+def simulated_verdict(criterion: str, true_rate: float = 0.6) -> bool:
+    """Deterministic verdict for a criterion text (sha256 of the stripped text)."""
+    digest = hashlib.sha256(criterion.strip().encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < true_rate
+
+
+def grader_reply(prompt: str, json_schema: dict | None = None) -> str | None:
+    """The simulated grader's reply to a grading prompt, or None when it is not one."""
+    criteria = CRITERION.findall(prompt)
+    if not criteria:
+        return None
+    props = (json_schema or {}).get("properties", {})
+    single = "criteria_met" in props if props else (len(criteria) == 1 and "one entry per criterion" not in prompt)
+    if single:
+        met = simulated_verdict(criteria[0])
+        return json.dumps({"explanation": f"simulated: {'met' if met else 'not met'}", "criteria_met": met})
+    return json.dumps(
+        {str(n): {"explanation": "simulated", "criteria_met": simulated_verdict(c)} for n, c in enumerate(criteria, 1)}
+    )
+
+
+class SimServer:
+    """OpenAI-compatible server with simulated latency, verdicts and faults (see module doc)."""
+
+    def __init__(
+        self,
+        latency_s: float = 0.3,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        grader_latency_s: float | None = None,
+        jitter_s: float = 0.0,
+        error_rate: float = 0.0,
+        faults: Sequence[str] = ("http_500",),
+        hang_s: float = 30.0,
+        seed: int = 0,
+        model_reply: str = DEFAULT_MODEL_REPLY,
+        models: Sequence[str] = ("sim-model", "sim-grader"),
+    ):
+        bad = [f for f in faults if f not in FAULT_KINDS]
+        if bad:
+            from harness.errors import ArgumentError
+
+            raise ArgumentError("faults", ",".join(bad), FAULT_KINDS)
+        self.host, self.port = host, port
+        self.latency_s, self.grader_latency_s, self.jitter_s = latency_s, grader_latency_s, jitter_s
+        self.error_rate, self.faults, self.hang_s = error_rate, tuple(faults), hang_s
+        self.model_reply, self.models = model_reply, tuple(models)
+        self._rng = random.Random(seed)
+        self._queued: deque[str | None] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.reset_stats()
+
+    # ---- lifecycle -------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> SimServer:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            try:
+                self._server = self._loop.run_until_complete(
+                    asyncio.start_server(self._handle, self.host, self.port, backlog=2048)
+                )
+                self.port = self._server.sockets[0].getsockname()[1]
+            except BaseException as exc:  # reported to the caller of start()
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="sim-server", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+
+        async def shutdown() -> None:
+            self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+        self._loop = self._thread = None
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- control and counters --------------------------------------------------------
+    def queue_faults(self, kinds: Iterable[str | None]) -> None:
+        """The next requests take these faults in order (None = healthy)."""
+        kinds = list(kinds)
+        bad = [k for k in kinds if k is not None and k not in FAULT_KINDS]
+        if bad:
+            from harness.errors import ArgumentError
+
+            raise ArgumentError("fault", bad[0], FAULT_KINDS)
+        self._queued.extend(kinds)
+
+    def reset_stats(self) -> None:
+        self.calls = self.grader_calls = self.model_calls = 0
+        self.input_tokens = self.input_chars = self.output_tokens = 0
+        self.in_flight = self.max_concurrent = 0
+        self.fault_counts: Counter[str] = Counter()
+
+    def stats(self) -> dict:
+        return {
+            "calls": self.calls,
+            "grader_calls": self.grader_calls,
+            "model_calls": self.model_calls,
+            "input_tokens": self.input_tokens,
+            "input_chars": self.input_chars,
+            "output_tokens": self.output_tokens,
+            "max_concurrent": self.max_concurrent,
+            "in_flight": self.in_flight,
+            "faults": dict(self.fault_counts),
+        }
+
+    # ---- HTTP ------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+                headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+                body = await self._read_body(reader, headers)
+                status, payload, extra = await self._route(method, path.split("?")[0], body)
+                keep = headers.get("connection", "").lower() != "close"
+                out = [f"HTTP/1.1 {status} {_STATUS.get(status, 'Status')}", "Content-Type: application/json",
+                       f"Content-Length: {len(payload)}", "Connection: " + ("keep-alive" if keep else "close"), *extra]
+                writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + payload)
+                await writer.drain()
+                if not keep:
+                    return
+        except (asyncio.CancelledError, ConnectionError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    @staticmethod
+    async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while size := int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16):
+                chunks.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+            await reader.readuntil(b"\r\n")
+            return b"".join(chunks)
+        return await reader.readexactly(int(headers.get("content-length", "0") or 0))
+
+    async def _route(self, method: str, path: str, body: bytes) -> tuple[int, bytes, list[str]]:
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            data = [{"id": m, "object": "model", "created": 0, "owned_by": "m2bench-sim"} for m in self.models]
+            return 200, json.dumps({"object": "list", "data": data}).encode(), []
+        if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
+            return 404, _error(f"no route {method} {path}", "not_found"), []
+        try:
+            request = json.loads(body or b"{}")
+            messages = request["messages"]
+            text = "\n".join(_content_text(m.get("content")) for m in messages)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return 400, _error(f"bad request: {exc}", "invalid_request_error"), []
+        return await self._complete(request, text)
+
+    async def _complete(self, request: dict, text: str) -> tuple[int, bytes, list[str]]:
+        schema = ((request.get("response_format") or {}).get("json_schema") or {}).get("schema")
+        reply = grader_reply(text, schema)
+        is_grader = reply is not None
+        fault = self._queued.popleft() if self._queued else None
+        if fault is None and self.error_rate > 0 and self.faults and self._rng.random() < self.error_rate:
+            fault = self._rng.choice(self.faults)
+        jitter = self._rng.uniform(0, self.jitter_s) if self.jitter_s else 0.0
+        latency = (self.grader_latency_s if is_grader and self.grader_latency_s is not None else self.latency_s) + jitter
+
+        self.calls += 1
+        self.grader_calls += is_grader
+        self.model_calls += not is_grader
+        self.input_tokens += count_tokens(text)
+        self.input_chars += len(text)
+        self.in_flight += 1
+        self.max_concurrent = max(self.max_concurrent, self.in_flight)
+        if fault:
+            self.fault_counts[fault] += 1
+        try:
+            await asyncio.sleep(self.hang_s if fault == "timeout" else latency)
+        finally:
+            self.in_flight -= 1
+        if fault == "http_500":
+            return 500, _error("simulated server error", "server_error"), []
+        if fault == "http_429":
+            return 429, _error("simulated rate limit", "rate_limit_exceeded"), ["Retry-After: 0"]
+        if fault == "bad_body":
+            return 200, b'{"id": "chatcmpl-sim", "choices": [{"index": 0, "mess', []
+        content = reply if is_grader else self.model_reply
+        if fault == "truncated_json":
+            content = content[: len(content) // 2]
+        elif fault == "non_json":
+            content = "I think the reply mostly meets the criterion, overall."
+        elif fault == "empty":
+            content = ""
+        self.output_tokens += count_tokens(content)
+        return 200, _completion(request.get("model", "sim-model"), content, count_tokens(text)), []
+
+
+def _content_text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _error(message: str, kind: str) -> bytes:
+    return json.dumps({"error": {"message": message, "type": kind, "code": kind}}).encode()
+
+
+def _completion(model: str, content: str, prompt_tokens: int) -> bytes:
+    completion_tokens = count_tokens(content)
+    return json.dumps(
+        {
+            "id": "chatcmpl-sim",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+    ).encode()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m harness.sim_server", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--latency", type=float, default=0.3, help="seconds per call (default 0.3)")
+    parser.add_argument("--grader-latency", type=float, default=None, help="seconds per grader call (default: --latency)")
+    parser.add_argument("--jitter", type=float, default=0.0, help="extra uniform random latency, seconds")
+    parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--faults", default="http_500", help=f"comma-separated, from {','.join(FAULT_KINDS)}")
+    parser.add_argument("--hang", type=float, default=30.0, help="seconds a 'timeout' fault hangs")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = SimServer(
+        args.latency, host=args.host, port=args.port, grader_latency_s=args.grader_latency, jitter_s=args.jitter,
+        error_rate=args.error_rate, faults=[f for f in args.faults.split(",") if f], hang_s=args.hang, seed=args.seed,
+    ).start()
+    print(f"sim server on {server.base_url} (latency {args.latency}s, error rate {args.error_rate}); Ctrl-C stops", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(json.dumps(server.stats()), flush=True)
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
