@@ -20,6 +20,7 @@ from harness.errors import DataError
 
 DATA_DIR_ENV = "M2BENCH_DATA_DIR"
 CACHE_DIR_ENV = "M2BENCH_CACHE_DIR"
+MAX_LINE_BYTES = 64 * 1024 * 1024  # one JSONL row; a longer line is reported, not loaded
 
 
 def cache_dir() -> Path:
@@ -93,7 +94,11 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise DataError(path, "file not found")
     with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
+        lineno = 0
+        while raw := f.readline(MAX_LINE_BYTES + 1):
+            lineno += 1
+            if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
+                raise DataError(path, f"line longer than {MAX_LINE_BYTES} bytes", lineno)
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -104,6 +109,8 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise DataError(path, f"invalid JSON ({exc.msg} at column {exc.colno})", lineno) from None
+            except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit number, or nesting too deep
+                raise DataError(path, f"invalid JSON ({type(exc).__name__}: {str(exc)[:100]})", lineno) from None
             if not isinstance(obj, dict):
                 raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", lineno)
             yield lineno, obj

@@ -6,6 +6,7 @@ Official release (MIT, OpenAI simple-evals), one subfolder ``healthbench/`` unde
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def parse_rubric(row: Row, field_name: str, unique: bool = False) -> list[Rubric
         points = entry.get("points")
         if isinstance(points, bool) or not isinstance(points, (int, float)):
             raise row.error(f"{name}.points", f"expected number, got {type(points).__name__}")
-        if points == 0 or abs(points) > MAX_ABS_POINTS:
+        if not math.isfinite(points) or points == 0 or abs(points) > MAX_ABS_POINTS:
             raise row.error(f"{name}.points", f"{points} is outside the valid range (non-zero, |points| <= {MAX_ABS_POINTS})")
         tags = entry.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
