@@ -1,0 +1,133 @@
+"""MedQA (USMLE, 4 options): files, validation, loading, prompt.
+
+Jin et al. 2020 (arXiv:2009.13081), MIT. The original is a Google Drive archive
+(jind11/MedQA -> data_clean/questions/US/4_options/), so there is no direct URL: the files are
+read from ``$M2BENCH_DATA_DIR/medqa/`` or the cache folder ``medqa/``. Row counts are verified.
+The same question type also serves MedMCQA and PubMedQA (harness.medexams).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness.data import Row, read_jsonl, resolve_file, user_path
+from harness.errors import ArgumentError, DataError
+
+SOURCE = "https://github.com/jind11/MedQA (Google Drive: data_clean/questions/US/4_options/)"
+# split -> (official file name, official row count)
+OFFICIAL_FILES: dict[str, tuple[str, int]] = {
+    "test": ("phrases_no_exclude_test.jsonl", 1273),
+    "dev": ("phrases_no_exclude_dev.jsonl", 1272),
+}
+SPLITS = tuple(OFFICIAL_FILES)
+LETTERS = ("A", "B", "C", "D")
+
+
+@dataclass(frozen=True)
+class MCQuestion:
+    """One multiple-choice question; ``answer`` is the correct letter."""
+
+    id: str
+    question: str
+    options: dict[str, str]
+    answer: str
+    meta: dict[str, str | None]
+
+    @property
+    def answer_text(self) -> str:
+        return self.options[self.answer]
+
+
+def missing_file_error(dataset: str, name: str, source: str, exc: DataError) -> DataError:
+    return DataError(
+        exc.path,
+        f"{dataset} file {name!r} not found. It has no direct download URL: get it from {source} "
+        f"and put it at $M2BENCH_DATA_DIR/{dataset}/{name} (or in the cache folder {dataset}/).",
+    )
+
+
+def official_path(split: str) -> Path:
+    if split not in OFFICIAL_FILES:
+        raise ArgumentError("split", split, SPLITS)
+    name = OFFICIAL_FILES[split][0]
+    try:
+        return resolve_file("medqa", name, None)
+    except DataError as exc:
+        raise missing_file_error("medqa", name, SOURCE, exc) from None
+
+
+def load_medqa(split: str = "test", data_file: str | Path | None = None, shuffle_seed: int | None = None) -> list[MCQuestion]:
+    """MedQA-USMLE 4-option questions of ``split`` (or an explicit ``data_file`` in the same format).
+
+    ``shuffle_seed`` (non-zero) reorders each question's options deterministically.
+    """
+    if split not in SPLITS:
+        raise ArgumentError("split", split, SPLITS)
+    path = user_path(data_file) if data_file else official_path(split)
+    questions = load_file(path, split)
+    for name, count in OFFICIAL_FILES.values():
+        if path.name == name and len(questions) != count:
+            raise DataError(path, f"has {len(questions)} rows; the official file has {count}")
+    if shuffle_seed:
+        questions = [shuffle_options(q, shuffle_seed) for q in questions]
+    return questions
+
+
+def load_file(path: str | Path, split: str = "test") -> list[MCQuestion]:
+    questions = [parse_question(Row(obj, path, line), f"{split}-{line:04d}") for line, obj in read_jsonl(path)]
+    if not questions:
+        raise DataError(path, "no rows")
+    return questions
+
+
+def parse_question(row: Row, qid: str) -> MCQuestion:
+    """Validate one MedQA row: question, options A-D, answer_idx, answer text matching options[answer_idx]."""
+    question = row.text("question")
+    raw = row.get("options", dict)
+    if sorted(raw) != list(LETTERS):
+        raise row.error("options", f"expected exactly the keys {', '.join(LETTERS)}, got {', '.join(map(str, raw)) or 'none'}")
+    options = {}
+    for letter in LETTERS:
+        text = raw[letter]
+        if not isinstance(text, str) or not text.strip():
+            raise row.error(f"options.{letter}", "missing or empty option text")
+        options[letter] = text.strip()
+    if len({t.lower() for t in options.values()}) != len(options):
+        raise row.error("options", "two options have the same text")
+    answer = row.text("answer_idx").strip()
+    if answer not in LETTERS:
+        raise row.error("answer_idx", f"expected one of {', '.join(LETTERS)}, got {answer!r}")
+    answer_text = row.text("answer").strip()
+    if answer_text != options[answer]:
+        raise row.error("answer", f"{answer_text[:60]!r} does not match options.{answer} {options[answer][:60]!r}")
+    meta = {"meta_info": row.get("meta_info", str, required=False)}
+    return MCQuestion(qid, question.strip(), options, answer, meta)
+
+
+def shuffle_options(q: MCQuestion, seed: int) -> MCQuestion:
+    """The question with its option texts reordered (same seed and id -> same order); answer follows."""
+    letters = list(q.options)
+    texts = [q.options[k] for k in letters]
+    order = list(range(len(texts)))
+    random.Random(f"{seed}:{q.id}").shuffle(order)
+    options = {letters[n]: texts[i] for n, i in enumerate(order)}
+    answer = letters[order.index(letters.index(q.answer))]
+    return replace(q, options=options, answer=answer, meta={**q.meta, "original_answer": q.answer})
+
+
+# The one prompt both harnesses use (Inspect task and lm-eval generation task).
+PROMPT = "Answer the following multiple choice question. {instruction}\n\n{question}\n\n{choices}"
+DIRECT = "Reply with the letter of the correct option only, in the form 'ANSWER: $LETTER' (without quotes) where LETTER is one of {letters}."
+COT = ("Think step by step, then give your final answer on the last line in the form 'ANSWER: $LETTER' "
+       "(without quotes) where LETTER is one of {letters}.")
+
+
+def format_choices(options: dict[str, str]) -> str:
+    return "\n".join(f"{k}) {v}" for k, v in options.items())
+
+
+def format_prompt(q: MCQuestion, cot: bool = False) -> str:
+    instruction = (COT if cot else DIRECT).format(letters="".join(q.options))
+    return PROMPT.format(instruction=instruction, question=q.question, choices=format_choices(q.options))
