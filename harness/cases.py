@@ -1,0 +1,378 @@
+"""One schema for a clinical case, with converters from the public case sets.
+
+``load_cases(name)`` for name in ``CASE_SETS`` reads ``$M2BENCH_DATA_DIR/<dataset>/<file>``
+(AgentClinic OSCE jsonl, MediQ jsonl). Malformed rows raise DataError (file:line:field).
+
+Test results (and every other field the doctor or patient can see) must not name the
+diagnosis: each mention is replaced by ``WITHHELD`` and the case gets a flag;
+``load_report(name)`` counts scrubbed cases and other data-quality flags.
+
+``Case.diagnosis`` is the ground-truth answer to ``Case.question`` (for AgentClinic and the
+diagnosis questions of MediQ a diagnosis; a few MediQ questions ask for a drug or a mechanism).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.data import Row, read_jsonl, resolve_file
+from harness.errors import ArgumentError, DataError
+
+WITHHELD = "[withheld]"
+DIAGNOSIS_QUESTION = "What is the most likely diagnosis?"
+
+# name -> (dataset folder, file name, converter name)
+CASE_SETS: dict[str, tuple[str, str, str]] = {
+    "agentclinic_medqa": ("agentclinic", "agentclinic_medqa.jsonl", "osce"),
+    "agentclinic_medqa_extended": ("agentclinic", "agentclinic_medqa_extended.jsonl", "osce"),
+    "agentclinic_nejm": ("agentclinic", "agentclinic_nejm.jsonl", "nejm"),
+    "agentclinic_nejm_extended": ("agentclinic", "agentclinic_nejm_extended.jsonl", "nejm"),
+    "mediq": ("mediq", "all_dev_good.jsonl", "mediq"),
+    "mediq_craftmd": ("mediq", "all_craft_md.jsonl", "mediq"),
+}
+
+
+@dataclass
+class Fact:
+    id: str
+    text: str
+    topic: str = "history"  # symptoms, past medical history, social history, medications, ...
+    critical: bool = False
+
+
+@dataclass
+class Case:
+    case_id: str
+    source: str
+    presenting_complaint: str
+    demographics: str
+    history: list[Fact]
+    exam: dict[str, str]  # system / finding name -> finding
+    tests: dict[str, str]  # test name -> result
+    diagnosis: str
+    differentials: list[str] = field(default_factory=list)
+    persona: str = ""  # source-specific patient background (e.g. NEJM patient_info), may be empty
+    question: str = DIAGNOSIS_QUESTION
+    options: dict[str, str] | None = None  # MCQ options where the source has them
+    answer_idx: str | None = None
+    flags: list[str] = field(default_factory=list)  # data-quality notes, e.g. "scrubbed:tests"
+
+    @property
+    def critical_facts(self) -> list[Fact]:
+        return [f for f in self.history if f.critical]
+
+    def fact(self, fact_id: str) -> Fact:
+        return next(f for f in self.history if f.id == fact_id)
+
+    def diagnosis_aliases(self) -> list[str]:
+        return diagnosis_aliases(self.diagnosis)
+
+    def vignette(self) -> str:
+        """The whole case as one text (vignette mode), without the answer."""
+        lines = [f"Patient: {self.demographics}.", f"Presenting complaint: {self.presenting_complaint}", "History:"]
+        lines += [f"- {f.text}" for f in self.history]
+        if self.exam:
+            lines += ["Examination:"] + [f"- {k}: {v}" for k, v in self.exam.items()]
+        if self.tests:
+            lines += ["Test results:"] + [f"- {k}: {v}" for k, v in self.tests.items()]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Case:
+        data = dict(data)
+        data["history"] = [Fact(**f) for f in data["history"]]
+        return cls(**data)
+
+
+def diagnosis_aliases(diagnosis: str) -> list[str]:
+    """The diagnosis, its parenthesised abbreviation and its name without it; 'A or B' split."""
+    text = diagnosis.strip().strip(".")
+    out = [text]
+    for inner in re.findall(r"\(([^)]+)\)", text):
+        if len(inner.strip()) >= 3:
+            out.append(inner.strip())
+    bare = re.sub(r"\s*\([^)]*\)", "", text).strip()
+    out.append(bare)
+    for part in re.split(r"\s+or\s+|/|;", bare):
+        if len(part.strip()) >= 4:
+            out.append(part.strip())
+    return [a for a in dict.fromkeys(out) if a]
+
+
+def mentions(text: str, term: str) -> bool:
+    return re.search(r"(?<![\w-])" + re.escape(term) + r"(?![\w-])", text, re.IGNORECASE) is not None
+
+
+def scrub(text: str, terms: list[str]) -> str:
+    for term in sorted(terms, key=len, reverse=True):
+        text = re.sub(r"(?<![\w-])" + re.escape(term) + r"(?![\w-])", WITHHELD, text, flags=re.IGNORECASE)
+    return text
+
+
+def case_path(name: str) -> Path:
+    if name not in CASE_SETS:
+        raise ArgumentError("cases", name, list(CASE_SETS))
+    folder, file, _ = CASE_SETS[name]
+    return resolve_file(folder, file)
+
+
+def load_cases(name: str, path: str | Path | None = None) -> list[Case]:
+    """All cases of a public case set (or ``path``, a file in that set's format)."""
+    return _load(name, path)[0]
+
+
+def _load(name: str, path: str | Path | None) -> tuple[list[Case], list[int]]:
+    """(cases, line numbers of rows skipped because they hold no patient case)."""
+    if name not in CASE_SETS:
+        raise ArgumentError("cases", name, list(CASE_SETS))
+    path = Path(path) if path else case_path(name)
+    convert = _CONVERTERS[CASE_SETS[name][2]]
+    cases, skipped = [], []
+    for line, obj in read_jsonl(path):
+        case = convert(Row(obj, path, line), f"{name}-{len(cases) + len(skipped)}", name)
+        if case is None:
+            skipped.append(line)
+        else:
+            cases.append(_scrub_case(case))
+    if not cases:
+        raise DataError(path, "no cases")
+    return cases, skipped
+
+
+def load_report(name: str, path: str | Path | None = None) -> dict[str, Any]:
+    """Counts for a case set: cases, scrubbed cases (diagnosis named in a visible field), flags."""
+    cases, skipped = _load(name, path)
+    flags = Counter(flag if flag.startswith("scrubbed:") else flag.split(":")[0] for c in cases for flag in c.flags)
+    return {
+        "cases": len(cases),
+        "skipped_rows": len(skipped),  # rows with no patient context (e.g. biostatistics questions)
+        "scrubbed_cases": sum(any(f.startswith("scrubbed:") for f in c.flags) for c in cases),
+        "scrubbed_test_cases": sum("scrubbed:tests" in c.flags for c in cases),
+        "flagged_cases": sum(bool(c.flags) for c in cases),
+        "flags": dict(sorted(flags.items())),
+        "critical_facts": sum(len(c.critical_facts) for c in cases),
+        "cases_without_tests": sum(not c.tests for c in cases),
+    }
+
+
+def _scrub_case(case: Case) -> Case:
+    terms = case.diagnosis_aliases()
+    hit = lambda text: any(mentions(text, t) for t in terms)  # noqa: E731
+    if any(hit(v) or hit(k) for k, v in case.tests.items()):
+        case.tests = {scrub(k, terms): scrub(v, terms) for k, v in case.tests.items()}
+        case.flags.append("scrubbed:tests")
+    if any(hit(v) or hit(k) for k, v in case.exam.items()):
+        case.exam = {scrub(k, terms): scrub(v, terms) for k, v in case.exam.items()}
+        case.flags.append("scrubbed:exam")
+    if any(hit(f.text) for f in case.history) or hit(case.presenting_complaint) or hit(case.persona):
+        for f in case.history:
+            f.text = scrub(f.text, terms)
+        case.presenting_complaint = scrub(case.presenting_complaint, terms)
+        case.persona = scrub(case.persona, terms)
+        case.flags.append("scrubbed:history")
+    return case
+
+
+# --- AgentClinic OSCE (MedQA) -------------------------------------------------------------
+
+_CRITICAL_TOPICS = ("symptoms", "history of present illness")
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ").strip()
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """Nested dicts -> {"A / B": "text"}; a trailing 'Findings' key is dropped from the name."""
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for key, sub in value.items():
+            name = _label(key)
+            path = f"{prefix} / {name}" if prefix and name.lower() not in ("findings", "result", "results") else (prefix or name)
+            for k, v in _flatten(sub, path).items():
+                out[k] = f"{out[k]}; {v}" if k in out else v
+        return out
+    if isinstance(value, list):
+        return {prefix: "; ".join(str(v) if not isinstance(v, dict) else "; ".join(f"{a}: {b}" for a, b in _flatten(v).items()) for v in value)}
+    return {prefix: str(value)}
+
+
+def _osce(row: Row, case_id: str, source: str) -> Case:
+    osce = row.sub("OSCE_Examination")
+    actor = osce.sub("Patient_Actor")
+    diagnosis = osce.text("Correct_Diagnosis").strip()
+    facts: list[Fact] = []
+
+    def add(text: str, topic: str, critical: bool) -> None:
+        text = text.strip()
+        if text and text.lower() not in ("none", "n/a", "not applicable"):
+            facts.append(Fact(f"f{len(facts) + 1}", text, topic, critical))
+
+    symptoms = actor.get("Symptoms", dict, required=False, default={})
+    primary = symptoms.get("Primary_Symptom")
+    if isinstance(primary, str):
+        add(primary, "symptoms", True)
+    secondary = symptoms.get("Secondary_Symptoms", [])
+    if isinstance(secondary, str):
+        secondary = [secondary]
+    if not isinstance(secondary, list):
+        raise actor.error("Symptoms.Secondary_Symptoms", "expected an array of strings")
+    for item in secondary:
+        add(str(item), "symptoms", True)
+    history = actor.text("History")
+    for sentence in _sentences(history):
+        add(sentence, "history of present illness", True)
+    for key, value in actor.obj.items():
+        if key in ("Demographics", "History", "Symptoms"):
+            continue
+        for name, text in _flatten(value, _label(key)).items():
+            topic = _label(key).lower()
+            add(text if name.lower() == topic else f"{name.split(' / ', 1)[-1]}: {text}" if " / " in name else text, topic, False)
+    exam = _flatten(osce.get("Physical_Examination_Findings", dict))
+    tests = _flatten(osce.get("Test_Results", dict))
+    complaint = primary if isinstance(primary, str) and primary.strip() else _sentences(history)[0]
+    return Case(
+        case_id=case_id, source=source, presenting_complaint=complaint.strip(), demographics=actor.text("Demographics"),
+        history=facts, exam=exam, tests=tests, diagnosis=diagnosis,
+        persona="", flags=[],
+    )
+
+
+# --- AgentClinic NEJM -----------------------------------------------------------------------
+
+_HEADER = re.compile(r"(?:\s+|^)[A-Z][\w-]*(?:\s+[a-z][\w-]*){0,2}\s+(?:results?|findings?|tests?|readings?):\s*$")
+
+
+def _nejm_tests(body: str) -> dict[str, str]:
+    """'1. Name: value 2. ...' or '- Name: value - ...' lists -> {name: value}."""
+    tests: dict[str, str] = {}
+    for part in re.split(r"(?:^|\s+)(?:\d+\.|-)\s+", re.sub(r"\*\*", "", body)):
+        part = _HEADER.sub("", part).strip(" .;")
+        if not part or part.endswith(":"):
+            continue
+        name, value = part.split(":", 1) if ":" in part else (" ".join(part.split()[:6]), part)
+        if name.strip() and value.strip():
+            tests[name.strip()] = value.strip()
+    return tests
+_AGE = re.compile(r"\b(\d+)[- ](year|month|week|day)[- ]old (\w+)", re.IGNORECASE)
+
+
+def _nejm(row: Row, case_id: str, source: str) -> Case:
+    question = row.text("question")
+    info = row.text("patient_info")
+    exams = row.text("physical_exams")
+    answers = row.get("answers", list)
+    options: dict[str, str] = {}
+    correct = []
+    for n, answer in enumerate(answers):
+        if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
+            raise row.error(f"answers[{n}]", "expected an object with text and correct")
+        options[chr(ord("A") + n)] = answer["text"].strip()
+        if answer.get("correct") is True:
+            correct.append(chr(ord("A") + n))
+    if len(correct) != 1:
+        raise row.error("answers", f"expected exactly one correct answer, found {len(correct)}")
+    diagnosis = options[correct[0]]
+    body = exams.split(":", 1)[1] if exams.lower().startswith("the information") and ":" in exams else exams
+    tests = _nejm_tests(body)
+    if not tests:
+        tests = {"Findings": body.strip()}
+    sentences = _sentences(question)
+    exam = {"Examination": " ".join(s for s in sentences if re.search(r"examination|exam\b", s, re.IGNORECASE))}
+    exam = {k: v for k, v in exam.items() if v}
+    facts = [Fact(f"f{n}", s, "history", True) for n, s in enumerate(_patient_sentences(info), 1)]
+    age = _AGE.search(question)
+    demographics = f"{age.group(1)}-{age.group(2)}-old {age.group(3)}" if age else "adult"
+    return Case(
+        case_id=case_id, source=source, presenting_complaint=sentences[0], demographics=demographics,
+        history=facts, exam=exam, tests=tests, diagnosis=diagnosis,
+        differentials=[v for k, v in options.items() if k != correct[0]], persona=info,
+        question=sentences[-1] if sentences[-1].endswith("?") else DIAGNOSIS_QUESTION,
+        options=options, answer_idx=correct[0], flags=[],
+    )
+
+
+def _patient_sentences(info: str) -> list[str]:
+    """Facts from a 'For your role as a patient...' text: role-play framing dropped."""
+    text = re.sub(r"\*\*", "", info)
+    parts = re.split(r"(?<=[.!?])\s+|\s+-\s+", text)
+    keep = []
+    for part in parts:
+        part = part.strip(" -")
+        low = part.lower()
+        if len(part) < 12 or part.endswith(":") or low.startswith(("for your role", "remember", "your character", "as a patient")):
+            continue
+        part = re.sub(r"^[A-Z][\w ]{0,30}:\s+", "", part)  # 'Age and Background: You are ...'
+        keep.append(part)
+    return keep or [text.strip()]
+
+
+# --- MediQ ------------------------------------------------------------------------------------
+
+_TEST_WORDS = re.compile(
+    r"\b(laborator|lab\b|labs\b|serum|plasma|blood (?:test|count|culture)|culture|biopsy|x-ray|radiograph|ct\b|mri|ultrasound|"
+    r"echocardiogra|ecg|ekg|electrocardiogra|urinalysis|smear|stain|titer|assay|level[s]?\b|concentration|hemoglobin|"
+    r"leukocyte|platelet|sodium|potassium|creatinine|glucose|antibod|pcr|scan|imaging|histolog|patholog)",
+    re.IGNORECASE,
+)
+_EXAM_WORDS = re.compile(
+    r"\b(temperature|blood pressure|pulse|heart rate|respirations|respiratory rate|oxygen saturation|bmi|"
+    r"examination|exam\b|auscultation|palpation|tender|murmur|reflex|on inspection|vital signs|°)",
+    re.IGNORECASE,
+)
+_NEGATION = re.compile(r"\b(denie[sd]|deny|no\b|not\b|never|without|negative)\b", re.IGNORECASE)
+
+
+def _mediq(row: Row, case_id: str, source: str) -> Case | None:
+    raw_id = row.get("id", (int, str))
+    context = row.get("context", list)
+    if context == [] and row.get("facts", list) == []:
+        return None  # a knowledge question with no patient: nothing to simulate
+    if not context or not all(isinstance(c, str) for c in context):
+        raise row.error("context", "expected a non-empty array of strings")
+    facts_raw = row.get("facts", list)
+    if not facts_raw or not all(isinstance(f, str) for f in facts_raw):
+        raise row.error("facts", "expected a non-empty array of strings")
+    options = row.get("options", dict)
+    answer = row.text("answer").strip()
+    answer_idx = row.text("answer_idx").strip()
+    if answer_idx not in options:
+        raise row.error("answer_idx", f"{answer_idx!r} is not one of the options {sorted(options)}")
+    flags = []
+    if str(options[answer_idx]).strip() != answer:
+        flags.append(f"answer_mismatch:{answer_idx}={options[answer_idx]!r} vs answer={answer!r}")
+    patient = row.get("patient", dict, required=False, default={})
+    demographics = " ".join(str(patient[k]) for k in ("age", "gender") if patient.get(k)) or "adult"
+    history: list[Fact] = []
+    exam: dict[str, str] = {}
+    tests: dict[str, str] = {}
+    for n, text in enumerate(facts_raw, 1):
+        text = re.sub(r"^\s*\d+\.\s*", "", text).strip()
+        if m := _TEST_WORDS.search(text):
+            tests[f"{m.group(1).strip().lower()} (finding {n})"] = text
+        elif _EXAM_WORDS.search(text):
+            exam[f"finding {n}"] = text
+        else:
+            history.append(Fact(f"f{n}", text, "history", _NEGATION.search(text) is None))
+    return Case(
+        case_id=f"{source}-{raw_id}", source=source, presenting_complaint=context[0].strip(), demographics=demographics,
+        history=history, exam=exam, tests=tests, diagnosis=answer,
+        differentials=[str(v).strip() for k, v in options.items() if k != answer_idx],
+        question=row.text("question"), options={k: str(v).strip() for k, v in options.items()},
+        answer_idx=answer_idx, flags=flags,
+    )
+
+
+def _sentences(text: str) -> list[str]:
+    parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", text.strip()) if p.strip()]
+    return parts or [text.strip()]
+
+
+_CONVERTERS = {"osce": _osce, "nejm": _nejm, "mediq": _mediq}
