@@ -16,10 +16,15 @@ Usage::
     with SimServer(latency_s=0.3) as srv:          # starts a background thread, stops on exit
         chat = OpenAIChat(srv.base_url, "sim")      # base_url = http://127.0.0.1:<port>/v1
         ...
-        srv.stats()   # {"calls", "grader_calls", "model_calls", "input_tokens", "input_chars",
-                      #  "output_tokens", "max_concurrent", "in_flight", "faults": {kind: n}}
+        srv.stats()   # {"calls", "grader_calls", "model_calls", "input_tokens", "grader_input_tokens",
+                      #  "input_chars", "output_tokens", "max_concurrent", "in_flight", "faults": {kind: n}}
+
+    with SimProcess(latency_s=0.3) as srv:   # same, in a child process (no GIL shared with the
+        srv.stats(); srv.reset_stats()         # client, for timing); stats over HTTP
 
     python -m harness.sim_server --port 8000 --latency 0.3 [--error-rate 0.1 --faults http_500,timeout]
+
+Control routes: ``GET /v1/sim/stats`` (the counters as JSON), ``POST /v1/sim/reset`` (zero them).
 
 Faults (``FAULT_KINDS``): ``http_500``, ``http_429`` (with ``Retry-After: 0``), ``timeout`` (hangs
 ``hang_s`` seconds, then answers normally; a client with a shorter timeout gives up),
@@ -32,8 +37,9 @@ uniformly from ``faults``), in arrival order. For exact sequences call
 ``faults``, ``model_reply``...) may be changed while the server runs.
 
 Token counting: ``count_tokens(text)`` = number of regex word tokens (``\\w+`` runs and single
-punctuation marks), over every message's content. For English this is within roughly ±25% of
-a BPE tokenizer's count (tiktoken is not used: it needs the network for its vocabulary).
+punctuation marks), over every message's content. On HealthBench Hard grader prompts it counted
+0.88x the tokens of the SmolLM2 BPE tokenizer (49k vocabulary); tiktoken is not used (it needs the
+network for its vocabulary). Ratios between grading modes hardly depend on the tokenizer.
 """
 
 from __future__ import annotations
@@ -44,8 +50,11 @@ import hashlib
 import json
 import random
 import re
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 
@@ -188,7 +197,7 @@ class SimServer:
 
     def reset_stats(self) -> None:
         self.calls = self.grader_calls = self.model_calls = 0
-        self.input_tokens = self.input_chars = self.output_tokens = 0
+        self.input_tokens = self.grader_input_tokens = self.input_chars = self.output_tokens = 0
         self.in_flight = self.max_concurrent = 0
         self.fault_counts: Counter[str] = Counter()
 
@@ -198,6 +207,7 @@ class SimServer:
             "grader_calls": self.grader_calls,
             "model_calls": self.model_calls,
             "input_tokens": self.input_tokens,
+            "grader_input_tokens": self.grader_input_tokens,
             "input_chars": self.input_chars,
             "output_tokens": self.output_tokens,
             "max_concurrent": self.max_concurrent,
@@ -245,6 +255,11 @@ class SimServer:
         return await reader.readexactly(int(headers.get("content-length", "0") or 0))
 
     async def _route(self, method: str, path: str, body: bytes) -> tuple[int, bytes, list[str]]:
+        if path.rstrip("/").endswith("/sim/stats"):
+            return 200, json.dumps(self.stats()).encode(), []
+        if method == "POST" and path.rstrip("/").endswith("/sim/reset"):
+            self.reset_stats()
+            return 200, json.dumps(self.stats()).encode(), []
         if method == "GET" and path.rstrip("/").endswith("/models"):
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "m2bench-sim"} for m in self.models]
             return 200, json.dumps({"object": "list", "data": data}).encode(), []
@@ -271,7 +286,9 @@ class SimServer:
         self.calls += 1
         self.grader_calls += is_grader
         self.model_calls += not is_grader
-        self.input_tokens += count_tokens(text)
+        tokens = count_tokens(text)
+        self.input_tokens += tokens
+        self.grader_input_tokens += tokens if is_grader else 0
         self.input_chars += len(text)
         self.in_flight += 1
         self.max_concurrent = max(self.max_concurrent, self.in_flight)
@@ -295,7 +312,67 @@ class SimServer:
         elif fault == "empty":
             content = ""
         self.output_tokens += count_tokens(content)
-        return 200, _completion(request.get("model", "sim-model"), content, count_tokens(text)), []
+        return 200, _completion(request.get("model", "sim-model"), content, tokens), []
+
+
+class SimProcess:
+    """A SimServer in a child process (``python -m harness.sim_server --port 0``).
+
+    Same keyword arguments as SimServer (latency_s, grader_latency_s, jitter_s, error_rate,
+    faults, hang_s, seed); ``stats()``/``reset_stats()`` go over HTTP. Used for timing, so the
+    server does not share the client's interpreter lock.
+    """
+
+    def __init__(self, latency_s: float = 0.3, **options):
+        self.args = ["--port", "0", "--latency", str(latency_s)]
+        flags = {"grader_latency_s": "--grader-latency", "jitter_s": "--jitter", "error_rate": "--error-rate",
+                 "hang_s": "--hang", "seed": "--seed"}
+        for name, value in options.items():
+            if name == "faults":
+                self.args += ["--faults", ",".join(value)]
+            elif name in flags:
+                self.args += [flags[name], str(value)]
+            else:
+                raise TypeError(f"SimProcess: unknown option {name!r}")
+        self.proc: subprocess.Popen | None = None
+        self.base_url = ""
+
+    def start(self) -> SimProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.sim_server", *self.args], stdout=subprocess.PIPE, text=True
+        )
+        line = self.proc.stdout.readline()
+        match = re.search(r"(http://\S+/v1)", line)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"sim server did not start: {line!r}")
+        self.base_url = match.group(1)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
+            self.proc = None
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(self.base_url + "/sim/stats", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def reset_stats(self) -> None:
+        request = urllib.request.Request(self.base_url + "/sim/reset", data=b"", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def __enter__(self) -> SimProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def _content_text(content) -> str:
@@ -342,10 +419,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         error_rate=args.error_rate, faults=[f for f in args.faults.split(",") if f], hang_s=args.hang, seed=args.seed,
     ).start()
     print(f"sim server on {server.base_url} (latency {args.latency}s, error rate {args.error_rate}); Ctrl-C stops", flush=True)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         print(json.dumps(server.stats()), flush=True)

@@ -110,3 +110,17 @@ def test_error_rate_is_seeded():
 def test_unknown_fault_is_rejected():
     with pytest.raises(ArgumentError):
         SimServer(faults=["meteor"])
+
+
+def test_child_process_server_and_control_routes():
+    from harness.sim_server import SimProcess
+
+    with SimProcess(latency_s=0.0) as srv:
+        prompt = criterion_prompt(CONVO, "r", ITEMS[0])
+        reply = asyncio.run(OpenAIChat(srv.base_url, "sim-grader", max_retries=0)([{"role": "user", "content": prompt}]))
+        assert json.loads(reply)["criteria_met"] == simulated_verdict(ITEMS[0].criterion)
+        stats = srv.stats()
+        assert stats["grader_calls"] == 1 and stats["grader_input_tokens"] == count_tokens(prompt)
+        srv.reset_stats()
+        assert srv.stats()["calls"] == 0
+    assert srv.proc is None
