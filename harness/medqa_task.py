@@ -1,0 +1,98 @@
+"""Inspect glue for multiple-choice exams (tasks/medqa): samples, the choice scorer, metrics.
+
+The scorer only wraps ``harness.answers.extract_choice``; no answer checking lives here.
+"""
+
+from __future__ import annotations
+
+from inspect_ai import Task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.scorer import CORRECT, INCORRECT, Metric, SampleScore, Score, Target, accuracy, metric, scorer, stderr
+from inspect_ai.solver import TaskState, generate
+
+from harness.answers import extract_choice
+from harness.data import user_path
+from harness.errors import ArgumentError
+from harness.medqa import SPLITS, MCQuestion, format_prompt, load_medqa
+
+
+def to_sample(q: MCQuestion, cot: bool = False) -> Sample:
+    return Sample(
+        id=q.id,
+        input=format_prompt(q, cot),
+        target=q.answer,
+        metadata={"options": q.options, **{k: v for k, v in q.meta.items() if v is not None}},
+    )
+
+
+@metric(name="answer_status", scores="unreduced")
+def answer_status() -> Metric:
+    """Share and count of replies with no answer or an ambiguous one (both scored wrong), over all epochs."""
+
+    def compute(scores: list[SampleScore]) -> dict[str, float]:
+        statuses = [(s.score.metadata or {}).get("status") for s in scores]
+        n = max(len(statuses), 1)
+        out: dict[str, float] = {}
+        for status in ("no_answer", "ambiguous"):
+            count = statuses.count(status)
+            out[status] = count / n
+            out[f"{status}_count"] = float(count)
+        return out
+
+    return compute
+
+
+@scorer(metrics=[accuracy(), stderr(), answer_status()])
+def choice_scorer():
+    """CORRECT when the letter extracted from the reply equals the target letter."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        reply = state.output.completion
+        found = extract_choice(reply, state.metadata["options"])
+        correct = found.status == "ok" and found.letter == target.text.strip().upper()
+        return Score(
+            value=CORRECT if correct else INCORRECT,
+            answer=found.letter or "",
+            explanation=f"extracted {found.letter or '-'} ({found.status}, {found.method}); correct {target.text}",
+            metadata=found.to_dict(),
+        )
+
+    return score
+
+
+def _seed(shuffle_choices: int | bool | str | None) -> int | None:
+    if shuffle_choices in (None, False, 0, "0", "", "none", "None", "false", "False"):
+        return None
+    try:
+        return int(shuffle_choices)
+    except (TypeError, ValueError):
+        raise ArgumentError("shuffle_choices", shuffle_choices, "an integer seed (0 or none = off)") from None
+
+
+def _flag(name: str, value: bool | str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1", "yes"):
+        return True
+    if str(value).lower() in ("false", "0", "no"):
+        return False
+    raise ArgumentError(name, value, ("true", "false"))
+
+
+def medqa_task(split: str = "test", cot: bool | str = False, shuffle_choices: int | None = None,
+               data_file: str | None = None) -> Task:
+    """MedQA-USMLE task; use Inspect's ``--epochs N`` for run-to-run variance."""
+    if split not in SPLITS:
+        raise ArgumentError("split", split, SPLITS)
+    cot = _flag("cot", cot)
+    seed = _seed(shuffle_choices)
+    questions = load_medqa(split, data_file, seed)
+    return Task(
+        dataset=MemoryDataset([to_sample(q, cot) for q in questions], name=f"medqa_{split}"),
+        solver=generate(),
+        scorer=choice_scorer(),
+        metadata={
+            "benchmark": "medqa", "split": split, "subset": "usmle_4opt", "cot": cot, "shuffle_choices": seed,
+            "data_file": str(user_path(data_file)) if data_file else None,
+        },
+    )
