@@ -1,0 +1,180 @@
+"""Leaderboard data files: published results, model parameter counts, own runs.
+
+All three live in ``leaderboards/`` as CSV, so a result or a parameter count is added by
+editing data, not code. Every loader validates and raises ``DataError(file, message, line,
+field)`` (line 1 is the header, so the first data row is line 2).
+
+- ``published.csv``: model, benchmark, subset, score (0-100), source, source_ref, date, note
+- ``models.csv``: model, aliases (``;``-separated names used in logs), architecture
+  (dense | moe | unknown), params_total_b, params_active_b (billions), source, note.
+  ``unknown`` means no public parameter count (closed models): both counts stay empty.
+- ``own_runs.csv``: the ``harness.results`` table (scores as fractions 0-1), appended with
+  ``add_own_runs`` / ``python -m harness.report add-runs``.
+
+Run ``python -m harness.leaderboard`` to validate the files.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import DataError
+from harness.results import RESULT_COLUMNS, append_results, normalize, results_table
+
+LEADERBOARD_DIR = Path(__file__).resolve().parents[1] / "leaderboards"
+PUBLISHED_COLUMNS = ["model", "benchmark", "subset", "score", "source", "source_ref", "date", "note"]
+MODEL_COLUMNS = ["model", "aliases", "architecture", "params_total_b", "params_active_b", "source", "note"]
+ARCHITECTURES = ("dense", "moe", "unknown")
+BENCHMARK_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+
+
+def _rows(path: Path, columns: list[str], required: Iterable[str]) -> list[tuple[int, dict[str, str]]]:
+    """(line, row) pairs of a CSV whose header must hold ``columns``; required fields non-empty."""
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise DataError(path, f"header lacks column(s) {', '.join(missing)}; expected {', '.join(columns)}", 1)
+        out = []
+        for row in reader:
+            line = reader.line_num
+            if None in row:
+                raise DataError(path, f"more values than the {len(header)} header columns (quote fields holding commas)", line)
+            row = {k: (v or "").strip() for k, v in row.items()}
+            if not any(row.values()):
+                continue
+            for name in required:
+                if not row[name]:
+                    raise DataError(path, "must not be empty", line, name)
+            out.append((line, row))
+    return out
+
+
+def _number(path: Path, line: int, field: str, text: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(path, f"not a number: {text!r}", line, field) from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise DataError(path, f"{value:g} is outside [{low:g}, {high:g}]", line, field)
+    return value
+
+
+def load_published(path: str | Path | None = None) -> pd.DataFrame:
+    """Published results, validated; ``score`` is on the 0-100 scale."""
+    path = Path(path) if path else LEADERBOARD_DIR / "published.csv"
+    records, seen = [], {}
+    for line, row in _rows(path, PUBLISHED_COLUMNS, ["model", "benchmark", "score", "source", "source_ref", "date"]):
+        if not BENCHMARK_NAME.match(row["benchmark"]):
+            raise DataError(path, f"{row['benchmark']!r} must be lower-case letters, digits and _ (e.g. healthbench_hard)", line, "benchmark")
+        if not DATE.match(row["date"]):
+            raise DataError(path, f"{row['date']!r} is not YYYY-MM-DD or YYYY-MM", line, "date")
+        score = _number(path, line, "score", row["score"], 0, 100)
+        key = (row["model"], row["benchmark"], row["subset"], row["source"])
+        if key in seen:
+            raise DataError(path, f"duplicate of line {seen[key]} (same model, benchmark, subset, source)", line, "model")
+        seen[key] = line
+        records.append({**row, "score": score, "line": line})
+    return pd.DataFrame(records, columns=PUBLISHED_COLUMNS + ["line"])
+
+
+def load_models(path: str | Path | None = None) -> pd.DataFrame:
+    """Model registry, validated. Dense models get params_active_b = params_total_b."""
+    path = Path(path) if path else LEADERBOARD_DIR / "models.csv"
+    records, names = [], {}
+    for line, row in _rows(path, MODEL_COLUMNS, ["model", "architecture", "source"]):
+        arch = row["architecture"]
+        if arch not in ARCHITECTURES:
+            raise DataError(path, f"{arch!r} is not one of {', '.join(ARCHITECTURES)}", line, "architecture")
+        total = _number(path, line, "params_total_b", row["params_total_b"], 1e-6, 1e5) if row["params_total_b"] else math.nan
+        active = _number(path, line, "params_active_b", row["params_active_b"], 1e-6, 1e5) if row["params_active_b"] else math.nan
+        if arch == "unknown" and not (math.isnan(total) and math.isnan(active)):
+            raise DataError(path, "architecture 'unknown' means no public parameter count: leave it empty", line, "params_total_b")
+        if arch != "unknown" and math.isnan(total):
+            raise DataError(path, f"a {arch} model needs its total parameter count (or architecture 'unknown')", line, "params_total_b")
+        if arch == "moe" and math.isnan(active):
+            raise DataError(path, "a mixture-of-experts model needs its active parameter count", line, "params_active_b")
+        if arch == "dense":
+            if not math.isnan(active) and active != total:
+                raise DataError(path, "a dense model's active count equals its total; leave it empty", line, "params_active_b")
+            active = total
+        if active > total:
+            raise DataError(path, f"active ({active:g}) exceeds total ({total:g})", line, "params_active_b")
+        aliases = [a.strip() for a in row["aliases"].split(";") if a.strip()]
+        for name in [row["model"], *aliases]:
+            if names.get(name.lower(), line) != line:
+                raise DataError(path, f"name {name!r} already used on line {names[name.lower()]}", line, "aliases")
+            names[name.lower()] = line
+        records.append({**row, "aliases": aliases, "params_total_b": total, "params_active_b": active, "line": line})
+    return pd.DataFrame(records, columns=MODEL_COLUMNS + ["line"])
+
+
+def load_own_runs(path: str | Path | None = None) -> pd.DataFrame:
+    """Own results table (``harness.results`` columns); empty when the file does not exist."""
+    path = Path(path) if path else LEADERBOARD_DIR / "own_runs.csv"
+    if not path.is_file():
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    rows = _rows(path, RESULT_COLUMNS, ["model", "benchmark", "score", "log"])
+    for line, row in rows:
+        _number(path, line, "score", row["score"], 0, 1)
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return normalize(frame) if len(frame) else pd.DataFrame(columns=RESULT_COLUMNS)
+
+
+def add_own_runs(logs: Iterable[str | Path], path: str | Path | None = None) -> pd.DataFrame:
+    """Append the results of Inspect logs (files or folders) to own_runs.csv, deduplicated."""
+    path = Path(path) if path else LEADERBOARD_DIR / "own_runs.csv"
+    return append_results(results_table(logs), path)
+
+
+class ModelRegistry:
+    """Looks up a model's parameter counts by name, alias, or the name without provider prefix."""
+
+    def __init__(self, models: pd.DataFrame):
+        self.models = models
+        self._index: dict[str, int] = {}
+        for i, row in models.iterrows():
+            for name in [row["model"], *row["aliases"]]:
+                self._index[name.lower()] = i
+
+    def find(self, name: str) -> pd.Series | None:
+        parts = name.split("/")
+        for candidate in ["/".join(parts[i:]) for i in range(len(parts))]:
+            if (i := self._index.get(candidate.lower())) is not None:
+                return self.models.loc[i]
+        return None
+
+
+def validate(directory: str | Path | None = None) -> list[str]:
+    """Validate every leaderboard file; also checks each published model is in models.csv."""
+    directory = Path(directory) if directory else LEADERBOARD_DIR
+    published = load_published(directory / "published.csv")
+    registry = ModelRegistry(load_models(directory / "models.csv"))
+    for _, row in published.iterrows():
+        if registry.find(row["model"]) is None:
+            raise DataError(
+                directory / "published.csv",
+                f"model {row['model']!r} has no row in models.csv (add it; use architecture 'unknown' for closed models)",
+                int(row["line"]),
+                "model",
+            )
+    own = load_own_runs(directory / "own_runs.csv")
+    return [f"{directory / 'published.csv'}: {len(published)} rows", f"{directory / 'models.csv'}: {len(registry.models)} rows", f"{directory / 'own_runs.csv'}: {len(own)} rows"]
+
+
+if __name__ == "__main__":
+    try:
+        print("\n".join(validate(sys.argv[1] if len(sys.argv) > 1 else None)) + "\nall leaderboard files are valid")
+    except DataError as exc:
+        sys.exit(f"error: {exc}")

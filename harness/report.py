@@ -1,0 +1,295 @@
+"""Performance-vs-parameters reports: Pareto charts and tables from published and own results.
+
+    python -m harness.report pareto --benchmark healthbench_hard [--params total|active] [--logs DIR ...] [--out reports/]
+    python -m harness.report add-runs --logs DIR ...     # append Inspect logs to leaderboards/own_runs.csv
+    python -m harness.report index [--out reports/]      # reports/README.md linking every chart and table
+
+Published scores come from leaderboards/published.csv (0-100); own runs from
+leaderboards/own_runs.csv and ``--logs`` (Inspect logs read by ``harness.results``, scores
+0-1, shown x100). Parameter counts come from leaderboards/models.csv only; a model without
+one is listed in the table as unknown and not plotted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import ArgumentError, DataError
+from harness.leaderboard import LEADERBOARD_DIR, ModelRegistry, add_own_runs, load_models, load_own_runs, load_published
+from harness.pareto import PARAM_KINDS, frontier, params_column
+from harness.results import normalize, results_table
+
+REPORTS_DIR = Path("reports")
+POINT_COLUMNS = [
+    "model", "origin", "subset", "params_total_b", "params_active_b", "params_b", "score", "stderr", "n",
+    "grader", "source", "source_ref", "date", "log", "on_frontier",
+]
+KIND_LABEL = {"total": "total parameters", "active": "active parameters per token (MoE)"}
+
+
+@dataclass
+class ParetoReport:
+    benchmark: str
+    kind: str
+    points: pd.DataFrame  # plotted: every row has a parameter count
+    unknown: pd.DataFrame  # listed only: no parameter count
+    messages: list[str] = field(default_factory=list)
+    date: str = field(default_factory=lambda: dt.date.today().isoformat())
+
+
+def _own_rows(own_runs: Path | None, logs: Sequence[str | Path]) -> pd.DataFrame:
+    frames = [load_own_runs(own_runs)]
+    if logs:
+        frames.append(results_table(logs))
+    frames = [f for f in frames if len(f)]
+    return normalize(pd.concat(frames, ignore_index=True)) if frames else load_own_runs(Path("/nonexistent"))
+
+
+def build(
+    benchmark: str,
+    kind: str = "total",
+    logs: Sequence[str | Path] = (),
+    own_runs: str | Path | None = None,
+    leaderboards: str | Path | None = None,
+) -> ParetoReport:
+    """Gather published and own results for ``benchmark`` and mark the Pareto frontier."""
+    column = params_column(kind)
+    directory = Path(leaderboards) if leaderboards else LEADERBOARD_DIR
+    models_path = directory / "models.csv"
+    published = load_published(directory / "published.csv")
+    registry = ModelRegistry(load_models(models_path))
+    own = _own_rows(Path(own_runs) if own_runs else directory / "own_runs.csv", logs)
+    known = sorted(set(published["benchmark"]) | set(own["benchmark"]))
+    if benchmark not in known:
+        raise ArgumentError("benchmark", benchmark, known or "none: leaderboards/published.csv and own runs are empty")
+
+    rows = []
+    for _, r in published[published["benchmark"] == benchmark].iterrows():
+        rows.append({"model": r["model"], "origin": "published", "subset": r["subset"], "score": r["score"], "stderr": math.nan,
+                     "n": math.nan, "grader": r["note"], "source": r["source"], "source_ref": r["source_ref"], "date": r["date"], "log": ""})
+    for _, r in own[own["benchmark"] == benchmark].iterrows():
+        rows.append({"model": r["model"], "origin": "own", "subset": r["subset"], "score": 100 * float(r["score"]),
+                     "stderr": 100 * float(r["stderr"]) if pd.notna(r["stderr"]) else math.nan, "n": r["n"], "grader": r["grader"],
+                     "source": "own run", "source_ref": Path(str(r["log"])).name, "date": r["date"], "log": r["log"]})
+
+    messages, seen = [], set()
+    for row in rows:
+        entry = registry.find(row["model"])
+        row["params_total_b"] = entry["params_total_b"] if entry is not None else math.nan
+        row["params_active_b"] = entry["params_active_b"] if entry is not None else math.nan
+        row["params_b"] = entry[column] if entry is not None else math.nan
+        if row["model"] in seen:
+            continue
+        seen.add(row["model"])
+        if entry is None:
+            messages.append(f"{row['model']}: no parameter count - the model has no row in {models_path}; "
+                            "add one (model, aliases, architecture, params_total_b, params_active_b, source) to plot it. Listed as unknown.")
+        elif entry["architecture"] == "unknown":
+            messages.append(f"{row['model']}: parameter count not public (closed model) - listed as unknown, not plotted.")
+
+    table = pd.DataFrame(rows, columns=[c for c in POINT_COLUMNS if c != "on_frontier"])
+    has = table["params_b"].notna()
+    points = table[has].reset_index(drop=True)
+    points["on_frontier"] = frontier(points, "params_b", "score") if len(points) else pd.Series(dtype=bool)
+    points = points.sort_values(["params_b", "score"], ascending=[True, False]).reset_index(drop=True)
+    unknown = table[~has].sort_values("score", ascending=False).reset_index(drop=True)
+    return ParetoReport(benchmark, kind, points, unknown, messages)
+
+
+def _label_points(ax, points: pd.DataFrame) -> None:
+    """Label every point, trying a few offsets so labels do not overlap each other."""
+    renderer = ax.figure.canvas.get_renderer()
+    placed = []
+    offsets = [(8, 6), (8, -12), (-8, 6), (-8, -12), (8, 16), (8, -22), (-8, 16), (-8, -22), (0, 26), (0, -30)]
+    for _, p in points.iterrows():
+        text = p["model"] + (" (own)" if p["origin"] == "own" else "")
+        for dx, dy in offsets:
+            label = ax.annotate(text, (p["params_b"], p["score"]), xytext=(dx, dy), textcoords="offset points",
+                                ha="left" if dx >= 0 else "right", fontsize=8,
+                                color="#b35900" if p["origin"] == "own" else "#1a1a1a")
+            box = label.get_window_extent(renderer).expanded(1.05, 1.15)
+            if not any(box.overlaps(other) for other in placed) or (dx, dy) == offsets[-1]:
+                placed.append(box)
+                break
+            label.remove()
+
+
+def plot(report: ParetoReport, path: str | Path) -> Path:
+    """Write the chart: log x axis, every point labelled, frontier and own runs highlighted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    points = report.points
+    fig, ax = plt.subplots(figsize=(10, 6.5), dpi=150)
+    published = points[points["origin"] == "published"]
+    own = points[points["origin"] == "own"]
+    front = points[points["on_frontier"]].sort_values("params_b")
+    if len(front):
+        ax.step(front["params_b"], front["score"], where="post", color="#2ca02c", lw=1.5, alpha=0.8, zorder=1,
+                label="Pareto frontier (fewer parameters, higher score)")
+        ax.scatter(front["params_b"], front["score"], s=160, facecolors="none", edgecolors="#2ca02c", lw=1.8, zorder=2)
+    ax.scatter(published["params_b"], published["score"], s=45, color="#1f77b4", zorder=3, label="published")
+    if len(own):
+        ax.errorbar(own["params_b"], own["score"], yerr=own["stderr"].fillna(0), fmt="none", ecolor="#ff7f0e", zorder=3)
+        ax.scatter(own["params_b"], own["score"], s=140, marker="*", color="#ff7f0e", edgecolors="black", lw=0.6, zorder=4,
+                   label="own run")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
+    if len(points):
+        lo, hi = points["params_b"].min(), points["params_b"].max()
+        ax.set_xlim(lo / 2.5, hi * 3)
+        if len(front):  # the last frontier point dominates everything to its right
+            ax.plot([front["params_b"].iloc[-1], hi * 3], [front["score"].iloc[-1]] * 2, color="#2ca02c", lw=1.2, ls=":", zorder=1)
+        smin, smax = points["score"].min(), points["score"].max()
+        pad = max(3.0, (smax - smin) * 0.12)
+        ax.set_ylim(max(0, smin - pad), min(100, smax + pad) if smax + pad < 100 else 100 + pad / 3)
+    else:
+        ax.text(0.5, 0.5, "no model with a known parameter count", ha="center", transform=ax.transAxes)
+    label = KIND_LABEL[report.kind]
+    ax.set_xlabel(f"{label[0].upper()}{label[1:]}, billions (log scale)")
+    ax.set_ylabel(f"{report.benchmark} score (0-100)")
+    ax.set_title(f"{report.benchmark}: score vs {KIND_LABEL[report.kind]} - {report.date}")
+    ax.grid(True, which="both", alpha=0.25)
+    _label_points(ax, points)
+    ax.legend(loc="best", fontsize=8)
+    if len(report.unknown):
+        listed = ", ".join(f"{r.model} {r.score:g}" for r in report.unknown.itertuples())
+        fig.text(0.01, 0.01, f"Not plotted (parameter count unknown): {listed}", fontsize=7, color="#555555", wrap=True)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _fmt(value, spec: str = "g", missing: str = "unknown") -> str:
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    return format(value, spec)
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(report: ParetoReport, image_name: str, command: str) -> str:
+    """The table that goes with the chart."""
+    lines = [
+        f"# {report.benchmark}: performance vs parameters ({report.kind})",
+        "",
+        f"Generated {report.date} by `{command}`. Scores on a 0-100 scale; parameters in billions "
+        f"(x axis: {KIND_LABEL[report.kind]}). Frontier = no other model has fewer-or-equal parameters and a higher-or-equal score.",
+        "",
+        f"![{report.benchmark} Pareto chart]({image_name})",
+        "",
+        "| model | origin | subset | params total (B) | params active (B) | score | stderr | n | Pareto | source |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report.points.itertuples():
+        lines.append("| " + " | ".join(_cell(x) for x in [
+            r.model, r.origin, r.subset, _fmt(r.params_total_b), _fmt(r.params_active_b), f"{r.score:.1f}",
+            _fmt(r.stderr, ".1f", ""), _fmt(r.n, ".0f", ""), "yes" if r.on_frontier else "", f"{r.source}, {r.source_ref}"]) + " |")
+    if len(report.unknown):
+        lines += ["", "## Parameter count unknown (listed, not plotted)", "",
+                  "| model | origin | subset | score | source |", "|---|---|---|---|---|"]
+        for r in report.unknown.itertuples():
+            lines.append("| " + " | ".join(_cell(x) for x in [r.model, r.origin, r.subset, f"{r.score:.1f}", f"{r.source}, {r.source_ref}"]) + " |")
+    if report.messages:
+        lines += ["", "## Notes", ""] + [f"- {m}" for m in report.messages]
+    lines += ["", "Scores from different sources may use different graders and settings; see each source. "
+              "Add a result in `leaderboards/published.csv`, a parameter count in `leaderboards/models.csv`.", ""]
+    return "\n".join(lines)
+
+
+def write_pareto(report: ParetoReport, out: str | Path = REPORTS_DIR, command: str = "") -> tuple[Path, Path]:
+    out = Path(out)
+    stem = f"{report.benchmark}_pareto" + ("" if report.kind == "total" else f"_{report.kind}")
+    png = plot(report, out / f"{stem}.png")
+    md = out / f"{stem}.md"
+    md.write_text(markdown(report, png.name, command or f"python -m harness.report pareto --benchmark {report.benchmark} --params {report.kind}"))
+    return png, md
+
+
+def write_index(out: str | Path = REPORTS_DIR) -> Path:
+    """reports/README.md: a link to every Pareto chart and table, then any other report files."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = sorted(out.glob("*_pareto*.md"))
+    lines = ["# Reports", "", "Generated by `python -m harness.report index`; regenerate after adding results.", "",
+             "## Performance vs parameters (Pareto)", ""]
+    for md in tables:
+        png = md.with_suffix(".png")
+        title = md.read_text().splitlines()[0].lstrip("# ").strip() if md.stat().st_size else md.stem
+        chart = f" - [chart]({png.name})" if png.exists() else ""
+        lines.append(f"- [{title}]({md.name}){chart}")
+    if not tables:
+        lines.append("(none yet: run `python -m harness.report pareto --benchmark healthbench_hard`)")
+    mine = {p.name for md in tables for p in (md, md.with_suffix(".png"))} | {"README.md"}
+    others = sorted(p for p in out.iterdir() if p.is_file() and p.name not in mine and not p.name.startswith("."))
+    if others:
+        lines += ["", "## Other reports", ""] + [f"- [{p.name}]({p.name})" for p in others]
+    index = out / "README.md"
+    index.write_text("\n".join(lines) + "\n")
+    return index
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pareto", help="chart + table of score vs parameters for one or more benchmarks")
+    p.add_argument("--benchmark", nargs="+", required=True, help="e.g. healthbench_hard (or 'all')")
+    p.add_argument("--params", default="total", choices=PARAM_KINDS, help="total or active (MoE) parameters")
+    p.add_argument("--logs", nargs="*", default=[], help="Inspect log files or folders (own runs, this chart only)")
+    p.add_argument("--own-runs", default=None, help="own results CSV (default leaderboards/own_runs.csv)")
+    p.add_argument("--leaderboards", default=None, help="folder with published.csv and models.csv")
+    p.add_argument("--out", default=str(REPORTS_DIR))
+    a = sub.add_parser("add-runs", help="append Inspect logs to the own-runs CSV")
+    a.add_argument("--logs", nargs="+", required=True)
+    a.add_argument("--own-runs", default=None)
+    i = sub.add_parser("index", help="write <out>/README.md linking every report")
+    i.add_argument("--out", default=str(REPORTS_DIR))
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "add-runs":
+            table = add_own_runs(args.logs, args.own_runs)
+            print(f"{args.own_runs or LEADERBOARD_DIR / 'own_runs.csv'}: {len(table)} rows")
+            return 0
+        if args.command == "index":
+            print(write_index(args.out))
+            return 0
+        benchmarks = args.benchmark
+        if benchmarks == ["all"]:
+            directory = Path(args.leaderboards) if args.leaderboards else LEADERBOARD_DIR
+            benchmarks = sorted(set(load_published(directory / "published.csv")["benchmark"]))
+        for benchmark in benchmarks:
+            report = build(benchmark, args.params, args.logs, args.own_runs, args.leaderboards)
+            command = f"python -m harness.report pareto --benchmark {benchmark} --params {args.params}" + (
+                " --logs " + " ".join(args.logs) if args.logs else "")
+            png, md = write_pareto(report, args.out, command)
+            for message in report.messages:
+                print(f"note: {message}", file=sys.stderr)
+            front = ", ".join(report.points.loc[report.points["on_frontier"], "model"])
+            print(f"{png}\n{md}\n  {len(report.points)} plotted, {len(report.unknown)} unknown; frontier: {front or '-'}")
+        print(write_index(args.out))
+    except (DataError, ArgumentError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
