@@ -27,6 +27,10 @@ class ChoiceAnswer:
     status: Status
     method: str = ""  # which rule decided: only_letter, statement, option_text, mention, none
 
+    def matches(self, correct_letter: str) -> bool:
+        """True when a clear answer was found and it is ``correct_letter``."""
+        return self.status == "ok" and self.letter == str(correct_letter).strip().upper()
+
     def to_dict(self) -> dict:
         return {"letter": self.letter, "status": self.status, "method": self.method}
 
@@ -152,5 +156,4 @@ def _echoed_options(body: str, opts: dict[str, str]) -> list[str]:
 
 def score_choice(text: str | None, options: Mapping[str, str] | Sequence[str], correct_letter: str) -> float:
     """Verifiable reward: 1.0 when the extracted letter is the correct one, else 0.0 (ambiguous/missing = 0)."""
-    answer = extract_choice(text, options)
-    return 1.0 if answer.status == "ok" and answer.letter == str(correct_letter).strip().upper() else 0.0
+    return 1.0 if extract_choice(text, options).matches(correct_letter) else 0.0

@@ -49,7 +49,7 @@ def choice_scorer():
     async def score(state: TaskState, target: Target) -> Score:
         reply = state.output.completion
         found = extract_choice(reply, state.metadata["options"])
-        correct = found.status == "ok" and found.letter == target.text.strip().upper()
+        correct = found.matches(target.text)
         return Score(
             value=CORRECT if correct else INCORRECT,
             answer=found.letter or "",
