@@ -67,8 +67,14 @@ class LocalModel:
         hf_logging.disable_progress_bar()
         folder = weights_dir()
         self.torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF_FILE)
-        self.model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF_FILE, dtype=torch.float32)
+        quiet = os.environ.get("TQDM_DISABLE")
+        os.environ["TQDM_DISABLE"] = "1"  # the GGUF de-quantisation progress bar
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF_FILE)
+            self.model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF_FILE, dtype=torch.float32)
+        finally:
+            if quiet is None:
+                os.environ.pop("TQDM_DISABLE")
         self.model.eval()
         self.max_context = int(getattr(self.model.config, "max_position_embeddings", 8192))
         # transformers 5 renamed the forward argument ``past_key_values`` to ``cache``

@@ -1,0 +1,76 @@
+"""The offline end-to-end demo: HealthBench Hard on a few samples with the embedded model.
+
+    python -m harness.demo [--limit 3] [--log-dir logs]
+
+The embedded model (SmolLM2-135M-Instruct on CPU) is both the model under test and the
+grader. No API key, GPU or internet is needed. A 135M model scores low; that is expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from harness.errors import DataError
+from harness.healthbench import official_path
+from harness.local_model import MODEL_DESCRIPTION
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBSET_FILE = "hard_sample50_seed42.jsonl"  # public 50-row sample of Hard (see ../shared/data/healthbench)
+
+
+def hard_data() -> tuple[str | None, str]:
+    """The official Hard file if obtainable, else the public 50-row sample in $M2BENCH_DATA_DIR."""
+    try:
+        return None, f"official HealthBench Hard file {official_path('hard')}"
+    except DataError as official_error:
+        from harness.data import local_data_dir
+
+        root = local_data_dir()
+        sample = root / "healthbench" / SUBSET_FILE if root else None
+        if sample is None or not sample.is_file():
+            raise official_error
+        return str(sample), f"public 50-row sample of HealthBench Hard ({sample}); the official file was not reachable"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=3)
+    parser.add_argument("--log-dir", default=str(ROOT / "logs"))
+    parser.add_argument("--grading-mode", default="per_criterion", choices=["per_criterion", "batched"])
+    args = parser.parse_args(argv)
+
+    from inspect_ai import eval as inspect_eval
+
+    from harness.results import results_table
+
+    data_file, data_note = hard_data()
+    print(f"model under test and grader: m2bench/default = {MODEL_DESCRIPTION}")
+    print(f"data: {data_note}; first {args.limit} samples")
+    task_args = {"grading_mode": args.grading_mode}
+    if data_file:
+        task_args["data_file"] = data_file
+    logs = inspect_eval(
+        os.path.relpath(ROOT / "tasks" / "healthbench_hard"),  # inspect takes task folders as relative paths
+        model="m2bench/default",
+        model_roles={"grader": "m2bench/default"},
+        task_args=task_args,
+        limit=args.limit,
+        log_dir=args.log_dir,
+        display="plain",
+    )
+    log = logs[0]
+    if log.status != "success":
+        print(f"run ended with status {log.status}: {log.error}", file=sys.stderr)
+        return 1
+    table = results_table([log.location])
+    print("\nResults:")
+    print(table.drop(columns=["log"]).to_string(index=False))
+    print(f"\nInspect log: {log.location}\nView it with: inspect view --log-dir {args.log_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
