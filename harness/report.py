@@ -53,6 +53,13 @@ def _own_rows(own_runs: Path | None, logs: Sequence[str | Path]) -> pd.DataFrame
     return normalize(pd.concat(frames, ignore_index=True)) if frames else load_own_runs(Path("/nonexistent"))
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def build(
     benchmark: str,
     kind: str = "total",
@@ -90,7 +97,7 @@ def build(
             continue
         seen.add(row["model"])
         if entry is None:
-            messages.append(f"{row['model']}: no parameter count - the model has no row in {models_path}; "
+            messages.append(f"{row['model']}: no parameter count - the model has no row in {_shown(models_path)}; "
                             "add one (model, aliases, architecture, params_total_b, params_active_b, source) to plot it. Listed as unknown.")
         elif entry["architecture"] == "unknown":
             messages.append(f"{row['model']}: parameter count not public (closed model) - listed as unknown, not plotted.")
@@ -106,15 +113,24 @@ def build(
 
 def _label_points(ax, points: pd.DataFrame) -> None:
     """Label every point, trying a few offsets so labels do not overlap each other."""
+    from matplotlib.transforms import Bbox
+
     renderer = ax.figure.canvas.get_renderer()
-    placed = []
-    offsets = [(8, 6), (8, -12), (-8, 6), (-8, -12), (8, 16), (8, -22), (-8, 16), (-8, -22), (0, 26), (0, -30)]
+    half = 6.5 * ax.figure.dpi / 72  # marker (and frontier ring) radius in pixels
+    centres = ax.transData.transform(points[["params_b", "score"]].to_numpy(dtype=float)) if len(points) else []
+    placed = [Bbox.from_extents(x - half, y - half, x + half, y + half) for x, y in centres]
+    offsets = [(8, 6), (8, -12), (-8, 6), (-8, -12), (10, -3), (-10, -3), (8, 16), (8, -22), (-8, 16), (-8, -22),
+               (20, 20), (20, -28), (-20, 20), (-20, -28), (0, 30), (0, -34)]
     for _, p in points.iterrows():
-        text = p["model"] + (" (own)" if p["origin"] == "own" else "")
+        text = p["model"]
+        if p["origin"] == "own":
+            notes = ["own"] + ([f"n={p['n']:.0f}"] if pd.notna(p["n"]) else []) + (["self-graded"] if "self-graded" in str(p["grader"]) or p["grader"] == p["model"] else [])
+            text += f" ({', '.join(notes)})"
         for dx, dy in offsets:
             label = ax.annotate(text, (p["params_b"], p["score"]), xytext=(dx, dy), textcoords="offset points",
                                 ha="left" if dx >= 0 else "right", fontsize=8,
-                                color="#b35900" if p["origin"] == "own" else "#1a1a1a")
+                                color="#b35900" if p["origin"] == "own" else "#1a1a1a",
+                                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75})
             box = label.get_window_extent(renderer).expanded(1.05, 1.15)
             if not any(box.overlaps(other) for other in placed) or (dx, dy) == offsets[-1]:
                 placed.append(box)
@@ -128,7 +144,7 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     points = report.points
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=150)
@@ -147,14 +163,16 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     if len(points):
         lo, hi = points["params_b"].min(), points["params_b"].max()
         ax.set_xlim(lo / 2.5, hi * 3)
         if len(front):  # the last frontier point dominates everything to its right
             ax.plot([front["params_b"].iloc[-1], hi * 3], [front["score"].iloc[-1]] * 2, color="#2ca02c", lw=1.2, ls=":", zorder=1)
-        smin, smax = points["score"].min(), points["score"].max()
+        err = points["stderr"].fillna(0)
+        smin, smax = (points["score"] - err).min(), (points["score"] + err).max()
         pad = max(3.0, (smax - smin) * 0.12)
-        ax.set_ylim(max(0, smin - pad), min(100, smax + pad) if smax + pad < 100 else 100 + pad / 3)
+        ax.set_ylim(max(0.0, smin - pad), min(100 + pad / 3, smax + pad))
     else:
         ax.text(0.5, 0.5, "no model with a known parameter count", ha="center", transform=ax.transAxes)
     label = KIND_LABEL[report.kind]
@@ -162,12 +180,12 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
     ax.set_ylabel(f"{report.benchmark} score (0-100)")
     ax.set_title(f"{report.benchmark}: score vs {KIND_LABEL[report.kind]} - {report.date}")
     ax.grid(True, which="both", alpha=0.25)
-    _label_points(ax, points)
-    ax.legend(loc="best", fontsize=8)
     if len(report.unknown):
-        listed = ", ".join(f"{r.model} {r.score:g}" for r in report.unknown.itertuples())
+        listed = ", ".join(f"{r.model} {r.score:.1f}" for r in report.unknown.itertuples())
         fig.text(0.01, 0.01, f"Not plotted (parameter count unknown): {listed}", fontsize=7, color="#555555", wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _label_points(ax, points)  # after the layout, so overlap checks use the final positions
+    ax.legend(loc="best", fontsize=8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -182,6 +200,8 @@ def _fmt(value, spec: str = "g", missing: str = "unknown") -> str:
 
 
 def _cell(text) -> str:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return ""
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
@@ -195,18 +215,18 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
         "",
         f"![{report.benchmark} Pareto chart]({image_name})",
         "",
-        "| model | origin | subset | params total (B) | params active (B) | score | stderr | n | Pareto | source |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | origin | subset | params total (B) | params active (B) | score | stderr | n | Pareto | source | grader / note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report.points.itertuples():
         lines.append("| " + " | ".join(_cell(x) for x in [
             r.model, r.origin, r.subset, _fmt(r.params_total_b), _fmt(r.params_active_b), f"{r.score:.1f}",
-            _fmt(r.stderr, ".1f", ""), _fmt(r.n, ".0f", ""), "yes" if r.on_frontier else "", f"{r.source}, {r.source_ref}"]) + " |")
+            _fmt(r.stderr, ".1f", ""), _fmt(r.n, ".0f", ""), "yes" if r.on_frontier else "", f"{r.source}, {r.source_ref}", r.grader]) + " |")
     if len(report.unknown):
         lines += ["", "## Parameter count unknown (listed, not plotted)", "",
-                  "| model | origin | subset | score | source |", "|---|---|---|---|---|"]
+                  "| model | origin | subset | score | source | grader / note |", "|---|---|---|---|---|---|"]
         for r in report.unknown.itertuples():
-            lines.append("| " + " | ".join(_cell(x) for x in [r.model, r.origin, r.subset, f"{r.score:.1f}", f"{r.source}, {r.source_ref}"]) + " |")
+            lines.append("| " + " | ".join(_cell(x) for x in [r.model, r.origin, r.subset, f"{r.score:.1f}", f"{r.source}, {r.source_ref}", r.grader]) + " |")
     if report.messages:
         lines += ["", "## Notes", ""] + [f"- {m}" for m in report.messages]
     lines += ["", "Scores from different sources may use different graders and settings; see each source. "
