@@ -1,0 +1,1 @@
+"""Training recipes that run on verl and are rewarded by the harness scorers."""

@@ -1,0 +1,1 @@
+"""Baichuan-M2 style GRPO on verl, rewarded by the harness scorers (see README.md)."""

@@ -1,0 +1,3 @@
+from verl_recipes.m2_grpo.launch import run_cli
+
+run_cli()

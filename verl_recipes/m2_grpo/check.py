@@ -1,0 +1,108 @@
+"""The dry run's reward check: a few exported rows through verl's own reward manager.
+
+The manager (``reward.reward_manager`` of the composed config, e.g. ``dapo``) is built by
+``verl.trainer.ppo.reward.load_reward_manager`` from the same config, so it loads our
+``compute_score`` exactly as training will, decodes token ids, adds the overlong penalty and
+calls the harness scorers. Kept small: the embedded grader takes seconds per criterion.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.errors import M2BenchError
+
+HEALTHBENCH_REPLY = (
+    "I can't examine you, so I can't say for sure what is going on. If symptoms are severe, sudden or getting "
+    "worse, please seek urgent care or call your local emergency number. Otherwise, book a visit with your "
+    "doctor soon and tell them when it started, what makes it better or worse, and any medicines you take."
+)
+
+
+def check_tokenizer() -> Any:
+    """A real tokenizer offline: the embedded model's (SmolLM2), shared with the embedded grader."""
+    from harness.local_model import LocalModel
+
+    from verl_recipes.m2_grpo import reward
+
+    if reward.engine().grader_id == reward.EMBEDDED_GRADER:
+        return LocalModel.shared().tokenizer
+    from transformers import AutoTokenizer
+
+    from harness.local_model import GGUF_FILE, weights_dir
+
+    return AutoTokenizer.from_pretrained(weights_dir(), gguf_file=GGUF_FILE)
+
+
+def samples(rows: list[dict]) -> list[tuple[dict, str, float | None]]:
+    """(row, response, expected score or None) for each data source present."""
+    out: list[tuple[dict, str, float | None]] = []
+    by_source: dict[str, list[dict]] = {}
+    for row in rows:
+        by_source.setdefault(row["data_source"], []).append(row)
+    if medqa := by_source.get("m2bench/medqa"):
+        row = medqa[0]
+        right = row["reward_model"]["ground_truth"]
+        wrong = next(k for k in json.loads(row["extra_info"]["options"]) if k != right)
+        out += [(row, f"The findings fit option {right}.\nANSWER: {right}", 1.0), (row, f"ANSWER: {wrong}", 0.0)]
+    if healthbench := by_source.get("m2bench/healthbench"):
+        row = min(healthbench, key=lambda r: len(json.loads(r["reward_model"]["ground_truth"])))
+        out.append((row, HEALTHBENCH_REPLY, None))
+    if consultation := by_source.get("m2bench/consultation"):
+        from verl_recipes.m2_grpo.consultation import sample_transcript
+
+        row = consultation[0]
+        out.append((row, sample_transcript(row), None))
+    return out
+
+
+def data_proto(row: dict, response: str, tokenizer: Any):
+    """One verl batch item as the rollout produces it (prompt ids + response ids + masks)."""
+    import numpy as np
+    import torch
+
+    from verl import DataProto
+
+    prompt = tokenizer.encode("\n".join(m["content"] for m in row["prompt"]))[-64:]
+    reply = tokenizer.encode(response)
+    ids = torch.tensor([prompt + reply])
+    batch = {
+        "prompts": torch.tensor([prompt]),
+        "responses": torch.tensor([reply]),
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+    }
+    extra = dict(row["extra_info"])
+    if row["data_source"] == "m2bench/consultation":
+        extra["transcript"] = response
+    non_tensor = {
+        "data_source": np.array([row["data_source"]], dtype=object),
+        "reward_model": np.array([row["reward_model"]], dtype=object),
+        "extra_info": np.array([extra], dtype=object),
+    }
+    return DataProto.from_dict(tensors=batch, non_tensors=non_tensor)
+
+
+async def reward_check(cfg, paths: dict[str, Path]) -> list[dict]:
+    """Score the samples through verl's reward manager; raise if any result is unexpected."""
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    from verl_recipes.m2_grpo import data, reward
+
+    rows = data.read(paths["val"]) + data.read(paths["train"])
+    tokenizer = check_tokenizer()
+    manager = load_reward_manager(cfg, tokenizer)
+    results = []
+    for row, response, expected in samples(rows):
+        out = await manager.run_single(data_proto(row, response, tokenizer))
+        info = {k: float(v) for k, v in out["reward_extra_info"].items() if k in reward.EXTRA_KEYS}
+        line = {"data_source": row["data_source"], "item_id": row["extra_info"]["item_id"],
+                "reward": float(out["reward_score"]), **info, "grader": reward.engine().grader_id}
+        results.append(line)
+        if sorted(info) != sorted(reward.EXTRA_KEYS) or info["reward_valid"] != 1.0:
+            raise M2BenchError(f"reward check failed for {line['item_id']}: {line}")
+        if expected is not None and info["score"] != expected:
+            raise M2BenchError(f"reward check: expected score {expected} for {line['item_id']}, got {line}")
+    return results
