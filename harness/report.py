@@ -258,9 +258,12 @@ def write_index(out: str | Path = REPORTS_DIR) -> Path:
     if not tables:
         lines.append("(none yet: run `python -m harness.report pareto --benchmark healthbench_hard`)")
     mine = {p.name for md in tables for p in (md, md.with_suffix(".png"))} | {"README.md"}
-    others = sorted(p for p in out.iterdir() if p.is_file() and p.name not in mine and not p.name.startswith("."))
+    others = sorted(
+        p.relative_to(out).as_posix() for p in out.rglob("*")
+        if p.is_file() and not (p.parent == out and p.name in mine) and not any(x.startswith(".") for x in p.relative_to(out).parts)
+    )
     if others:
-        lines += ["", "## Other reports", ""] + [f"- [{p.name}]({p.name})" for p in others]
+        lines += ["", "## Other reports", ""] + [f"- [{name}]({name})" for name in others]
     index = out / "README.md"
     index.write_text("\n".join(lines) + "\n")
     return index

@@ -135,5 +135,9 @@ def test_cli_adds_runs_once_writes_charts_and_index(boards, logs, tmp_path, caps
 
 def test_index_lists_other_reports_too(tmp_path):
     (tmp_path / "medqa_accuracy.md").write_text("# other helper's report\n")
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "run.md").write_text("# demo\n")
     index = write_index(tmp_path).read_text()
     assert "[medqa_accuracy.md](medqa_accuracy.md)" in index
+    assert "[demo/run.md](demo/run.md)" in index
+    assert "README.md" not in index.split("## Other reports")[1]
