@@ -132,10 +132,13 @@ def load_own_runs(path: str | Path | None = None) -> pd.DataFrame:
     return normalize(frame) if len(frame) else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
-def add_own_runs(logs: Iterable[str | Path], path: str | Path | None = None) -> pd.DataFrame:
-    """Append the results of Inspect logs (files or folders) to own_runs.csv, deduplicated."""
+def add_own_runs(logs: Iterable[str | Path], path: str | Path | None = None, lmeval: Iterable[str | Path] = ()) -> pd.DataFrame:
+    """Append Inspect logs and lm-eval results (files or folders) to own_runs.csv, deduplicated."""
+    from harness.lmeval_results import lmeval_table
+
     path = Path(path) if path else LEADERBOARD_DIR / "own_runs.csv"
-    return append_results(results_table(logs), path)
+    frames = [f for f in (results_table(list(logs)), lmeval_table(list(lmeval))) if len(f)]
+    return append_results(pd.concat(frames, ignore_index=True) if frames else results_table([]), path)
 
 
 class ModelRegistry:

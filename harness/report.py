@@ -1,7 +1,7 @@
 """Performance-vs-parameters reports: Pareto charts and tables from published and own results.
 
     python -m harness.report pareto --benchmark healthbench_hard [--params total|active] [--logs DIR ...] [--out reports/]
-    python -m harness.report add-runs --logs DIR ...     # append Inspect logs to leaderboards/own_runs.csv
+    python -m harness.report add-runs --logs DIR ... [--lmeval OUT ...]   # append to leaderboards/own_runs.csv
     python -m harness.report index [--out reports/]      # reports/README.md linking every chart and table
 
 Published scores come from leaderboards/published.csv (0-100); own runs from
@@ -16,7 +16,7 @@ import argparse
 import datetime as dt
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import pandas as pd
 
 from harness.errors import ArgumentError, DataError
 from harness.leaderboard import LEADERBOARD_DIR, ModelRegistry, add_own_runs, load_models, load_own_runs, load_published
+from harness.lmeval_results import lmeval_table
 from harness.pareto import PARAM_KINDS, frontier, params_column
 from harness.results import normalize, results_table
 
@@ -45,10 +46,12 @@ class ParetoReport:
     date: str = field(default_factory=lambda: dt.date.today().isoformat())
 
 
-def _own_rows(own_runs: Path | None, logs: Sequence[str | Path]) -> pd.DataFrame:
+def _own_rows(own_runs: Path | None, logs: Sequence[str | Path], lmeval: Sequence[str | Path] = ()) -> pd.DataFrame:
     frames = [load_own_runs(own_runs)]
     if logs:
         frames.append(results_table(logs))
+    if lmeval:
+        frames.append(lmeval_table(lmeval))
     frames = [f for f in frames if len(f)]
     return normalize(pd.concat(frames, ignore_index=True)) if frames else load_own_runs(Path("/nonexistent"))
 
@@ -66,6 +69,7 @@ def build(
     logs: Sequence[str | Path] = (),
     own_runs: str | Path | None = None,
     leaderboards: str | Path | None = None,
+    lmeval: Sequence[str | Path] = (),
 ) -> ParetoReport:
     """Gather published and own results for ``benchmark`` and mark the Pareto frontier."""
     column = params_column(kind)
@@ -73,7 +77,7 @@ def build(
     models_path = directory / "models.csv"
     published = load_published(directory / "published.csv")
     registry = ModelRegistry(load_models(models_path))
-    own = _own_rows(Path(own_runs) if own_runs else directory / "own_runs.csv", logs)
+    own = _own_rows(Path(own_runs) if own_runs else directory / "own_runs.csv", logs, lmeval)
     known = sorted(set(published["benchmark"]) | set(own["benchmark"]))
     if benchmark not in known:
         raise ArgumentError("benchmark", benchmark, known or "none: leaderboards/published.csv and own runs are empty")
@@ -276,11 +280,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--benchmark", nargs="+", required=True, help="e.g. healthbench_hard (or 'all')")
     p.add_argument("--params", default="total", choices=PARAM_KINDS, help="total or active (MoE) parameters")
     p.add_argument("--logs", nargs="*", default=[], help="Inspect log files or folders (own runs, this chart only)")
+    p.add_argument("--lmeval", nargs="*", default=[], help="lm-eval results JSON files or --output_path folders")
     p.add_argument("--own-runs", default=None, help="own results CSV (default leaderboards/own_runs.csv)")
     p.add_argument("--leaderboards", default=None, help="folder with published.csv and models.csv")
     p.add_argument("--out", default=str(REPORTS_DIR))
     a = sub.add_parser("add-runs", help="append Inspect logs to the own-runs CSV")
-    a.add_argument("--logs", nargs="+", required=True)
+    a.add_argument("--logs", nargs="*", default=[], help="Inspect log files or folders")
+    a.add_argument("--lmeval", nargs="*", default=[], help="lm-eval results JSON files or folders")
     a.add_argument("--own-runs", default=None)
     i = sub.add_parser("index", help="write <out>/README.md linking every report")
     i.add_argument("--out", default=str(REPORTS_DIR))
@@ -288,7 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "add-runs":
-            table = add_own_runs(args.logs, args.own_runs)
+            if not args.logs and not args.lmeval:
+                parser.error("add-runs needs --logs and/or --lmeval")
+            table = add_own_runs(args.logs, args.own_runs, args.lmeval)
             print(f"{args.own_runs or LEADERBOARD_DIR / 'own_runs.csv'}: {len(table)} rows")
             return 0
         if args.command == "index":
@@ -299,9 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             directory = Path(args.leaderboards) if args.leaderboards else LEADERBOARD_DIR
             benchmarks = sorted(set(load_published(directory / "published.csv")["benchmark"]))
         for benchmark in benchmarks:
-            report = build(benchmark, args.params, args.logs, args.own_runs, args.leaderboards)
+            report = build(benchmark, args.params, args.logs, args.own_runs, args.leaderboards, args.lmeval)
             command = f"python -m harness.report pareto --benchmark {benchmark} --params {args.params}" + (
-                " --logs " + " ".join(args.logs) if args.logs else "")
+                " --logs " + " ".join(args.logs) if args.logs else "") + (" --lmeval " + " ".join(args.lmeval) if args.lmeval else "")
             png, md = write_pareto(report, args.out, command)
             for message in report.messages:
                 print(f"note: {message}", file=sys.stderr)

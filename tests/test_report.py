@@ -1,5 +1,7 @@
 """Pareto reports from fixture Inspect logs (mockllm) plus hand-made leaderboard files."""
 
+import json
+
 import pytest
 from inspect_ai import Task
 from inspect_ai import eval as inspect_eval
@@ -141,3 +143,21 @@ def test_index_lists_other_reports_too(tmp_path):
     assert "[medqa_accuracy.md](medqa_accuracy.md)" in index
     assert "[demo/run.md](demo/run.md)" in index
     assert "README.md" not in index.split("## Other reports")[1]
+
+
+def test_lm_eval_results_are_own_runs_too(boards, tmp_path, capsys):
+    register(boards, "smol,HuggingFaceTB/SmolLM2-135M-Instruct,dense,0.135,,test registry,")
+    results = tmp_path / "results_2026-11-25.json"
+    results.write_text(json.dumps({
+        "results": {"m2_medqa": {"alias": "m2_medqa", "acc,none": 0.31, "acc_stderr,none": 0.02}},
+        "n-samples": {"m2_medqa": {"original": 1273, "effective": 1273}},
+        "config": {"model": "hf", "model_args": "pretrained=HuggingFaceTB/SmolLM2-135M-Instruct"},
+        "date": 1764028800.0,
+    }))
+    own = tmp_path / "own.csv"
+    assert main(["add-runs", "--lmeval", str(results), "--own-runs", str(own)]) == 0
+    report = build("medqa", own_runs=own, leaderboards=boards)
+    row = report.points.set_index("model").loc["hf/HuggingFaceTB/SmolLM2-135M-Instruct"]
+    assert (row["origin"], row["params_b"], row["n"]) == ("own", 0.135, 1273)
+    assert row["score"] == pytest.approx(31.0)
+    assert list(report.points.model[report.points.on_frontier]) == ["hf/HuggingFaceTB/SmolLM2-135M-Instruct", "mid-10b"]
