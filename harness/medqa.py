@@ -101,7 +101,12 @@ def parse_question(row: Row, qid: str) -> MCQuestion:
         raise row.error("answer_idx", f"expected one of {', '.join(LETTERS)}, got {answer!r}")
     answer_text = row.text("answer").strip()
     if answer_text != options[answer]:
-        raise row.error("answer", f"{answer_text[:60]!r} does not match options.{answer} {options[answer][:60]!r}")
+        other = [k for k, v in options.items() if v == answer_text]
+        if other:
+            raise row.error("answer_idx", f"is {answer} but the answer text is options.{other[0]}")
+        # either field may be the wrong one, so the message names both
+        raise DataError(row.path, f"answer {answer_text[:60]!r} does not match options.{answer} "
+                        f"{options[answer][:60]!r} (answer_idx {answer})", row.line)
     meta = {"meta_info": row.get("meta_info", str, required=False)}
     return MCQuestion(qid, question.strip(), options, answer, meta)
 
