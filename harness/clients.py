@@ -35,12 +35,14 @@ class OpenAIChat:
         temperature: float = 0.0,
         max_tokens: int | None = 1024,
         use_schema: bool = True,
+        max_connections: int | None = None,
     ):
         self.base_url = base_url
         self.model = model
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.timeout, self.max_retries = timeout, max_retries
         self.temperature, self.max_tokens, self.use_schema = temperature, max_tokens, use_schema
+        self.max_connections = max_connections  # None: the openai default pool (1000, keep-alive 100)
         self._clients: dict[int, Any] = {}  # one client per event loop
         self.calls = 0
 
@@ -56,8 +58,16 @@ class OpenAIChat:
 
         loop_id = id(asyncio.get_running_loop())
         if loop_id not in self._clients:
+            http_client = None
+            if self.max_connections:  # keep every connection alive at high concurrency
+                from openai import DefaultAsyncHttpxClient
+                import httpx
+
+                n = self.max_connections
+                http_client = DefaultAsyncHttpxClient(limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
             self._clients[loop_id] = AsyncOpenAI(
-                base_url=self.base_url, api_key=self._api_key, timeout=self.timeout, max_retries=self.max_retries
+                base_url=self.base_url, api_key=self._api_key, timeout=self.timeout, max_retries=self.max_retries,
+                http_client=http_client,
             )
         return self._clients[loop_id]
 

@@ -155,6 +155,8 @@ class RubricGrader:
         self.retry_delay = retry_delay
         self.max_concurrency = max_concurrency
         self._limits: dict[int, asyncio.Semaphore] = {}  # one per event loop
+        self._in_flight: dict[tuple[int, str], asyncio.Future] = {}  # identical gradings running now
+        self.shared_in_flight = 0  # gradings answered by an identical one already running
 
     async def grade(
         self,
@@ -163,9 +165,30 @@ class RubricGrader:
         rubric: Sequence[RubricItem],
         example_tags: Sequence[str] = (),
     ) -> ExampleGrade:
+        keys = [self._key(conversation, response, item) for item in rubric]
+        # single flight: an identical (conversation, response, rubric) being graded now is awaited,
+        # not graded twice (GRPO groups often hold identical rollouts)
+        flight = (id(asyncio.get_running_loop()), "|".join(keys))
+        if (running := self._in_flight.get(flight)) is not None:
+            shared = await asyncio.shield(running)
+            if shared is not None and not shared.errors:
+                self.shared_in_flight += 1
+                verdicts = [Verdict(v.item, v.met, v.explanation, v.error, cached=True) for v in shared.verdicts]
+                return ExampleGrade(verdicts, dict(shared.metrics))
+            return await self._grade(conversation, response, rubric, example_tags, keys)
+        future = asyncio.get_running_loop().create_future()
+        self._in_flight[flight] = future
+        result = None
+        try:
+            result = await self._grade(conversation, response, rubric, example_tags, keys)
+            return result
+        finally:
+            del self._in_flight[flight]
+            future.set_result(result)
+
+    async def _grade(self, conversation, response, rubric, example_tags, keys: list[str]) -> ExampleGrade:
         result = ExampleGrade(verdicts=[])
         verdicts: list[Verdict | None] = [None] * len(rubric)
-        keys = [self._key(conversation, response, item) for item in rubric]
         for i, key in enumerate(keys):
             if self.cache is not None and (hit := self.cache.get(key)) is not None:
                 verdicts[i] = Verdict(rubric[i], hit[0], hit[1], cached=True)

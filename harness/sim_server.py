@@ -213,6 +213,7 @@ class SimServer:
             "max_concurrent": self.max_concurrent,
             "in_flight": self.in_flight,
             "faults": dict(self.fault_counts),
+            "server_cpu_s": time.process_time(),  # CPU seconds of the server's process so far
         }
 
     # ---- HTTP ------------------------------------------------------------------------
