@@ -37,7 +37,7 @@ def check_tokenizer() -> Any:
 
 
 def samples(rows: list[dict]) -> list[tuple[dict, str, float | None]]:
-    """(row, response, expected score or None) for each data source present."""
+    """(row, response, expected score or None) for the single-turn data sources present."""
     out: list[tuple[dict, str, float | None]] = []
     by_source: dict[str, list[dict]] = {}
     for row in rows:
@@ -50,11 +50,6 @@ def samples(rows: list[dict]) -> list[tuple[dict, str, float | None]]:
     if healthbench := by_source.get("m2bench/healthbench"):
         row = min(healthbench, key=lambda r: len(json.loads(r["reward_model"]["ground_truth"])))
         out.append((row, HEALTHBENCH_REPLY, None))
-    if consultation := by_source.get("m2bench/consultation"):
-        from verl_recipes.m2_grpo.consultation import sample_transcript
-
-        row = consultation[0]
-        out.append((row, sample_transcript(row), None))
     return out
 
 
@@ -75,8 +70,6 @@ def data_proto(row: dict, response: str, tokenizer: Any):
         "attention_mask": torch.ones_like(ids),
     }
     extra = dict(row["extra_info"])
-    if row["data_source"] == "m2bench/consultation":
-        extra["transcript"] = response
     non_tensor = {
         "data_source": np.array([row["data_source"]], dtype=object),
         "reward_model": np.array([row["reward_model"]], dtype=object),
@@ -105,4 +98,14 @@ async def reward_check(cfg, paths: dict[str, Path]) -> list[dict]:
             raise M2BenchError(f"reward check failed for {line['item_id']}: {line}")
         if expected is not None and info["score"] != expected:
             raise M2BenchError(f"reward check: expected score {expected} for {line['item_id']}, got {line}")
+    consultation = [r for r in rows if r["data_source"] == reward.CONSULTATION]
+    if consultation:  # multi-turn rows are scored inside the agent loop: check that path
+        from verl_recipes.m2_grpo.consultation import check_episode
+
+        info = await check_episode(consultation[0])
+        line = {"data_source": reward.CONSULTATION, "item_id": consultation[0]["extra_info"]["item_id"],
+                "reward": info["score"], **info, "grader": reward.engine().grader_id}
+        results.append(line)
+        if info["reward_valid"] != 1.0:
+            raise M2BenchError(f"reward check failed for {line['item_id']}: {line}")
     return results

@@ -107,10 +107,27 @@ def healthbench_ids(path: Path) -> set[str]:
     return {str(obj.get("prompt_id")) for _, obj in read_jsonl(path)}
 
 
+def healthbench_row(example: Any, source_file: str) -> dict:
+    """One HealthBench example as a verl row (rubric as ground truth, conversation in extra_info)."""
+    from verl_recipes.m2_grpo.reward import HEALTHBENCH
+
+    return row(HEALTHBENCH, example.prompt, "medical_rubric",
+               json.dumps([i.to_dict() for i in example.rubrics], ensure_ascii=False), f"healthbench:{example.prompt_id}",
+               source_file=source_file, conversation=example.prompt, example_tags=example.example_tags)
+
+
+def medqa_row(q: Any, source_file: str) -> dict:
+    """One MedQA question as a verl row: the eval's chain-of-thought prompt, the letter as ground truth."""
+    from harness.medqa import format_prompt
+
+    from verl_recipes.m2_grpo.reward import MEDQA
+
+    return row(MEDQA, [{"role": "user", "content": format_prompt(q, cot=True)}], "medical_mcq", q.answer,
+               f"medqa:{q.id}", style="rule", source_file=source_file, options=q.options)
+
+
 def export_healthbench(fraction: float, limit: int | None, out: Export) -> None:
     from harness.healthbench import load_file
-
-    from verl_recipes.m2_grpo.reward import HEALTHBENCH
 
     train_path = next((p for n in HEALTHBENCH_TRAIN_FILES if (p := local_file("healthbench", n))), None)
     if train_path is None:
@@ -122,11 +139,7 @@ def export_healthbench(fraction: float, limit: int | None, out: Export) -> None:
         excluded |= healthbench_ids(path)
     examples = load_file(train_path)
     kept = [e for e in examples if e.prompt_id not in excluded]
-    rows = [
-        row(HEALTHBENCH, e.prompt, "medical_rubric", json.dumps([i.to_dict() for i in e.rubrics], ensure_ascii=False),
-            f"healthbench:{e.prompt_id}", source_file=train_path.name, conversation=e.prompt, example_tags=e.example_tags)
-        for e in kept
-    ]
+    rows = [healthbench_row(e, train_path.name) for e in kept]
     _split(_limit(rows, limit), fraction, out)
     out.manifest["healthbench"] = {
         "train_file": train_path.name,
@@ -142,18 +155,12 @@ def _norm(text: str) -> str:
 
 
 def export_medqa(fraction: float, limit: int | None, out: Export) -> None:
-    from harness.medqa import format_prompt, load_medqa
-
-    from verl_recipes.m2_grpo.reward import MEDQA
+    from harness.medqa import load_medqa
 
     dev, test = load_medqa("dev"), load_medqa("test")
     test_texts = {_norm(q.question) for q in test}
     kept = [q for q in dev if _norm(q.question) not in test_texts]
-    rows = [
-        row(MEDQA, [{"role": "user", "content": format_prompt(q, cot=True)}], "medical_mcq", q.answer,
-            f"medqa:{q.id}", style="rule", source_file="phrases_no_exclude_dev.jsonl", options=q.options)
-        for q in kept
-    ]
+    rows = [medqa_row(q, "phrases_no_exclude_dev.jsonl") for q in kept]
     _split(_limit(rows, limit), fraction, out)
     out.manifest["medqa"] = {"train_split": "dev", "rows_in_split": len(dev), "excluded_eval_split": "test",
                              "excluded_rows": len(dev) - len(kept)}

@@ -120,7 +120,7 @@ def configure(
         grader_id=grader_id or "custom-grader",
         mode=mode or os.environ.get(GRADING_MODE_ENV, "per_criterion"),
         max_concurrency=max_concurrency or int(os.environ.get(CONCURRENCY_ENV, "64")),
-        cache=default_cache() if cache is True else (cache or None),
+        cache=default_cache() if cache is True else (None if cache is False else cache),
     )
     with _lock:
         _state = RewardState(engine, deque(maxlen=INVALID_WINDOW))
