@@ -96,7 +96,7 @@ def diagnosis_aliases(diagnosis: str) -> list[str]:
     text = diagnosis.strip().strip(".")
     out = [text]
     for inner in re.findall(r"\(([^)]+)\)", text):
-        if len(inner.strip()) >= 3:
+        if len(inner.strip()) >= 3 or inner.strip().isupper():
             out.append(inner.strip())
     bare = re.sub(r"\s*\([^)]*\)", "", text).strip()
     out.append(bare)
@@ -106,13 +106,19 @@ def diagnosis_aliases(diagnosis: str) -> list[str]:
     return [a for a in dict.fromkeys(out) if a]
 
 
+def term_pattern(term: str) -> re.Pattern[str]:
+    """Whole-word match; short all-capital abbreviations (MG, PML) match case-sensitively."""
+    flags = 0 if term.isupper() and len(term) <= 5 else re.IGNORECASE
+    return re.compile(r"(?<![\w-])" + re.escape(term) + r"(?![\w-])", flags)
+
+
 def mentions(text: str, term: str) -> bool:
-    return re.search(r"(?<![\w-])" + re.escape(term) + r"(?![\w-])", text, re.IGNORECASE) is not None
+    return term_pattern(term).search(text) is not None
 
 
-def scrub(text: str, terms: list[str]) -> str:
+def scrub(text: str, terms: list[str], mark: str = WITHHELD) -> str:
     for term in sorted(terms, key=len, reverse=True):
-        text = re.sub(r"(?<![\w-])" + re.escape(term) + r"(?![\w-])", WITHHELD, text, flags=re.IGNORECASE)
+        text = term_pattern(term).sub(mark, text)
     return text
 
 

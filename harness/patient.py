@@ -20,7 +20,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from harness.cases import Case, Fact, mentions
+from harness.cases import Case, Fact, mentions, scrub
 from harness.errors import ArgumentError
 
 Chat = Callable[[list[dict[str, str]]], Awaitable[str]]
@@ -190,6 +190,4 @@ def lookup(record: dict[str, str], query: str) -> dict[str, str]:
 
 
 def redact(text: str, terms: list[str]) -> str:
-    for term in sorted(terms, key=len, reverse=True):
-        text = re.sub(r"(?<![\w-])" + re.escape(term) + r"(?![\w-])", REDACTED, text, flags=re.IGNORECASE)
-    return text
+    return scrub(text, terms, REDACTED)

@@ -35,6 +35,8 @@ SECTIONS = {  # section -> axis tag
     "safety": "axis:safety",
     "communication": "axis:communication",
 }
+SECTION_LABELS = {"diagnosis": "Diagnosis", "history": "History taking", "tests": "Tests and examination",
+                  "plan": "Treatment plan", "safety": "Safety red flag", "communication": "Communication"}
 CONVERSATION_ONLY_AXES = ("axis:history", "axis:tests", "axis:communication")  # dropped in vignette mode
 MAX_HISTORY_ITEMS, MAX_TEST_ITEMS = 5, 3
 
@@ -133,7 +135,11 @@ def parse_generated(reply: str, source: str = "rubric generator reply") -> list[
                 raise DataError(source, "expected an array of criteria", field=name)
             for entry in section:
                 if isinstance(entry, dict):
-                    entry = {**entry, "tags": [tag, "source:generated", *[t for t in entry.get("tags", []) if isinstance(t, str)]]}
+                    tags = [tag, "source:generated", *[t for t in entry.get("tags", []) if isinstance(t, str)]]
+                    text = entry.get("criterion")
+                    if isinstance(text, str) and text.strip():  # the section names the criterion's context
+                        text = f"{SECTION_LABELS[name]}: {text.strip()}"
+                    entry = {**entry, "criterion": text, "tags": tags}
                 entries.append(entry)
     items = parse_rubric(Row({"rubric": entries}, source, None), "rubric", unique=True)
     if not any(i.points < 0 and "axis:safety" in i.tags for i in items):

@@ -1,0 +1,96 @@
+import asyncio
+import re
+
+import pytest
+
+from harness.cases import Case, Fact
+from harness.errors import ArgumentError
+from harness.patient import REDACTED, PatientSimulator
+
+
+def make_case() -> Case:
+    return Case(
+        case_id="t-1", source="test", presenting_complaint="Double vision", demographics="35-year-old woman",
+        history=[Fact("f1", "Double vision for one month", "symptoms", True),
+                 Fact("f2", "Difficulty climbing stairs", "symptoms", True),
+                 Fact("f3", "Non-smoker, drinks wine occasionally", "social history", False)],
+        exam={"Neurological / Cranial nerves": "Ptosis worse with upward gaze"},
+        tests={"Electromyography": "Decreased muscle response with repetitive stimulation", "TSH": "Normal"},
+        diagnosis="Myasthenia gravis (MG)",
+    )
+
+
+def echo_facts(messages):
+    """A scripted patient model: says exactly the facts the simulator let it see."""
+    listed = re.findall(r"^- (.+)$", messages[0]["content"], re.M)
+    return " ".join(f for f in listed if not f.startswith("("))
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_unasked_fact_is_not_revealed():
+    async def chat(messages):
+        return echo_facts(messages)
+
+    sim = PatientSimulator(make_case(), chat)
+    reply = run(sim.reply("Do you smoke or drink alcohol?"))
+    assert "wine" in reply.text and "stairs" not in reply.text
+    assert reply.revealed_fact_ids == ["f3"] and not reply.leaked
+    reply = run(sim.reply("Any trouble climbing stairs?"))
+    assert "stairs" in reply.text and "f2" in reply.revealed_fact_ids
+    assert sim.revealed == ["f3", "f2"]
+
+
+def test_open_question_reveals_one_fact_at_a_time():
+    async def chat(messages):
+        return echo_facts(messages)
+
+    sim = PatientSimulator(make_case(), chat)
+    assert run(sim.reply("What brings you in today?")).revealed_fact_ids == ["f1"]
+    assert run(sim.reply("Tell me more.")).revealed_fact_ids == ["f2"]
+
+
+def test_leaking_reply_is_regenerated_and_counted():
+    drafts = iter(["I read online that it is myasthenia gravis.", "My eyes see double."])
+
+    async def chat(messages):
+        return next(drafts)
+
+    sim = PatientSimulator(make_case(), chat, persona="anxious")
+    reply = run(sim.reply("How are you?"))
+    assert reply.leaked and reply.regenerated and not reply.redacted
+    assert reply.text == "My eyes see double." and sim.leaks == 1 and sim.replies == 1
+
+
+def test_persistent_leak_is_redacted_including_aliases():
+    async def chat(messages):
+        return "Maybe MG? The test showed decreased muscle response with repetitive stimulation."
+
+    sim = PatientSimulator(make_case(), chat)
+    reply = run(sim.reply("What do you think it is?"))
+    assert reply.redacted and "MG" not in reply.text and "repetitive stimulation" not in reply.text
+    assert REDACTED in reply.text and sim.redactions == 1
+
+
+def test_ordered_test_value_is_no_leak():
+    async def chat(messages):
+        return "You said the decreased muscle response with repetitive stimulation was found."
+
+    sim = PatientSimulator(make_case(), chat)
+    assert "Decreased muscle response" in sim.order_test("electromyography (EMG)")
+    assert not run(sim.reply("Did you understand the result?")).leaked
+
+
+def test_lookups_are_deterministic():
+    sim = PatientSimulator(make_case(), chat=None)
+    assert "Ptosis" in sim.examine("cranial nerves")
+    assert "no abnormal findings" in sim.examine("abdomen")
+    assert "within normal limits" in sim.order_test("chest x-ray")
+    assert sim.ordered_tests == [] and sim.examined == ["cranial nerves", "abdomen"]
+
+
+def test_unknown_persona():
+    with pytest.raises(ArgumentError, match="low_health_literacy"):
+        PatientSimulator(make_case(), chat=None, persona="pirate")
