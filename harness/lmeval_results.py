@@ -28,6 +28,8 @@ TASKS: dict[str, tuple[str, str, str]] = {
     "medqa_4options": ("medqa", "usmle_4opt_loglik", "test"),  # lm-eval's own task (HF copy of the data)
 }
 SCORE_METRICS = ("acc", "exact_match", "acc_norm")
+# lm-eval backends named as Inspect names the same model
+MODEL_ALIASES = {"m2bench-default": "m2bench/default"}
 
 
 def result_files(paths) -> list[Path]:
@@ -52,6 +54,8 @@ def _model_name(data: dict) -> str:
     if isinstance(args, str):
         args = dict(part.split("=", 1) for part in args.split(",") if "=" in part)
     backend = str(config.get("model") or "lm-eval")
+    if backend in MODEL_ALIASES:
+        return MODEL_ALIASES[backend]
     name = args.get("pretrained") or args.get("model") or data.get("model_name") or ""
     return f"{backend}/{name}" if name else backend
 
