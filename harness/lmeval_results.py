@@ -29,7 +29,7 @@ TASKS: dict[str, tuple[str, str, str]] = {
 }
 SCORE_METRICS = ("acc", "exact_match", "acc_norm")
 # lm-eval backends named as Inspect names the same model
-MODEL_ALIASES = {"m2bench-default": "m2bench/default"}
+MODEL_ALIASES = {"m2bench-default": "m2bench/default", "EmbeddedLM": "m2bench/default"}
 
 
 def result_files(paths) -> list[Path]:
