@@ -382,3 +382,10 @@ def _sentences(text: str) -> list[str]:
 
 
 _CONVERTERS = {"osce": _osce, "nejm": _nejm, "mediq": _mediq}
+
+
+if __name__ == "__main__":  # python -m harness.cases: data-quality counts for every case set
+    import json
+
+    for set_name in CASE_SETS:
+        print(json.dumps({"case_set": set_name, **load_report(set_name)}))
