@@ -69,9 +69,20 @@ Answer with only a JSON object with one entry per criterion number, in order, ea
 {{{example}}}"""
 
 
+# Text inside the conversation must not be able to close the data block, open a criterion,
+# or start a fake turn: such markers are defused ("<" -> "‹", "[assistant]" -> "[quoted assistant]").
+_DELIMITER = re.compile(r"<(?=\s*/?\s*(?:conversation|criterion)\b)", re.IGNORECASE)
+_ROLE_LINE = re.compile(r"^(\s*)\[(system|user|assistant|developer)\](\s*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def neutralize(text: str) -> str:
+    """``text`` with the prompt's own delimiters defused, so it stays data."""
+    return _ROLE_LINE.sub(r"\1[quoted \2]\3", _DELIMITER.sub("\u2039", text))
+
+
 def render_conversation(conversation: Sequence[dict[str, str]], response: str) -> str:
     turns = [*conversation, {"role": "assistant", "content": response}]
-    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in turns)
+    return "\n\n".join(f"[{m['role']}]\n{neutralize(m['content'])}" for m in turns)
 
 
 def criterion_prompt(conversation: Sequence[dict[str, str]], response: str, item: RubricItem) -> str:
