@@ -83,8 +83,15 @@ def hard_examples() -> list[HealthBenchExample]:
 
 
 def cycle(examples: Sequence[HealthBenchExample], n: int) -> list[HealthBenchExample]:
-    """``n`` examples taken round-robin from ``examples``, with distinct prompt_ids."""
-    return [replace(examples[i % len(examples)], prompt_id=f"{examples[i % len(examples)].prompt_id}#{i}") for i in range(n)]
+    """``n`` examples taken round-robin from ``examples``, with distinct prompt_ids and a distinct
+    last message (so repeats are real work: no cache or single-flight sharing between them)."""
+    out = []
+    for i in range(n):
+        e = examples[i % len(examples)]
+        copy = i // len(examples)
+        prompt = [*e.prompt[:-1], {**e.prompt[-1], "content": e.prompt[-1]["content"] + (f" (copy {copy})" if copy else "")}]
+        out.append(replace(e, prompt_id=f"{e.prompt_id}#{i}", prompt=prompt))
+    return out
 
 
 def response_for(example: HealthBenchExample, fallback: str) -> str:
