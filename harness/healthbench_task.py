@@ -10,7 +10,7 @@ from harness.data import user_path
 from harness.errors import ArgumentError
 from harness.grading import GRADING_MODES
 from harness.healthbench import HealthBenchExample, load_healthbench
-from harness.inspect_scoring import chat_messages, rubric_scorer
+from harness.inspect_scoring import chat_messages, fail_on_error, rubric_scorer
 
 def to_sample(example: HealthBenchExample) -> Sample:
     return Sample(
@@ -41,6 +41,6 @@ def healthbench_task(
         dataset=MemoryDataset([to_sample(e) for e in examples], name=name),
         solver=generate(),
         scorer=rubric_scorer(grading_mode=grading_mode, structured_output=structured_output),
-        fail_on_error=max_error_fraction,
+        fail_on_error=fail_on_error(max_error_fraction),
         metadata={"benchmark": name, "subset": subset, "rubric_graded": True, "data_file": str(user_path(data_file)) if data_file else None},
     )

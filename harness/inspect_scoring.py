@@ -63,6 +63,15 @@ def resolve_grader() -> tuple[Model, bool]:
     return get_model(), True
 
 
+def fail_on_error(max_error_fraction: float) -> bool | float:
+    """Inspect's ``fail_on_error`` for "the run fails when MORE than this fraction of samples errored".
+
+    Inspect fails at ``errors >= fraction * total``, so a bare 0.0 would mark even an error-free
+    run as failed (0 >= 0); 0 maps to "fail on any error", and other fractions become strict.
+    """
+    return True if max_error_fraction <= 0 else max_error_fraction + 1e-9
+
+
 def default_cache() -> GradingCache | None:
     if os.environ.get("M2BENCH_GRADING_CACHE", "1") == "0":
         return None

@@ -204,3 +204,19 @@ def test_partly_failed_example_has_no_score():
     assert grade.score is None
     assert [v.item.criterion for v in grade.errors] == [lost]
     assert sum(v.met is not None for v in grade.verdicts) == 2
+
+
+def test_zero_error_fraction_passes_a_clean_run(monkeypatch, tmp_path):
+    """max_error_fraction=0: any error fails the run, and an error-free run succeeds
+    (Inspect's bare fail_on_error=0.0 marks an error-free run as failed: 0 errors >= 0 * n)."""
+    with SimServer(0.0) as model_srv, SimServer(0.0) as grader_srv:
+        log = run_eval(monkeypatch, tmp_path, model_srv, grader_srv, max_error_fraction=0.0)
+    assert log.status == "success" and log.results.completed_samples == 4
+
+
+def test_error_fraction_at_the_threshold_is_not_a_failure(monkeypatch, tmp_path):
+    """1 error in 4 samples with max_error_fraction=0.25: not *more than* the fraction."""
+    with SimServer(0.0) as model_srv, Poisoned(POISON, "non_json") as grader_srv:
+        log = run_eval(monkeypatch, tmp_path, model_srv, grader_srv, max_error_fraction=0.25)
+    assert log.status == "success"
+    assert list(sample_errors(log)) == [POISONED_ID]
