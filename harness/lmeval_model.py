@@ -27,7 +27,20 @@ class EmbeddedLM(LM):
         self.lm = LocalModel.shared()
 
     def loglikelihood(self, requests) -> list[tuple[float, bool]]:
+        self._last: tuple[tuple[int, ...], Any] | None = None  # multiple-choice options share one context
         return [self._loglikelihood(*req.args) for req in requests]
+
+    def _logprobs(self, ids: list[int], n: int):
+        """Log-probabilities of the last ``n`` tokens of ``ids`` (one forward pass; a one-token
+        continuation of the previous context reuses that context's pass)."""
+        torch = self.lm.torch
+        if n == 1 and self._last is not None and self._last[0] == tuple(ids[:-1]):
+            return self._last[1]
+        with self.lm.lock, torch.no_grad():
+            logits = self.lm.model(input_ids=torch.tensor([ids])).logits[0].float()
+        logprobs = torch.log_softmax(logits[-n - 1:], dim=-1)
+        self._last = (tuple(ids), logprobs[-1:])
+        return logprobs[:-1]
 
     def _loglikelihood(self, context: str, continuation: str) -> tuple[float, bool]:
         torch, tok = self.lm.torch, self.lm.tokenizer
@@ -39,9 +52,9 @@ class EmbeddedLM(LM):
         ctx = tok.encode(context, add_special_tokens=False)
         cont = whole[len(ctx):] or whole[-1:]
         ids = (ctx + cont)[-self.lm.max_context:]
-        with self.lm.lock, torch.no_grad():
-            logits = self.lm.model(input_ids=torch.tensor([ids])).logits[0].float()
-        logprobs = torch.log_softmax(logits[-len(cont) - 1:-1], dim=-1)
+        if len(cont) == 1 and (self._last is None or self._last[0] != tuple(ids[:-1])):
+            self._logprobs(ids[:-1], 0)  # the context's pass, kept for the other options
+        logprobs = self._logprobs(ids, len(cont))
         target = torch.tensor(cont)
         total = float(logprobs.gather(1, target[:, None]).sum())
         greedy = bool((logprobs.argmax(-1) == target).all())
