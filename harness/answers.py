@@ -1,13 +1,13 @@
 """The one multiple-choice answer extractor: Inspect scorer, lm-eval filter and verl reward all call it.
 
 ``extract_choice(text, options)`` reads a letter from free text, in this order:
-1. a reply that is only a letter ("C", "(C)", "C. Option text");
-2. explicit answer statements ("Answer: C", "the answer is (C)", "\\boxed{C}", "I choose C",
+1. explicit answer statements ("Answer: C", "the answer is (C)", "\\boxed{C}", "I choose C",
    "not A but C"); when there are several, the last one wins (reasoning comes before the final answer);
-3. the text of exactly one option echoed in the reply;
-4. letters marked as options anywhere ("(C)", "option C"), if they agree with 3.
+2. a reply that is only letters ("C", "(c)", "A or C");
+3. a reply opening with a letter ("C. <option text>", "B) ..."), unless the rest points at other options;
+4. the text of options echoed in the reply and letters marked as options ("(C)", "option C"), if they agree.
 Several different letters in the deciding step make the answer "ambiguous"; nothing found is
-"no_answer". Both count as wrong and are reported separately.
+"no_answer". Both count as wrong and are reported separately. Text inside <think>...</think> is ignored.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 Status = Literal["ok", "no_answer", "ambiguous"]
@@ -25,7 +26,7 @@ STATUSES = ("ok", "no_answer", "ambiguous")
 class ChoiceAnswer:
     letter: str | None
     status: Status
-    method: str = ""  # which rule decided: only_letter, statement, option_text, mention, none
+    method: str = ""  # which rule decided: statement, only_letter, mention, none
 
     def matches(self, correct_letter: str) -> bool:
         """True when a clear answer was found and it is ``correct_letter``."""
@@ -60,6 +61,7 @@ def _letter(letters: str) -> str:
     return rf"(?:[{letters}](?![A-Za-z0-9'])|a(?=\s*(?:$|[.,;:!?)\]}}]))|(?<=\()a{lower_part})"
 
 
+@lru_cache(maxsize=32)
 def _patterns(letters: str) -> tuple[re.Pattern, ...]:
     item = rf"[\(\[]?{_ADVERB}[\(\[]?{_letter(letters)}[\)\]]?"
     link = r"(?i:\s*(?:,|/|\bor\b|\band\b|\bbut\b|\bnot\b|\brather\s+than\b|\binstead\s+of\b|\brather\b)\s*)+"

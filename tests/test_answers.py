@@ -1,6 +1,8 @@
 """The one answer extractor on realistic model outputs (Inspect, lm-eval and the verl reward share it)."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness.answers import ChoiceAnswer, as_options, extract_choice, score_choice
 
@@ -75,3 +77,21 @@ def test_short_option_texts_are_not_echo_matched():
     opts = {"A": "5", "B": "10", "C": "15", "D": "20"}
     assert extract_choice("After 5 days the count was 10.", opts).status == "no_answer"
     assert extract_choice("Answer: (B)", opts).letter == "B"
+
+
+WORDS = ["patient", "fever", "renal", "biopsy", "likely", "therefore", "because", "shows", "the", "of", "with", "acute"]
+
+
+@given(
+    texts=st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=3, max_size=30).filter(lambda t: t.strip()),
+                   min_size=4, max_size=4, unique=True),
+    letter=st.sampled_from("ABCD"),
+    reasoning=st.lists(st.sampled_from(WORDS), max_size=40),
+    style=st.sampled_from(["ANSWER: {}", "The answer is ({}).", "Final answer: **{}**", "the answer is {}."]),
+)
+def test_a_final_statement_always_decides(texts, letter, reasoning, style):
+    options = dict(zip("ABCD", texts))
+    reply = " ".join(reasoning) + "\n" + style.format(letter if "{}." not in style else letter.lower())
+    got = extract_choice(reply, options)
+    assert (got.letter, got.status) == (letter, "ok")
+    assert score_choice(reply, options, letter) == 1.0
