@@ -205,15 +205,12 @@ class RubricGrader:
                 verdicts[i] = Verdict(rubric[i], hit[0], hit[1], cached=True)
         todo = [i for i, v in enumerate(verdicts) if v is None]
         if todo and self.mode == "per_criterion":
-            graded = await asyncio.gather(*(self._grade_one(conversation, response, rubric[i], result) for i in todo))
+            graded = await asyncio.gather(*(self._grade_one(conversation, response, rubric[i], result, keys[i]) for i in todo))
             for i, verdict in zip(todo, graded):
                 verdicts[i] = verdict
         elif todo:
-            for i, verdict in (await self._grade_batch(conversation, response, rubric, todo, result)).items():
+            for i, verdict in (await self._grade_batch(conversation, response, rubric, todo, result, keys)).items():
                 verdicts[i] = verdict
-        for key, verdict in zip(keys, verdicts):
-            if self.cache is not None and verdict is not None and verdict.met is not None and not verdict.cached:
-                self.cache.put(key, verdict.met, verdict.explanation)
         result.verdicts = [v for v in verdicts if v is not None]
         result.metrics = example_metrics(result.verdicts, example_tags)
         return result
@@ -229,7 +226,13 @@ class RubricGrader:
             result.grader_input_chars += len(prompt)
             return await self.grader([{"role": "user", "content": prompt}], schema)
 
-    async def _grade_one(self, conversation, response, item: RubricItem, result: ExampleGrade) -> Verdict:
+    def _store(self, key: str | None, verdict: Verdict) -> Verdict:
+        """Cache a verdict the moment it arrives, so an interrupted run loses no finished grading."""
+        if self.cache is not None and key is not None and verdict.met is not None:
+            self.cache.put(key, verdict.met, verdict.explanation)
+        return verdict
+
+    async def _grade_one(self, conversation, response, item: RubricItem, result: ExampleGrade, key: str | None = None) -> Verdict:
         prompt = criterion_prompt(conversation, response, item)
         problem = ""
         for attempt in range(self.max_attempts):
@@ -242,11 +245,13 @@ class RubricGrader:
                 continue
             parsed = parse_verdict(parse_json_object(reply))
             if parsed is not None:
-                return Verdict(item, parsed[0], parsed[1])
+                return self._store(key, Verdict(item, parsed[0], parsed[1]))
             problem = f"unparseable grader reply: {reply[:200]!r}"
         return Verdict(item, None, error=f"{problem} (after {self.max_attempts} attempts)")
 
-    async def _grade_batch(self, conversation, response, rubric, todo: list[int], result: ExampleGrade) -> dict[int, Verdict]:
+    async def _grade_batch(
+        self, conversation, response, rubric, todo: list[int], result: ExampleGrade, keys: Sequence[str | None] | None = None
+    ) -> dict[int, Verdict]:
         done: dict[int, Verdict] = {}
         problem = ""
         for attempt in range(self.max_attempts):
@@ -265,7 +270,7 @@ class RubricGrader:
             for n, i in enumerate(pending, 1):
                 parsed = parse_verdict(obj.get(str(n)))
                 if parsed is not None:
-                    done[i] = Verdict(rubric[i], parsed[0], parsed[1])
+                    done[i] = self._store(keys[i] if keys else None, Verdict(rubric[i], parsed[0], parsed[1]))
             problem = f"unparseable or incomplete grader reply: {reply[:200]!r}"
         for i in todo:
             done.setdefault(i, Verdict(rubric[i], None, error=f"{problem} (after {self.max_attempts} attempts)"))
