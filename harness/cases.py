@@ -141,11 +141,15 @@ def _load(name: str, path: str | Path | None) -> tuple[list[Case], list[int]]:
     path = Path(path) if path else case_path(name)
     convert = _CONVERTERS[CASE_SETS[name][2]]
     cases, skipped = [], []
+    seen: dict[str, int] = {}
     for line, obj in read_jsonl(path):
         case = convert(Row(obj, path, line), f"{name}-{len(cases) + len(skipped)}", name)
         if case is None:
             skipped.append(line)
+        elif case.case_id in seen:  # only source ids (MediQ "id") can repeat
+            raise DataError(path, f"duplicate case id {case.case_id!r} (first on line {seen[case.case_id]})", line, "id")
         else:
+            seen[case.case_id] = line
             cases.append(_scrub_case(case))
     if not cases:
         raise DataError(path, "no cases")
