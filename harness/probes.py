@@ -262,6 +262,9 @@ def build_report(data_files: Sequence[Path], limit: int | None, mode: str, log: 
         log(f"keyword judge, {data_file.name}: {len(rows)} replies graded in {time.monotonic() - started:.1f}s")
         summary = compare(rows)
         parts += [f"### `{data_file.name}`: {len(examples)} examples", "", table(summary), ""]
+        if all(abs(s["mean"]) < 1e-12 for s in summary):
+            parts += ["The keyword judge meets none of these criteria for any reply (consensus criteria are long",
+                      "descriptions of ideal behaviour, not keyword checks), so this table tells nothing either way.", ""]
         empty_wins = next((s["beats_honest"] for s in summary if s["probe"] == "empty"), 0)
         if empty_wins:
             parts += [
