@@ -42,7 +42,7 @@ from harness.consultation import (
 )
 from harness.errors import ArgumentError, GradingError
 from harness.grading import GRADING_MODES, RubricGrader
-from harness.inspect_scoring import chat_messages, default_cache, inspect_grader, resolve_grader
+from harness.inspect_scoring import chat_messages, default_cache, fail_on_error, inspect_grader, resolve_grader
 from harness.patient import PERSONAS, PatientSimulator
 from harness.rubric import summarize
 from harness.rubric_generator import case_rubric
@@ -281,7 +281,7 @@ def consultation_task(cases: str = "agentclinic_medqa", max_turns: int = 20, per
         dataset=MemoryDataset(samples, name=f"consultation_{cases}"),  # type: ignore[arg-type]
         solver=consultation_agent(max_turns, persona, mode),
         scorer=consultation_scorer(grading_mode),
-        fail_on_error=max_error_fraction,
+        fail_on_error=fail_on_error(max_error_fraction),
         metadata={"benchmark": "consultation", "subset": cases, "split": mode, "rubric_graded": True,
                   "max_turns": max_turns, "persona": persona, "mode": mode},
     )

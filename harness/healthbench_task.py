@@ -33,8 +33,6 @@ def healthbench_task(
 ) -> Task:
     if grading_mode not in GRADING_MODES:
         raise ArgumentError("grading_mode", grading_mode, GRADING_MODES)
-    if not 0 <= max_error_fraction < 1:
-        raise ArgumentError("max_error_fraction", max_error_fraction, "a fraction in [0, 1)")
     examples = load_healthbench(subset, data_file)
     name = "healthbench" if subset == "full" else f"healthbench_{subset}"
     return Task(

@@ -23,7 +23,7 @@ from inspect_ai.util import JSONSchema
 
 from harness.cache import GradingCache
 from harness.data import cache_dir
-from harness.errors import GradingError
+from harness.errors import ArgumentError, GradingError
 from harness.grading import Grader, GradingMode, RubricGrader
 from harness.rubric import RubricItem, summarize
 
@@ -69,6 +69,8 @@ def fail_on_error(max_error_fraction: float) -> bool | float:
     Inspect fails at ``errors >= fraction * total``, so a bare 0.0 would mark even an error-free
     run as failed (0 >= 0); 0 maps to "fail on any error", and other fractions become strict.
     """
+    if isinstance(max_error_fraction, bool) or not 0 <= max_error_fraction < 1:
+        raise ArgumentError("max_error_fraction", max_error_fraction, "a fraction in [0, 1)")
     return True if max_error_fraction <= 0 else max_error_fraction + 1e-9
 
 

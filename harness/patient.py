@@ -147,7 +147,9 @@ class PatientSimulator:
 
     def leak_terms(self) -> list[str]:
         """The diagnosis, its aliases, and distinctive values of tests not yet ordered."""
+        own_words = words(" ".join([self.case.presenting_complaint, *(f.text for f in self.case.history)]))
         terms = list(self.case.diagnosis_aliases())
+        terms += [w for w in distinctive_words(self.case.diagnosis) if w.lower() not in own_words]  # "vomiting" may be a symptom
         for name, value in self.case.tests.items():
             if name in self.ordered_tests:
                 continue
@@ -174,6 +176,24 @@ class PatientSimulator:
         if not found:
             return f"{name}: result within normal limits (no abnormal result recorded)."
         return "\n".join(f"{k}: {v}" for k, v in found.items())
+
+
+# words of a diagnosis name that a patient may say without naming the diagnosis
+_GENERIC_WORDS = {
+    "syndrome", "disease", "disorder", "infection", "chronic", "acute", "primary", "secondary", "deficiency",
+    "failure", "injury", "reaction", "benign", "malignant", "congenital", "idiopathic", "bilateral", "lateral",
+    "medial", "anterior", "posterior", "inferior", "superior", "multiple", "partial", "complete", "severe",
+    "stomach", "kidney", "kidneys", "breast", "throat", "artery", "nerve", "muscle", "muscles", "pressure",
+    "fracture", "poisoning", "overdose", "associated", "induced", "related", "type", "stage", "major", "minor",
+}
+
+
+def distinctive_words(diagnosis: str) -> list[str]:
+    """Single words of a multi-word diagnosis specific enough to give it away ("myasthenia")."""
+    found = re.findall(r"[A-Za-z][A-Za-z'-]+", diagnosis)
+    if len(found) < 2:
+        return []
+    return [w for w in found if len(w) >= 6 and w.lower() not in _GENERIC_WORDS]
 
 
 def lookup(record: dict[str, str], query: str) -> dict[str, str]:

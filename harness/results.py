@@ -52,7 +52,7 @@ def log_row(path: str | Path) -> dict | None:
         "split": meta.get("split", args.get("split", "")) or "",
         "score": float(score),
         "stderr": float(stderr) if stderr is not None else float("nan"),
-        "n": int(log.results.completed_samples),
+        "n": int(log.results.completed_samples) // max(1, spec.config.epochs or 1),  # samples, not samples x epochs
         "grader": grader,
         "harness": "inspect",
         "date": spec.created[:10],

@@ -94,3 +94,13 @@ def test_lookups_are_deterministic():
 def test_unknown_persona():
     with pytest.raises(ArgumentError, match="low_health_literacy"):
         PatientSimulator(make_case(), chat=None, persona="pirate")
+
+
+def test_part_of_the_diagnosis_name_is_caught_as_a_leak():
+    async def chat(messages):
+        return "My cousin had myasthenia too, I think."
+
+    sim = PatientSimulator(make_case(), chat)
+    reply = run(sim.reply("Anything in the family?"))
+    assert reply.leaked and "myasthenia" not in reply.text.lower()
+    assert sim.leaks == 1
