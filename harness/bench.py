@@ -35,7 +35,7 @@ from harness.healthbench import HealthBenchExample, load_file, load_healthbench
 from harness.rubric import rubric_score
 from harness.sim_server import SimProcess
 
-import openai  # noqa: F401,E402  (imported up front: its first import takes ~1 s, which no timed run should pay)
+import aiohttp  # noqa: F401,E402  (imported up front, so no timed run pays for the first import)
 
 HARD_SAMPLE = "hard_sample50_seed42.jsonl"
 OSS_SAMPLE = "oss_eval_sample500.jsonl"
@@ -424,11 +424,57 @@ def load(size: Size) -> dict:
     }
 
 
+# ---- scenario 5: client CPU per call -------------------------------------------------------
+def client_overhead(size: Size) -> dict:
+    """Client CPU per grader call: harness.clients.OpenAIChat (aiohttp) vs the openai SDK."""
+    from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+    import httpx
+
+    calls, concurrency = (600, 64) if size is FULL else (60, 8)
+    messages = [{"role": "user", "content": "hello " * 200}]
+
+    async def drive(call) -> tuple[float, float]:
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one():
+            async with limit:
+                await call()
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(calls)))
+        return (time.process_time() - cpu) / calls * 1000, time.perf_counter() - wall
+
+    with SimProcess(size.latency_s) as srv:
+        async def ours():
+            chat = OpenAIChat(srv.base_url, "sim-model", max_connections=concurrency)
+            result = await drive(lambda: chat(messages))
+            await chat.aclose()
+            return result
+
+        async def sdk():
+            pool = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+            client = AsyncOpenAI(base_url=srv.base_url, api_key="EMPTY", http_client=DefaultAsyncHttpxClient(limits=pool))
+            result = await drive(lambda: client.chat.completions.create(model="sim-model", messages=messages))
+            await client.close()
+            return result
+
+        (ours_ms, ours_wall), (sdk_ms, sdk_wall) = asyncio.run(ours()), asyncio.run(sdk())
+    bound = calls * size.latency_s / concurrency
+    return {
+        "config": {"calls": calls, "concurrency": concurrency, "latency_s": size.latency_s,
+                   "server": "harness.sim_server in a child process"},
+        "figures": {"client_cpu_ms_per_call": {"openai_chat_aiohttp": ours_ms, "openai_sdk": sdk_ms},
+                    "wall_time_over_lower_bound": {"openai_chat_aiohttp": ours_wall / bound, "openai_sdk": sdk_wall / bound}},
+        "notes": ["CPU is this process's CPU time (time.process_time) divided by the number of calls."],
+    }
+
+
 SCENARIOS: dict[str, Callable[[Size], dict]] = {
     "grading_cost": grading_cost,
     "throughput": throughput,
     "reward_latency": reward_latency,
     "load": load,
+    "client_overhead": client_overhead,
 }
 
 

@@ -1,13 +1,20 @@
 """OpenAI-compatible chat client (OpenAI, a local vLLM server, ...) as a grader / chat callable.
 
-Used where Inspect is not running (the verl reward, benchmarks). The ``openai`` client retries
-timeouts, 429 and 5xx with exponential backoff; unusable replies are handled by the engine.
+Used where Inspect is not running (the verl reward, benchmarks). It speaks the chat-completions
+HTTP API directly over aiohttp, which costs about a tenth of the ``openai`` SDK's client CPU per
+call (``python -m harness.bench client_overhead``); that matters at 100+ concurrent grader calls
+on a small machine. Timeouts, connection errors, HTTP 429 and 5xx are
+retried with exponential backoff (honouring ``Retry-After``); unusable replies are left to the
+rubric engine, which retries and then records an error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import random
+import weakref
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,6 +26,12 @@ def redact_url(url: str) -> str:
     if parts.port:
         host += f":{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class RetryableHTTPError(RuntimeError):
+    def __init__(self, status: int, body: str, retry_after: float | None):
+        super().__init__(f"HTTP {status}: {body[:200]}")
+        self.status, self.retry_after = status, retry_after
 
 
 class OpenAIChat:
@@ -37,14 +50,18 @@ class OpenAIChat:
         use_schema: bool = True,
         max_connections: int | None = None,
     ):
+        parts = urlsplit(base_url)
         self.base_url = base_url
+        self._endpoint = redact_url(base_url).rstrip("/") + "/chat/completions"
+        self._basic_auth = (parts.username or "", parts.password or "") if parts.username else None
         self.model = model
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.timeout, self.max_retries = timeout, max_retries
         self.temperature, self.max_tokens, self.use_schema = temperature, max_tokens, use_schema
-        self.max_connections = max_connections  # None: the openai default pool (1000, keep-alive 100)
-        self._clients: dict[int, Any] = {}  # one client per event loop
+        self.max_connections = max_connections or 256
+        self._sessions: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}  # one session per event loop
         self.calls = 0
+        _LIVE.add(self)
 
     @property
     def name(self) -> str:
@@ -53,23 +70,44 @@ class OpenAIChat:
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIChat({self.name})"
 
-    def _client(self) -> Any:
-        from openai import AsyncOpenAI
+    def _session(self) -> Any:
+        import aiohttp
 
-        loop_id = id(asyncio.get_running_loop())
-        if loop_id not in self._clients:
-            http_client = None
-            if self.max_connections:  # keep every connection alive at high concurrency
-                from openai import DefaultAsyncHttpxClient
-                import httpx
-
-                n = self.max_connections
-                http_client = DefaultAsyncHttpxClient(limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
-            self._clients[loop_id] = AsyncOpenAI(
-                base_url=self.base_url, api_key=self._api_key, timeout=self.timeout, max_retries=self.max_retries,
-                http_client=http_client,
+        loop = asyncio.get_running_loop()
+        for key, (owner, session) in list(self._sessions.items()):
+            if owner.is_closed():  # its loop is gone (asyncio.run returned): drop it quietly
+                _abandon(session)
+                del self._sessions[key]
+        if id(loop) not in self._sessions:
+            # credentials in the base URL mean HTTP basic auth (e.g. a proxy); otherwise a bearer key
+            auth = aiohttp.BasicAuth(*self._basic_auth) if self._basic_auth else None
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_connections),
+                headers=None if auth else {"Authorization": f"Bearer {self._api_key}"},
+                auth=auth,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
             )
-        return self._clients[loop_id]
+            self._sessions[id(loop)] = (loop, session)
+        return self._sessions[id(loop)][1]
+
+    async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        import aiohttp
+
+        for attempt in range(self.max_retries + 1):
+            try:
+                async with self._session().post(self._endpoint, json=payload) as response:
+                    if response.status == 429 or response.status >= 500:
+                        after = response.headers.get("Retry-After")
+                        raise RetryableHTTPError(response.status, await response.text(), _seconds(after))
+                    if response.status >= 400:
+                        raise RuntimeError(f"HTTP {response.status} from {self._endpoint}: {(await response.text())[:300]}")
+                    return await response.json(content_type=None)
+            except (RetryableHTTPError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
+                if attempt == self.max_retries:
+                    raise
+                delay = getattr(exc, "retry_after", None) or min(8.0, 0.5 * 2**attempt) * random.uniform(0.75, 1.0)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def __call__(self, messages: list[dict[str, str]], json_schema: dict | None = None) -> str:
         request: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": self.temperature}
@@ -78,7 +116,38 @@ class OpenAIChat:
         if self.use_schema and json_schema is not None:
             request["response_format"] = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": json_schema}}
         self.calls += 1
-        response = await self._client().chat.completions.create(**request)
-        if not response.choices:
-            return ""
-        return response.choices[0].message.content or ""
+        data = await self._post(request)
+        try:
+            return data["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            return ""  # no usable message: the engine treats it as an unparseable reply
+
+    async def aclose(self) -> None:
+        """Close the session of the running loop (optional; sessions of finished loops close themselves)."""
+        entry = self._sessions.pop(id(asyncio.get_running_loop()), None)
+        if entry is not None:
+            await entry[1].close()
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return min(60.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _abandon(session: Any) -> None:
+    """Close a session whose event loop has ended (no awaiting possible), so no warning is printed."""
+    connector = session.connector
+    if connector is not None and not connector.closed:
+        connector._close()
+
+
+_LIVE: weakref.WeakSet[OpenAIChat] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for chat in list(_LIVE):
+        for _, session in chat._sessions.values():
+            _abandon(session)
