@@ -276,12 +276,13 @@ def consultation_task(cases: str = "agentclinic_medqa", max_turns: int = 20, per
         raise ArgumentError("mode", mode, MODES)
     if grading_mode not in GRADING_MODES:
         raise ArgumentError("grading_mode", grading_mode, GRADING_MODES)
+    on_error = fail_on_error(max_error_fraction)  # validates before any data is loaded
     samples = [to_sample(c, mode, persona) for c in load_cases(cases)]
     return Task(
         dataset=MemoryDataset(samples, name=f"consultation_{cases}"),  # type: ignore[arg-type]
         solver=consultation_agent(max_turns, persona, mode),
         scorer=consultation_scorer(grading_mode),
-        fail_on_error=fail_on_error(max_error_fraction),
+        fail_on_error=on_error,
         metadata={"benchmark": "consultation", "subset": cases, "split": mode, "rubric_graded": True,
                   "max_turns": max_turns, "persona": persona, "mode": mode},
     )

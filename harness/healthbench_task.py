@@ -33,12 +33,13 @@ def healthbench_task(
 ) -> Task:
     if grading_mode not in GRADING_MODES:
         raise ArgumentError("grading_mode", grading_mode, GRADING_MODES)
+    on_error = fail_on_error(max_error_fraction)  # validates before any data is loaded
     examples = load_healthbench(subset, data_file)
     name = "healthbench" if subset == "full" else f"healthbench_{subset}"
     return Task(
         dataset=MemoryDataset([to_sample(e) for e in examples], name=name),
         solver=generate(),
         scorer=rubric_scorer(grading_mode=grading_mode, structured_output=structured_output),
-        fail_on_error=fail_on_error(max_error_fraction),
+        fail_on_error=on_error,
         metadata={"benchmark": name, "subset": subset, "rubric_graded": True, "data_file": str(user_path(data_file)) if data_file else None},
     )
