@@ -13,6 +13,7 @@ one is listed in the table as unknown and not plotted.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import datetime as dt
 import math
 import sys
@@ -247,6 +248,18 @@ def write_pareto(report: ParetoReport, out: str | Path = REPORTS_DIR, command: s
     return png, md
 
 
+def _report_files(out: Path) -> list[Path]:
+    """Files under ``out``, without those git ignores (raw local logs), when ``out`` is in a git checkout."""
+    files = [p.resolve() for p in out.rglob("*") if p.is_file()]
+    try:
+        listed = subprocess.run(["git", "check-ignore", "--stdin"], cwd=out, input="\n".join(map(str, files)),
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return files
+    ignored = set(listed.stdout.splitlines()) if listed.returncode in (0, 1) else set()
+    return [p for p in files if str(p) not in ignored]
+
+
 def write_index(out: str | Path = REPORTS_DIR) -> Path:
     """reports/README.md: a link to every Pareto chart and table, then any other report files."""
     out = Path(out)
@@ -263,8 +276,8 @@ def write_index(out: str | Path = REPORTS_DIR) -> Path:
         lines.append("(none yet: run `python -m harness.report pareto --benchmark healthbench_hard`)")
     mine = {p.name for md in tables for p in (md, md.with_suffix(".png"))} | {"README.md"}
     others = sorted(
-        p.relative_to(out).as_posix() for p in out.rglob("*")
-        if p.is_file() and not (p.parent == out and p.name in mine) and not any(x.startswith(".") for x in p.relative_to(out).parts)
+        p.relative_to(out.resolve()).as_posix() for p in _report_files(out)
+        if not (p.parent == out.resolve() and p.name in mine) and not any(x.startswith(".") for x in p.relative_to(out.resolve()).parts)
     )
     if others:
         lines += ["", "## Other reports", ""] + [f"- [{name}]({name})" for name in others]
