@@ -185,7 +185,7 @@ class RubricGrader:
             if shared is not None and not shared.errors:
                 self.shared_in_flight += 1
                 verdicts = [Verdict(v.item, v.met, v.explanation, v.error, cached=True) for v in shared.verdicts]
-                return ExampleGrade(verdicts, dict(shared.metrics))
+                return ExampleGrade(verdicts, example_metrics(verdicts, example_tags))  # this caller's tags
             return await self._grade(conversation, response, rubric, example_tags, keys)
         future = asyncio.get_running_loop().create_future()
         self._in_flight[flight] = future
