@@ -27,4 +27,5 @@ demo: setup
 	$(BIN)/python -m harness.demo
 
 test: setup-test
-	$(BIN)/python -m pytest -q
+	@$(BIN)/python -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$status
