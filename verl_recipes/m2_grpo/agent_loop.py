@@ -39,9 +39,9 @@ class TokenChat:
         self.request_id = uuid4().hex
         self.token_ids: list[int] = []
         self.response_mask: list[int] = []
-        self.logprobs: list[float] | None = None
+        self.logprobs: list[float] = []  # stays empty unless the server returns log_probs (as in ToolAgentLoop)
         self.seen: list[dict[str, str]] = []
-        self.turns = 0
+        self.turns = self.observations = 0
         self.metrics: dict[str, Any] = {}
         self.out_of_budget = False
 
@@ -56,11 +56,14 @@ class TokenChat:
             self.token_ids = await self.loop.ct_build_initial_tokens(messages)
         else:  # the new observation (patient reply / findings) enters with mask 0
             merged, mask, logprobs = await self.loop.ct_merge_context_msg(
-                self.seen, messages, self.token_ids, self.response_mask, self.logprobs)
+                self.seen, messages, self.token_ids, self.response_mask, self.logprobs or None)
             if len(mask) >= self.response_length:
                 self.out_of_budget = True
                 return ""
-            self.token_ids, self.response_mask, self.logprobs = merged.token_ids, mask, logprobs
+            self.token_ids, self.response_mask = merged.token_ids, mask
+            if logprobs is not None:
+                self.logprobs = logprobs
+            self.observations += 1
         with simple_timer("generate_sequences", self.metrics):
             output = await self.loop.server_manager.generate(
                 request_id=self.request_id, prompt_ids=self.token_ids, sampling_params=self.sampling_params)
@@ -112,7 +115,7 @@ class ConsultationAgentLoop(AgentLoopBase):
             response_mask=chat.response_mask[:n],
             response_logprobs=chat.logprobs[:n] if chat.logprobs else None,
             reward_score=result["score"],
-            num_turns=2 * chat.turns + 1,
+            num_turns=chat.turns + chat.observations + 1,  # as ToolAgentLoop: prompt + assistant + user turns
             metrics=chat.metrics,
             extra_fields={"reward_extra_info": info, "transcript": record, "turn_scores": [], "tool_rewards": []},
         )
