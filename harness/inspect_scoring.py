@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 
 from inspect_ai.model import (
@@ -21,8 +20,7 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import TaskState
 from inspect_ai.util import JSONSchema
 
-from harness.cache import GradingCache
-from harness.data import cache_dir
+from harness.cache import default_cache
 from harness.errors import ArgumentError, GradingError
 from harness.grading import Grader, GradingMode, RubricGrader
 from harness.rubric import RubricItem, summarize
@@ -74,14 +72,8 @@ def fail_on_error(max_error_fraction: float) -> bool | float:
     return True if max_error_fraction <= 0 else max_error_fraction + 1e-9
 
 
-def default_cache() -> GradingCache | None:
-    if os.environ.get("M2BENCH_GRADING_CACHE", "1") == "0":
-        return None
-    return GradingCache(cache_dir() / "grading.sqlite")
-
-
 def rubric_from_metadata(raw: Sequence[dict]) -> list[RubricItem]:
-    return [RubricItem(r["criterion"], float(r["points"]), tuple(r.get("tags", ()))) for r in raw]
+    return [RubricItem.from_dict(r) for r in raw]
 
 
 def conversation_of(state: TaskState) -> list[dict[str, str]]:

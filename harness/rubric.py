@@ -30,6 +30,11 @@ class RubricItem:
     def to_dict(self) -> dict:
         return {"criterion": self.criterion, "points": self.points, "tags": list(self.tags)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> RubricItem:
+        """The inverse of ``to_dict`` (tags may be missing)."""
+        return cls(d["criterion"], float(d["points"]), tuple(d.get("tags") or ()))
+
 
 @dataclass
 class Verdict:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.cases import DIAGNOSIS_QUESTION, Case, mentions
+from harness.cases import DIAGNOSIS_QUESTION, WITHHELD, Case, mentions
 from harness.data import Row, cache_dir
 from harness.errors import DataError, M2BenchError
 from harness.grading import Grader, parse_json_object
@@ -106,7 +106,7 @@ def deterministic_items(case: Case) -> list[RubricItem]:
     items = [diagnosis_item(case)]
     for fact in [f for f in case.critical_facts if not _same(f.text, case.presenting_complaint)][:MAX_HISTORY_ITEMS]:
         items.append(RubricItem(f"The doctor finds out from the patient that: {fact.text}", 2.0, ("axis:history", "source:case")))
-    scrubbed = [k for k, v in case.tests.items() if "[withheld]" in v]
+    scrubbed = [k for k, v in case.tests.items() if WITHHELD in v]
     for name in (scrubbed + [k for k in case.tests if k not in scrubbed])[:MAX_TEST_ITEMS]:
         items.append(RubricItem(f"The doctor orders the test or investigation: {name}", 2.0, ("axis:tests", "source:case")))
     items.append(RubricItem("The doctor states history, findings or test results that did not come up in the consultation "
@@ -163,7 +163,7 @@ async def generate_rubric(case: Case, generator: Grader, generator_id: str, max_
     path = _cache_path(case, generator_id)
     if use_cache and path.is_file():
         stored = json.loads(path.read_text())
-        return [RubricItem(i["criterion"], float(i["points"]), tuple(i["tags"])) for i in stored["items"]]
+        return [RubricItem.from_dict(i) for i in stored["items"]]
     messages = [{"role": "user", "content": PROMPT.format(case=case_record(case))}]
     problem = ""
     for attempt in range(1, max_attempts + 1):

@@ -184,7 +184,7 @@ async def rubric_reward(conversation: list[dict[str, str]], response: str, rubri
 
 
 def rubric_items(raw: Any) -> list[RubricItem]:
-    return [RubricItem(r["criterion"], float(r["points"]), tuple(r.get("tags") or ())) for r in _json(raw)]
+    return [RubricItem.from_dict(r) for r in _json(raw)]
 
 
 async def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None,
