@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.data import cache_dir
 from harness.rubric import RubricItem
+
+CACHE_ENV = "M2BENCH_GRADING_CACHE"  # "0" turns the on-disk cache off
 
 
 class GradingCache:
@@ -57,3 +61,10 @@ class GradingCache:
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+
+
+def default_cache() -> GradingCache | None:
+    """The shared on-disk cache (``<cache dir>/grading.sqlite``), or None when ``$M2BENCH_GRADING_CACHE=0``."""
+    if os.environ.get(CACHE_ENV, "1") == "0":
+        return None
+    return GradingCache(cache_dir() / "grading.sqlite")

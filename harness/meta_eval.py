@@ -182,9 +182,8 @@ def report(rows: Sequence[MetaEvalRow], grader_labels: Sequence[bool | None], **
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from harness.cache import GradingCache
+    from harness.cache import default_cache
     from harness.clients import OpenAIChat
-    from harness.data import cache_dir
 
     parser = argparse.ArgumentParser(prog="python -m harness.meta_eval", description=__doc__.split("\n")[0])
     parser.add_argument("--base-url", required=True, help="OpenAI-compatible server of the grader")
@@ -198,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = load_meta_eval(args.data_file)[: args.limit]
     chat = OpenAIChat(args.base_url, args.model, max_connections=args.concurrency)
     engine = RubricGrader(chat, grader_id=chat.name, mode=args.mode, max_concurrency=args.concurrency,
-                          cache=GradingCache(cache_dir() / "grading.sqlite"))
+                          cache=default_cache())
     labels = asyncio.run(grade_rows(rows, engine))
     result = report(rows, labels, grader=chat.name, mode=args.mode, data_file=args.data_file or META_EVAL_FILE)
     text = json.dumps(result, indent=2)
