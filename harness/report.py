@@ -27,7 +27,7 @@ from harness.errors import ArgumentError, DataError
 from harness.leaderboard import LEADERBOARD_DIR, ModelRegistry, add_own_runs, load_models, load_own_runs, load_published
 from harness.lmeval_results import lmeval_table
 from harness.pareto import PARAM_KINDS, frontier, params_column
-from harness.results import normalize, results_table
+from harness.results import RESULT_COLUMNS, normalize, results_table
 
 REPORTS_DIR = Path("reports")
 POINT_COLUMNS = [
@@ -47,14 +47,14 @@ class ParetoReport:
     date: str = field(default_factory=lambda: dt.date.today().isoformat())
 
 
-def _own_rows(own_runs: Path | None, logs: Sequence[str | Path], lmeval: Sequence[str | Path] = ()) -> pd.DataFrame:
+def _own_rows(own_runs: Path, logs: Sequence[str | Path], lmeval: Sequence[str | Path] = ()) -> pd.DataFrame:
     frames = [load_own_runs(own_runs)]
     if logs:
         frames.append(results_table(logs))
     if lmeval:
         frames.append(lmeval_table(lmeval))
     frames = [f for f in frames if len(f)]
-    return normalize(pd.concat(frames, ignore_index=True)) if frames else load_own_runs(Path("/nonexistent"))
+    return normalize(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
 def _shown(path: Path) -> str:
@@ -183,7 +183,7 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
     label = KIND_LABEL[report.kind]
     ax.set_xlabel(f"{label[0].upper()}{label[1:]}, billions (log scale)")
     ax.set_ylabel(f"{report.benchmark} score (0-100)")
-    ax.set_title(f"{report.benchmark}: score vs {KIND_LABEL[report.kind]} - {report.date}")
+    ax.set_title(f"{report.benchmark}: score vs {label} - {report.date}")
     ax.grid(True, which="both", alpha=0.25)
     if len(report.unknown):
         listed = ", ".join(f"{r.model} {r.score:.1f}" for r in report.unknown.itertuples())
