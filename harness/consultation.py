@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-from harness.cases import Case
+from harness.cases import DIAGNOSIS_QUESTION, Case
 from harness.errors import ArgumentError
 from harness.grading import RubricGrader, parse_json_object
 from harness.patient import PatientSimulator
@@ -36,6 +36,7 @@ from harness.rubric import RubricItem, Verdict
 from harness.rubric_generator import DIAGNOSIS_TAG, diagnosis_item
 
 TOOLS = ("ask", "examine", "order_test", "final_assessment")
+ARGUMENT = {"ask": "question", "examine": "system", "order_test": "name"}  # tool -> its one argument
 MODES = ("conversation", "vignette")
 Mode = Literal["conversation", "vignette"]
 
@@ -79,7 +80,7 @@ class Action:
                 differential = [d.strip() for d in re.split(r"[;,\n]", differential) if d.strip()]
             plan = arguments.get("plan") or ""
             return cls(name, diagnosis.strip(), Assessment(diagnosis.strip(), [str(d) for d in differential], str(plan)))
-        key = {"ask": "question", "examine": "system", "order_test": "name"}[name]
+        key = ARGUMENT[name]
         value = arguments.get(key)
         if not isinstance(value, str) or not value.strip():
             return cls("invalid", f"{name} needs a non-empty '{key}'")
@@ -116,12 +117,17 @@ class Episode:
         return {**asdict(self), "leak_rate": self.leak_rate}
 
 
+def check_max_turns(max_turns: object) -> None:
+    if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 0:
+        raise ArgumentError("max_turns", max_turns, "a whole number >= 0 (e.g. 20)")
+
+
 def opening(case: Case, mode: Mode) -> str:
     if mode == "vignette":
         text = case.vignette()
     else:
         text = f"Your patient: {case.demographics}. Presenting complaint: {case.presenting_complaint}"
-    if case.question and case.question != "What is the most likely diagnosis?":
+    if case.question and case.question != DIAGNOSIS_QUESTION:
         text += f"\nQuestion to answer in your final assessment: {case.question}"
     if mode == "vignette" and case.options:
         text += "\nOptions: " + "; ".join(f"{k}. {v}" for k, v in case.options.items())
@@ -132,8 +138,7 @@ async def run_consultation(case: Case, doctor: Doctor, patient: PatientSimulator
                            mode: Mode = "conversation", force_final: bool = True,
                            tokens: dict[str, int] | None = None) -> Episode:
     """Run one consultation to a final assessment or the turn cap (see module docstring)."""
-    if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 0:
-        raise ArgumentError("max_turns", max_turns, "a whole number >= 0 (e.g. 20)")
+    check_max_turns(max_turns)
     if mode not in MODES:
         raise ArgumentError("mode", mode, MODES)
     observation = opening(case, mode)
@@ -152,8 +157,7 @@ async def run_consultation(case: Case, doctor: Doctor, patient: PatientSimulator
             events.append({"role": "system", "content": f"turn cap reached ({max_turns} turns)"})
         if force_final or mode == "vignette":
             action = await doctor.act(observation + ("\n\n" + FINAL_NOW if timed_out else ""), final_only=True)
-            events.append({"turn": turns + 1, "role": "doctor", "tool": action.tool, "content": action.text, "forced": True,
-                           **({"assessment": asdict(action.assessment)} if action.assessment else {})})
+            events.append(_doctor_event(action, turns + 1, forced=True))
             assessment = action.assessment
     return Episode(
         case_id=case.case_id, mode=mode, events=events, assessment=assessment, turns_used=turns, timed_out=timed_out,
@@ -163,11 +167,15 @@ async def run_consultation(case: Case, doctor: Doctor, patient: PatientSimulator
     )
 
 
-async def _perform(action: Action, patient: PatientSimulator, events: list[dict[str, Any]], turn: int) -> str:
-    event: dict[str, Any] = {"turn": turn, "role": "doctor", "tool": action.tool, "content": action.text}
+def _doctor_event(action: Action, turn: int, **extra: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {"turn": turn, "role": "doctor", "tool": action.tool, "content": action.text, **extra}
     if action.assessment:
         event["assessment"] = asdict(action.assessment)
-    events.append(event)
+    return event
+
+
+async def _perform(action: Action, patient: PatientSimulator, events: list[dict[str, Any]], turn: int) -> str:
+    events.append(_doctor_event(action, turn))
     if action.tool == "ask":
         reply = await patient.reply(action.text)
         events.append({"turn": turn, "role": "patient", "content": reply.text, "leaked": reply.leaked,
@@ -302,5 +310,5 @@ def tool_call_json(action: Action) -> str:
     if action.assessment:
         args: dict[str, Any] = asdict(action.assessment)
     else:
-        args = {{"ask": "question", "examine": "system", "order_test": "name"}.get(action.tool, "text"): action.text}
+        args = {ARGUMENT.get(action.tool, "text"): action.text}
     return json.dumps({"tool": action.tool, "arguments": args})

@@ -36,6 +36,7 @@ from harness.consultation import (
     VIGNETTE_INSTRUCTIONS,
     Action,
     Assessment,
+    check_max_turns,
     opening,
     run_consultation,
     score_consultation,
@@ -268,8 +269,7 @@ def consultation_task(cases: str = "agentclinic_medqa", max_turns: int = 20, per
                       max_error_fraction: float = 0.05) -> Task:
     if cases not in CASE_SETS:
         raise ArgumentError("cases", cases, list(CASE_SETS))
-    if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 0:
-        raise ArgumentError("max_turns", max_turns, "a whole number >= 0 (e.g. 20)")
+    check_max_turns(max_turns)
     if persona not in PERSONAS:
         raise ArgumentError("persona", persona, list(PERSONAS))
     if mode not in MODES:
