@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.data import Row, read_jsonl, resolve_file, user_path
 from harness.errors import ArgumentError, DataError
-from harness.medqa import MCQuestion, missing_file_error
+from harness.medqa import MCQuestion, local_file
 
 MEDMCQA_SOURCE = "https://github.com/medmcqa/medmcqa (Google Drive archive data.zip)"
 MEDMCQA_FILES = {"dev": ("dev.json", 4183)}
@@ -31,13 +31,7 @@ def load_medmcqa(split: str = "dev", data_file: str | Path | None = None) -> lis
     if split not in MEDMCQA_FILES:
         raise ArgumentError("split", split, tuple(MEDMCQA_FILES))
     name, count = MEDMCQA_FILES[split]
-    if data_file:
-        path = user_path(data_file)
-    else:
-        try:
-            path = resolve_file("medmcqa", name, None)
-        except DataError as exc:
-            raise missing_file_error("medmcqa", name, MEDMCQA_SOURCE, exc) from None
+    path = user_path(data_file) if data_file else local_file("medmcqa", name, MEDMCQA_SOURCE)
     questions = [parse_medmcqa(Row(obj, path, line)) for line, obj in read_jsonl(path)]
     if not questions:
         raise DataError(path, "no rows")

@@ -40,22 +40,22 @@ class MCQuestion:
         return self.options[self.answer]
 
 
-def missing_file_error(dataset: str, name: str, source: str, exc: DataError) -> DataError:
-    return DataError(
-        exc.path,
-        f"{dataset} file {name!r} not found. It has no direct download URL: get it from {source} "
-        f"and put it at $M2BENCH_DATA_DIR/{dataset}/{name} (or in the cache folder {dataset}/).",
-    )
+def local_file(dataset: str, name: str, source: str) -> Path:
+    """A data file with no download URL: found locally, else a DataError saying where to get it."""
+    try:
+        return resolve_file(dataset, name, None)
+    except DataError as exc:
+        raise DataError(
+            exc.path,
+            f"{dataset} file {name!r} not found. It has no direct download URL: get it from {source} "
+            f"and put it at $M2BENCH_DATA_DIR/{dataset}/{name} (or in the cache folder {dataset}/).",
+        ) from None
 
 
 def official_path(split: str) -> Path:
     if split not in OFFICIAL_FILES:
         raise ArgumentError("split", split, SPLITS)
-    name = OFFICIAL_FILES[split][0]
-    try:
-        return resolve_file("medqa", name, None)
-    except DataError as exc:
-        raise missing_file_error("medqa", name, SOURCE, exc) from None
+    return local_file("medqa", OFFICIAL_FILES[split][0], SOURCE)
 
 
 def load_medqa(split: str = "test", data_file: str | Path | None = None, shuffle_seed: int | None = None) -> list[MCQuestion]:
@@ -109,6 +109,16 @@ def parse_question(row: Row, qid: str) -> MCQuestion:
                         f"{options[answer][:60]!r} (answer_idx {answer})", row.line)
     meta = {"meta_info": row.get("meta_info", str, required=False)}
     return MCQuestion(qid, question.strip(), options, answer, meta)
+
+
+def parse_shuffle_choices(value: int | bool | str | None) -> int | None:
+    """The ``shuffle_choices`` argument (task arg, lm-eval metadata) as a seed; None when off."""
+    if value in (None, False, 0, "0", "", "none", "None", "false", "False"):
+        return None
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ArgumentError("shuffle_choices", value, "an integer seed (0 or none = off)") from None
 
 
 def shuffle_options(q: MCQuestion, seed: int) -> MCQuestion:
