@@ -37,7 +37,7 @@ def load_medqa(shuffle_choices: int | str | None = None, data_file: str | None =
     """
     import datasets
 
-    seed = int(shuffle_choices) if shuffle_choices not in (None, "", "none", "None") else None
+    seed = medqa.parse_shuffle_choices(shuffle_choices)
     out = {}
     for split in ("test", "dev"):
         questions = medqa.load_medqa(split, data_file if split == "test" else None, seed)

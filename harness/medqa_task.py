@@ -13,7 +13,7 @@ from inspect_ai.solver import TaskState, generate
 from harness.answers import extract_choice
 from harness.data import user_path
 from harness.errors import ArgumentError
-from harness.medqa import SPLITS, MCQuestion, format_prompt, load_medqa
+from harness.medqa import SPLITS, MCQuestion, format_prompt, load_medqa, parse_shuffle_choices
 
 
 def to_sample(q: MCQuestion, cot: bool = False) -> Sample:
@@ -60,15 +60,6 @@ def choice_scorer():
     return score
 
 
-def _seed(shuffle_choices: int | bool | str | None) -> int | None:
-    if shuffle_choices in (None, False, 0, "0", "", "none", "None", "false", "False"):
-        return None
-    try:
-        return int(shuffle_choices)
-    except (TypeError, ValueError):
-        raise ArgumentError("shuffle_choices", shuffle_choices, "an integer seed (0 or none = off)") from None
-
-
 def _flag(name: str, value: bool | str) -> bool:
     if isinstance(value, bool):
         return value
@@ -85,7 +76,7 @@ def medqa_task(split: str = "test", cot: bool | str = False, shuffle_choices: in
     if split not in SPLITS:
         raise ArgumentError("split", split, SPLITS)
     cot = _flag("cot", cot)
-    seed = _seed(shuffle_choices)
+    seed = parse_shuffle_choices(shuffle_choices)
     questions = load_medqa(split, data_file, seed)
     return Task(
         dataset=MemoryDataset([to_sample(q, cot) for q in questions], name=f"medqa_{split}"),
