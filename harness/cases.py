@@ -251,7 +251,6 @@ def _osce(row: Row, case_id: str, source: str) -> Case:
     return Case(
         case_id=case_id, source=source, presenting_complaint=complaint.strip(), demographics=actor.text("Demographics"),
         history=facts, exam=exam, tests=tests, diagnosis=diagnosis,
-        persona="", flags=[],
     )
 
 
@@ -271,6 +270,8 @@ def _nejm_tests(body: str) -> dict[str, str]:
         if name.strip() and value.strip():
             tests[name.strip()] = value.strip()
     return tests
+
+
 _AGE = re.compile(r"\b(\d+)[- ](year|month|week|day)[- ]old (\w+)", re.IGNORECASE)
 
 
@@ -295,8 +296,8 @@ def _nejm(row: Row, case_id: str, source: str) -> Case:
     if not tests:
         tests = {"Findings": body.strip()}
     sentences = _sentences(question)
-    exam = {"Examination": " ".join(s for s in sentences if re.search(r"examination|exam\b", s, re.IGNORECASE))}
-    exam = {k: v for k, v in exam.items() if v}
+    exam_text = " ".join(s for s in sentences if re.search(r"examination|exam\b", s, re.IGNORECASE))
+    exam = {"Examination": exam_text} if exam_text else {}
     facts = [Fact(f"f{n}", s, "history", True) for n, s in enumerate(_patient_sentences(info), 1)]
     age = _AGE.search(question)
     demographics = f"{age.group(1)}-{age.group(2)}-old {age.group(3)}" if age else "adult"

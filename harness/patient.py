@@ -87,10 +87,10 @@ class PatientSimulator:
         """Facts the doctor's question asks about (never all of them at once)."""
         asked = words(question)
         scored = []
-        for fact in self.case.history:
+        for position, fact in enumerate(self.case.history):
             overlap = len(asked & (words(fact.text) | words(fact.topic) | set(TOPIC_WORDS.get(fact.topic, "").split())))
             if overlap:
-                scored.append((-overlap, self.case.history.index(fact), fact))
+                scored.append((-overlap, position, fact))
         chosen = [f for _, _, f in sorted(scored)[: self.max_relevant]]
         if not chosen and OPEN_QUESTION.search(question):
             chosen = [f for f in self.case.history if f.id not in self.revealed][:1]
