@@ -14,7 +14,6 @@ of the episode, and returned as ``reward_score`` with the same extra keys as eve
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 from uuid import uuid4
 
@@ -27,7 +26,6 @@ from harness.patient import PatientSimulator
 from verl_recipes.m2_grpo import reward
 from verl_recipes.m2_grpo.consultation import MODE, case_of, patient_chat
 
-logger = logging.getLogger(__name__)
 DEFAULT_TURNS = 8
 
 

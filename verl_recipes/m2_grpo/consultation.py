@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,7 +28,7 @@ from harness.consultation import (
 )
 from harness.rubric_generator import case_rubric
 
-logger = logging.getLogger(__name__)
+from verl_recipes.m2_grpo import reward
 
 PATIENT_URL_ENV = "M2BENCH_PATIENT_BASE_URL"
 PATIENT_MODEL_ENV = "M2BENCH_PATIENT_MODEL"
@@ -42,17 +41,14 @@ def opening_messages(case: Case) -> list[dict[str, str]]:
 
 
 def case_of(extra_info: dict) -> Case:
-    raw = extra_info["case"]
-    return Case.from_dict(json.loads(raw) if isinstance(raw, str) else raw)
+    return Case.from_dict(reward.json_field(extra_info["case"]))
 
 
 _patient: dict[tuple, Callable[[list[dict[str, str]]], Awaitable[str]]] = {}
 
 
 def patient_chat() -> Callable[[list[dict[str, str]]], Awaitable[str]]:
-    """The patient simulator's model (see module docstring); one client per process."""
-    from verl_recipes.m2_grpo import reward
-
+    """The patient simulator's model (see module docstring); one client per environment setting."""
     key = tuple(os.environ.get(k) for k in (PATIENT_URL_ENV, PATIENT_MODEL_ENV, reward.GRADER_URL_ENV, reward.GRADER_MODEL_ENV))
     if key not in _patient:
         _patient[key] = _make_patient_chat()
@@ -60,14 +56,12 @@ def patient_chat() -> Callable[[list[dict[str, str]]], Awaitable[str]]:
 
 
 def _make_patient_chat() -> Callable[[list[dict[str, str]]], Awaitable[str]]:
-    from verl_recipes.m2_grpo import reward
-
     url = os.environ.get(PATIENT_URL_ENV) or os.environ.get(reward.GRADER_URL_ENV)
     model = os.environ.get(PATIENT_MODEL_ENV) or os.environ.get(reward.GRADER_MODEL_ENV)
     if url and model:
         from harness.clients import OpenAIChat
 
-        client = OpenAIChat(url, model, api_key=os.environ.get(reward.GRADER_KEY_ENV) or os.environ.get("OPENAI_API_KEY"),
+        client = OpenAIChat(url, model, api_key=reward.grader_api_key(),
                             temperature=0.7, max_tokens=256)
         return lambda messages: client(messages)
     embedded = reward.embedded_grader()
@@ -77,8 +71,6 @@ def _make_patient_chat() -> Callable[[list[dict[str, str]]], Awaitable[str]]:
 async def consultation_reward(solution_str: str, ground_truth: Any, extra_info: dict, *, invalid_score: float = 0.0,
                               max_invalid_fraction: float = 0.2) -> dict[str, float]:
     """Consultation rubric score of the episode in ``extra_info['transcript']`` (an Episode dict)."""
-    from verl_recipes.m2_grpo import reward
-
     item = str(extra_info.get("item_id", ""))
     raw = extra_info.get("transcript")
     problem = ""
@@ -86,7 +78,7 @@ async def consultation_reward(solution_str: str, ground_truth: Any, extra_info: 
     if not raw:
         problem = "no transcript: consultation rows must be rolled out by the m2_consultation agent loop"
     else:
-        record = json.loads(raw) if isinstance(raw, str) else raw
+        record = reward.json_field(raw)
         case = case_of(extra_info)
         engine = reward.engine()
         try:
@@ -99,12 +91,9 @@ async def consultation_reward(solution_str: str, ground_truth: Any, extra_info: 
             problem = "; ".join(result.errors) or "no score"
     calls = result.grader_calls if result is not None else 0
     graded = sum(v.met is not None for v in result.verdicts) if result is not None else 0
-    if problem:
-        logger.error("consultation reward for %s not graded (fallback score %s): %s", item, invalid_score, problem)
-        reward._check_invalid_rate(False, max_invalid_fraction, problem)
-        return reward._result(invalid_score, False, calls, graded)
-    reward._check_invalid_rate(True, max_invalid_fraction, "")
-    return reward._result(result.score, True, calls, graded)
+    return reward.finish(None if problem else result.score, problem, calls, graded,
+                         what=f"consultation reward for {item}", invalid_score=invalid_score,
+                         max_invalid_fraction=max_invalid_fraction)
 
 
 class ScriptedDoctor:
@@ -124,8 +113,6 @@ class ScriptedDoctor:
 async def check_episode(row: dict, max_turns: int = 3) -> dict[str, float]:
     """One scripted episode against the real patient simulator, scored like the agent loop scores it."""
     from harness.patient import PatientSimulator
-
-    from verl_recipes.m2_grpo import reward
 
     case = case_of(row["extra_info"])
     episode = await run_consultation(case, ScriptedDoctor(case), PatientSimulator(case, patient_chat()), max_turns, MODE)

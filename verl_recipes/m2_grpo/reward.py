@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.answers import score_choice
-from harness.cache import GradingCache
-from harness.data import cache_dir
+from harness.cache import GradingCache, default_cache
 from harness.errors import GradingError
 from harness.grading import Grader, RubricGrader
 from harness.rubric import RubricItem
@@ -83,23 +82,21 @@ def embedded_grader() -> Grader:
     return grade
 
 
+def grader_api_key() -> str | None:
+    return os.environ.get(GRADER_KEY_ENV) or os.environ.get("OPENAI_API_KEY")
+
+
 def grader_from_env() -> tuple[Grader, str]:
     """(grader callable, grader id safe to log) from the environment."""
     url, model = os.environ.get(GRADER_URL_ENV), os.environ.get(GRADER_MODEL_ENV)
     if url and model:
         from harness.clients import OpenAIChat
 
-        client = OpenAIChat(url, model, api_key=os.environ.get(GRADER_KEY_ENV) or os.environ.get("OPENAI_API_KEY"))
+        client = OpenAIChat(url, model, api_key=grader_api_key())
         return client, client.name
     if url or model:
         raise GradingError(f"set both {GRADER_URL_ENV} and {GRADER_MODEL_ENV} (only one is set)")
     return embedded_grader(), EMBEDDED_GRADER
-
-
-def default_cache() -> GradingCache | None:
-    if os.environ.get("M2BENCH_GRADING_CACHE", "1") == "0":
-        return None
-    return GradingCache(cache_dir() / "grading.sqlite")
 
 
 def configure(
@@ -145,7 +142,7 @@ def reset() -> None:
         _state = None
 
 
-def _json(value: Any) -> Any:
+def json_field(value: Any) -> Any:
     """extra_info values are stored as JSON text in the parquet files (a stable column schema)."""
     return json.loads(value) if isinstance(value, str) else value
 
@@ -169,22 +166,30 @@ def _check_invalid_rate(valid: bool, max_invalid_fraction: float, problem: str) 
         )
 
 
+def finish(score: float | None, problem: str, grader_calls: int, graded: int, *, what: str, invalid_score: float,
+           max_invalid_fraction: float) -> dict[str, float]:
+    """The reward dict for a graded sample, or the logged, counted fallback when ``score`` is None."""
+    if score is None:
+        logger.error("%s not graded (fallback score %s): %s", what, invalid_score, problem)
+        _check_invalid_rate(False, max_invalid_fraction, problem)
+        return _result(invalid_score, False, grader_calls, graded)
+    _check_invalid_rate(True, max_invalid_fraction, "")
+    return _result(score, True, grader_calls, graded)
+
+
 async def rubric_reward(conversation: list[dict[str, str]], response: str, rubric: list[RubricItem],
                         example_tags: list[str] = (), *, invalid_score: float = 0.0,
                         max_invalid_fraction: float = 0.2, item_id: str = "") -> dict[str, float]:
     """Rubric score of ``response`` through the harness engine, as a reward dict."""
     grade = await engine().grade(conversation, response, rubric, example_tags)
-    if grade.score is None:
-        problem = "; ".join(f"{v.item.criterion[:60]!r}: {v.error}" for v in grade.errors) or "no positive points"
-        logger.error("reward for %s not graded (fallback score %s): %s", item_id or "sample", invalid_score, problem)
-        _check_invalid_rate(False, max_invalid_fraction, problem)
-        return _result(invalid_score, False, grade.grader_calls, len(grade.verdicts) - len(grade.errors))
-    _check_invalid_rate(True, max_invalid_fraction, "")
-    return _result(grade.score, True, grade.grader_calls, len(grade.verdicts))
+    problem = "; ".join(f"{v.item.criterion[:60]!r}: {v.error}" for v in grade.errors) or "no positive points"
+    return finish(grade.score, problem, grade.grader_calls, len(grade.verdicts) - len(grade.errors),
+                  what=f"reward for {item_id or 'sample'}", invalid_score=invalid_score,
+                  max_invalid_fraction=max_invalid_fraction)
 
 
 def rubric_items(raw: Any) -> list[RubricItem]:
-    return [RubricItem.from_dict(r) for r in _json(raw)]
+    return [RubricItem.from_dict(r) for r in json_field(raw)]
 
 
 async def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None,
@@ -197,12 +202,12 @@ async def compute_score(data_source: str, solution_str: str, ground_truth: Any, 
     extra_info = extra_info or {}
     item_id = str(extra_info.get("item_id", ""))
     if data_source == MEDQA:
-        options = _json(extra_info["options"])
+        options = json_field(extra_info["options"])
         return _result(score_choice(solution_str, options, str(ground_truth)), True)
     if data_source == HEALTHBENCH:
         return await rubric_reward(
-            _json(extra_info["conversation"]), solution_str, rubric_items(ground_truth),
-            _json(extra_info.get("example_tags") or "[]"),
+            json_field(extra_info["conversation"]), solution_str, rubric_items(ground_truth),
+            json_field(extra_info.get("example_tags") or "[]"),
             invalid_score=invalid_score, max_invalid_fraction=max_invalid_fraction, item_id=item_id,
         )
     if data_source == CONSULTATION:
