@@ -158,10 +158,11 @@ class _JsonWriter:
         """The option the model finds most likely here (sum of token log-probabilities)."""
         torch = self.lm.torch
         start, start_logits = self.length, self.logits
+        first_logprobs = torch.log_softmax(start_logits, -1)
         best, best_score = options[0], float("-inf")
         for option in options:
             ids = self.lm.tokenizer.encode(option, add_special_tokens=False)
-            score = float(torch.log_softmax(start_logits, -1)[ids[0]])
+            score = float(first_logprobs[ids[0]])
             if len(ids) > 1:
                 with torch.no_grad():
                     out = self.lm.model(input_ids=torch.tensor([ids]), use_cache=True, **{self.lm.cache_arg: self.past})
@@ -182,7 +183,8 @@ class _JsonWriter:
             if token == eos:
                 break
             out_ids.append(token)
-            if stop in self.lm.tokenizer.decode(out_ids) or "\n" in self.lm.tokenizer.decode(out_ids):
+            so_far = self.lm.tokenizer.decode(out_ids)
+            if stop in so_far or "\n" in so_far:
                 break
             self._feed([token])
         text = self.lm.tokenizer.decode(out_ids, skip_special_tokens=True)
