@@ -25,9 +25,10 @@ class EmbeddedLM(LM):
         super().__init__()
         self.max_gen_toks = int(max_gen_toks)
         self.lm = LocalModel.shared()
+        self._last: tuple[tuple[int, ...], Any] | None = None  # (ids, last-token logprobs) of the latest forward pass
 
     def loglikelihood(self, requests) -> list[tuple[float, bool]]:
-        self._last: tuple[tuple[int, ...], Any] | None = None  # multiple-choice options share one context
+        self._last = None  # multiple-choice options share one context
         return [self._loglikelihood(*req.args) for req in requests]
 
     def _logprobs(self, ids: list[int], n: int):
