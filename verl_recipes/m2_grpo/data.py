@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.data import cache_dir, local_data_dir
+from harness.data import cache_dir, local_data_dir, read_jsonl
 from harness.errors import ArgumentError, DataError
 
 logger = logging.getLogger(__name__)
@@ -92,9 +92,9 @@ def row(data_source: str, prompt: list[dict[str, str]], ability: str, ground_tru
 
 def _split(rows: Iterable[dict], fraction: float, out: Export) -> None:
     for r in rows:
-        target = out.val if in_val(r["extra_info"]["item_id"], fraction) else out.train
-        r["extra_info"]["split"] = "val" if target is out.val else "train"
-        target.append(r)
+        split = "val" if in_val(r["extra_info"]["item_id"], fraction) else "train"
+        r["extra_info"]["split"] = split
+        getattr(out, split).append(r)
 
 
 def _limit(rows: list[dict], limit: int | None) -> list[dict]:
@@ -102,8 +102,6 @@ def _limit(rows: list[dict], limit: int | None) -> list[dict]:
 
 
 def healthbench_ids(path: Path) -> set[str]:
-    from harness.data import read_jsonl
-
     return {str(obj.get("prompt_id")) for _, obj in read_jsonl(path)}
 
 
@@ -209,11 +207,12 @@ def parse_sources(value: str | Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def build(sources: Iterable[str], val_fraction: float = 0.1, limit: int | None = None) -> Export:
+def build(sources: str | Iterable[str], val_fraction: float = 0.1, limit: int | None = None) -> Export:
     if not 0 <= val_fraction < 1:
         raise ArgumentError("val_fraction", val_fraction, "a fraction in [0, 1)")
-    out = Export(manifest={"sources": list(sources), "val_fraction": val_fraction})
-    for name in parse_sources(sources):
+    names = parse_sources(sources)
+    out = Export(manifest={"sources": names, "val_fraction": val_fraction})
+    for name in names:
         EXPORTERS[name](val_fraction, limit, out)
     for split in (out.train, out.val):
         for n, r in enumerate(split):
@@ -253,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--limit", type=int, default=None, help="at most this many rows per source")
     args = parser.parse_args(argv)
-    export = build(parse_sources(args.data), args.val_fraction, args.limit)
+    export = build(args.data, args.val_fraction, args.limit)
     for name, path in write(export, args.out).items():
         print(f"{name}: {path}")
     print(json.dumps(export.manifest, indent=2))
