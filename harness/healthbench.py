@@ -79,20 +79,7 @@ def load_file(path: str | Path) -> list[HealthBenchExample]:
 
 def parse_example(row: Row) -> HealthBenchExample:
     prompt_id = row.text("prompt_id")
-    messages = row.get("prompt", list)
-    if not messages:
-        raise row.error("prompt", "empty conversation")
-    prompt = []
-    for n, message in enumerate(messages):
-        name = f"prompt[{n}]"
-        if not isinstance(message, dict):
-            raise row.error(name, "expected an object with role and content")
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            raise row.error(f"{name}.role", f"expected one of {', '.join(ROLES)}, got {role!r}")
-        if not isinstance(content, str):
-            raise row.error(f"{name}.content", f"expected string, got {type(content).__name__}")
-        prompt.append({"role": role, "content": content})
+    prompt = parse_prompt(row, "prompt")
     rubrics = parse_rubric(row, "rubrics")
     tags = row.get("example_tags", list, required=False, default=[])
     if not all(isinstance(t, str) for t in tags):
@@ -101,6 +88,25 @@ def parse_example(row: Row) -> HealthBenchExample:
     if isinstance(data := row.obj.get("ideal_completions_data"), dict):
         ideal = data.get("ideal_completion") if isinstance(data.get("ideal_completion"), str) else None
     return HealthBenchExample(prompt_id, prompt, rubrics, list(tags), ideal)
+
+
+def parse_prompt(row: Row, field_name: str) -> list[dict[str, str]]:
+    """Validate a non-empty list of chat messages, each {role, content}; returns plain copies."""
+    messages = row.get(field_name, list)
+    if not messages:
+        raise row.error(field_name, "empty conversation")
+    prompt = []
+    for n, message in enumerate(messages):
+        name = f"{field_name}[{n}]"
+        if not isinstance(message, dict):
+            raise row.error(name, "expected an object with role and content")
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise row.error(f"{name}.role", f"expected one of {', '.join(ROLES)}, got {role!r}")
+        if not isinstance(content, str):
+            raise row.error(f"{name}.content", f"expected string, got {type(content).__name__}")
+        prompt.append({"role": role, "content": content})
+    return prompt
 
 
 def parse_rubric(row: Row, field_name: str, unique: bool = False) -> list[RubricItem]:

@@ -26,10 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.data import Row, read_jsonl, resolve_file, user_path
+from harness.data import Row, read_jsonl, user_path
 from harness.errors import DataError
 from harness.grading import RubricGrader
-from harness.healthbench import BASE_URL, OFFICIAL_FILES, ROLES
+from harness.healthbench import BASE_URL, OFFICIAL_FILES, official_path, parse_prompt
 from harness.rubric import RubricItem
 
 META_EVAL_FILE = OFFICIAL_FILES["meta_eval"][0]
@@ -52,7 +52,7 @@ def load_meta_eval(data_file: str | Path | None = None) -> list[MetaEvalRow]:
         path = user_path(data_file)
     else:
         try:
-            path = resolve_file("healthbench", META_EVAL_FILE, BASE_URL + META_EVAL_FILE)
+            path = official_path("meta_eval")
         except DataError as exc:
             raise DataError(
                 exc.path,
@@ -66,12 +66,7 @@ def load_meta_eval(data_file: str | Path | None = None) -> list[MetaEvalRow]:
 
 
 def parse_row(row: Row) -> MetaEvalRow:
-    messages = row.get("prompt", list)
-    if not messages:
-        raise row.error("prompt", "empty conversation")
-    for n, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-            raise row.error(f"prompt[{n}]", f"expected {{role: one of {', '.join(ROLES)}, content: string}}")
+    prompt = parse_prompt(row, "prompt")
     labels = row.get("binary_labels", list)
     if not labels or not all(isinstance(v, bool) for v in labels):
         raise row.error("binary_labels", "expected a non-empty array of true/false")
@@ -79,7 +74,7 @@ def parse_row(row: Row) -> MetaEvalRow:
     if len(physicians) != len(labels) or not all(isinstance(p, str) for p in physicians):
         raise row.error("anonymized_physician_ids", f"expected {len(labels)} strings, one per binary label")
     return MetaEvalRow(
-        [{"role": m["role"], "content": m["content"]} for m in messages],
+        prompt,
         row.text("completion", allow_empty=True),
         row.text("rubric"),
         row.text("category"),
@@ -148,12 +143,17 @@ def physician_agreement(rows: Sequence[MetaEvalRow]) -> dict:
 
 
 # ---- grading --------------------------------------------------------------------------------------
-async def grade_rows(rows: Sequence[MetaEvalRow], engine: RubricGrader) -> list[bool | None]:
-    """Grader verdict per row. Rows sharing (prompt, completion) are graded together, so in batched
-    mode all their criteria go in one grader call; per-criterion mode still makes one call each."""
+def conversation_groups(rows: Sequence[MetaEvalRow]) -> list[list[int]]:
+    """Indexes of rows sharing (prompt, completion), in order of first appearance."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         groups[json.dumps([row.prompt, row.completion])].append(i)
+    return list(groups.values())
+
+
+async def grade_rows(rows: Sequence[MetaEvalRow], engine: RubricGrader) -> list[bool | None]:
+    """Grader verdict per row. Rows sharing (prompt, completion) are graded together, so in batched
+    mode all their criteria go in one grader call; per-criterion mode still makes one call each."""
     labels: list[bool | None] = [None] * len(rows)
 
     async def grade(idx: list[int]) -> None:
@@ -163,7 +163,7 @@ async def grade_rows(rows: Sequence[MetaEvalRow], engine: RubricGrader) -> list[
         for i, verdict in zip(idx, result.verdicts):
             labels[i] = verdict.met
 
-    await asyncio.gather(*(grade(idx) for idx in groups.values()))
+    await asyncio.gather(*(grade(idx) for idx in conversation_groups(rows)))
     return labels
 
 

@@ -7,8 +7,6 @@ and the metric is the official pairwise balanced F1 against physicians (``harnes
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from dataclasses import asdict
 
 from inspect_ai import Task
@@ -20,16 +18,13 @@ from inspect_ai.solver import Generate, TaskState, solver
 from harness.errors import ArgumentError
 from harness.grading import GRADING_MODES, RubricGrader
 from harness.inspect_scoring import chat_messages, default_cache, inspect_grader
-from harness.meta_eval import MetaEvalRow, grade_rows, grader_agreement, load_meta_eval, physician_agreement
+from harness.meta_eval import MetaEvalRow, conversation_groups, grade_rows, grader_agreement, load_meta_eval, physician_agreement
 
 
 def samples(rows: list[MetaEvalRow]) -> list[Sample]:
-    groups: dict[str, list[MetaEvalRow]] = defaultdict(list)
-    for row in rows:
-        groups[json.dumps([row.prompt, row.completion])].append(row)
     return [
-        Sample(id=n, input=chat_messages(group[0].prompt), metadata={"rows": [asdict(r) for r in group]})
-        for n, group in enumerate(groups.values(), 1)
+        Sample(id=n, input=chat_messages(rows[idx[0]].prompt), metadata={"rows": [asdict(rows[i]) for i in idx]})
+        for n, idx in enumerate(conversation_groups(rows), 1)
     ]
 
 
