@@ -38,16 +38,18 @@ def check_tokenizer() -> Any:
 
 def samples(rows: list[dict]) -> list[tuple[dict, str, float | None]]:
     """(row, response, expected score or None) for the single-turn data sources present."""
+    from verl_recipes.m2_grpo.reward import HEALTHBENCH, MEDQA
+
     out: list[tuple[dict, str, float | None]] = []
     by_source: dict[str, list[dict]] = {}
     for row in rows:
         by_source.setdefault(row["data_source"], []).append(row)
-    if medqa := by_source.get("m2bench/medqa"):
+    if medqa := by_source.get(MEDQA):
         row = medqa[0]
         right = row["reward_model"]["ground_truth"]
         wrong = next(k for k in json.loads(row["extra_info"]["options"]) if k != right)
         out += [(row, f"The findings fit option {right}.\nANSWER: {right}", 1.0), (row, f"ANSWER: {wrong}", 0.0)]
-    if healthbench := by_source.get("m2bench/healthbench"):
+    if healthbench := by_source.get(HEALTHBENCH):
         row = min(healthbench, key=lambda r: len(json.loads(r["reward_model"]["ground_truth"])))
         out.append((row, HEALTHBENCH_REPLY, None))
     return out

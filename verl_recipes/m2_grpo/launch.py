@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+
 from harness.errors import ArgumentError, M2BenchError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
@@ -125,6 +126,10 @@ def gpu_problem() -> str | None:
     return None
 
 
+def no_gpu(problem: str) -> NoGPU:
+    return NoGPU(f"cannot train: {problem}. Use --dry-run to check data, config and reward without a GPU.")
+
+
 def check_gpus(cfg) -> None:
     problem = gpu_problem()
     if problem is None:
@@ -134,7 +139,7 @@ def check_gpus(cfg) -> None:
         if have < want:
             problem = f"trainer.n_gpus_per_node={want} but this node has {have} GPU(s); set trainer.n_gpus_per_node={have}"
     if problem:
-        raise NoGPU(f"cannot train: {problem}. Use --dry-run to check data, config and reward without a GPU.")
+        raise no_gpu(problem)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,9 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dry_run, overrides = parse_args(argv)
         if not dry_run:
-            problem = gpu_problem()  # stop at once, before any work
-            if problem:
-                raise NoGPU(f"cannot train: {problem}. Use --dry-run to check data, config and reward without a GPU.")
+            if problem := gpu_problem():  # stop at once, before any work
+                raise no_gpu(problem)
         cfg = compose(overrides)
         overrides, data_dir = data_overrides(cfg, overrides)
         cfg = compose(overrides)
