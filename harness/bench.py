@@ -1,6 +1,6 @@
 """Performance benchmarks: grader cost, throughput, reward latency, data loading.
 
-    python -m harness.bench [grading_cost throughput reward_latency load] [--small] [--out reports/bench]
+    python -m harness.bench [grading_cost throughput reward_latency load client_overhead] [--small] [--out reports/bench]
 
 Each scenario writes ``<out>/<date>-<scenario>.md`` and ``.json`` (configuration, machine,
 figures, ratio to the lower bound). Model and grader calls go over real HTTP to the
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from harness.cache import GradingCache
 from harness.clients import OpenAIChat
-from harness.data import resolve_file
+from harness.data import read_jsonl, resolve_file
 from harness.errors import ArgumentError
 from harness.grading import RubricGrader, criterion_prompt, parse_json_object, parse_verdict
 from harness.healthbench import HealthBenchExample, load_file, load_healthbench
@@ -307,7 +307,6 @@ def reward_scorer(grader: OpenAIChat, mode: str, concurrency: int, cache: Gradin
 
         return "engine: harness.grading.RubricGrader (verl_recipes/m2_grpo/reward.py not importable)", score_engine, engine
     engine = reward.configure(grader, grader_id="sim-grader", mode=mode, max_concurrency=concurrency, cache=cache)
-    engine.cache = cache  # configure() does `cache or None`, and an empty GradingCache is falsy (len 0)
 
     async def score_bridge(example, response):
         extra = {"conversation": json.dumps(example.prompt), "example_tags": json.dumps(example.example_tags),
@@ -394,16 +393,14 @@ def reward_latency(size: Size) -> dict:
 
 # ---- scenario 4: load ------------------------------------------------------------------------
 def load(size: Size) -> dict:
-    source = resolve_file("healthbench", OSS_SAMPLE)
-    lines = [ln for ln in source.read_text(encoding="utf-8").split("\n") if ln.strip()]
+    rows = [obj for _, obj in read_jsonl(resolve_file("healthbench", OSS_SAMPLE))]
     with tempfile.TemporaryDirectory() as tmp:
         # the official file name, so load_healthbench also checks the official row count (5000)
         path = Path(tmp) / "2025-05-07-06-14-12_oss_eval.jsonl"
         with path.open("w", encoding="utf-8") as out:
             for i in range(size.load_rows):
-                row = json.loads(lines[i % len(lines)])
-                row["prompt_id"] = f"{row['prompt_id']}-{i // len(lines)}"
-                out.write(json.dumps(row) + "\n")
+                row = rows[i % len(rows)]
+                out.write(json.dumps({**row, "prompt_id": f"{row['prompt_id']}-{i // len(rows)}"}) + "\n")
         times = []
         for _ in range(5):
             t0 = time.perf_counter()

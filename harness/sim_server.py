@@ -17,7 +17,8 @@ Usage::
         chat = OpenAIChat(srv.base_url, "sim")      # base_url = http://127.0.0.1:<port>/v1
         ...
         srv.stats()   # {"calls", "grader_calls", "model_calls", "input_tokens", "grader_input_tokens",
-                      #  "input_chars", "output_tokens", "max_concurrent", "in_flight", "faults": {kind: n}}
+                      #  "input_chars", "output_tokens", "max_concurrent", "in_flight", "faults": {kind: n},
+                      #  "server_cpu_s"}
 
     with SimProcess(latency_s=0.3) as srv:   # same, in a child process (no GIL shared with the
         srv.stats(); srv.reset_stats()         # client, for timing); stats over HTTP
@@ -256,15 +257,16 @@ class SimServer:
         return await reader.readexactly(int(headers.get("content-length", "0") or 0))
 
     async def _route(self, method: str, path: str, body: bytes) -> tuple[int, bytes, list[str]]:
-        if path.rstrip("/").endswith("/sim/stats"):
+        route = path.rstrip("/")
+        if route.endswith("/sim/stats"):
             return 200, json.dumps(self.stats()).encode(), []
-        if method == "POST" and path.rstrip("/").endswith("/sim/reset"):
+        if method == "POST" and route.endswith("/sim/reset"):
             self.reset_stats()
             return 200, json.dumps(self.stats()).encode(), []
-        if method == "GET" and path.rstrip("/").endswith("/models"):
+        if method == "GET" and route.endswith("/models"):
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "m2bench-sim"} for m in self.models]
             return 200, json.dumps({"object": "list", "data": data}).encode(), []
-        if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
+        if method != "POST" or not route.endswith("/chat/completions"):
             return 404, _error(f"no route {method} {path}", "not_found"), []
         try:
             request = json.loads(body or b"{}")
