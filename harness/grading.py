@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from harness.cache import GradingCache
+from harness.errors import ArgumentError
 from harness.rubric import ExampleGrade, RubricItem, Verdict, example_metrics
 
 Grader = Callable[[list[dict[str, str]], dict | None], Awaitable[str]]
@@ -155,8 +156,6 @@ class RubricGrader:
         retry_delay: float = 0.5,
     ):
         if mode not in GRADING_MODES:
-            from harness.errors import ArgumentError
-
             raise ArgumentError("grading_mode", mode, GRADING_MODES)
         self.grader = grader
         self.grader_id = grader_id
@@ -226,13 +225,13 @@ class RubricGrader:
             result.grader_input_chars += len(prompt)
             return await self.grader([{"role": "user", "content": prompt}], schema)
 
-    def _store(self, key: str | None, verdict: Verdict) -> Verdict:
+    def _store(self, key: str, verdict: Verdict) -> Verdict:
         """Cache a verdict the moment it arrives, so an interrupted run loses no finished grading."""
-        if self.cache is not None and key is not None and verdict.met is not None:
+        if self.cache is not None and verdict.met is not None:
             self.cache.put(key, verdict.met, verdict.explanation)
         return verdict
 
-    async def _grade_one(self, conversation, response, item: RubricItem, result: ExampleGrade, key: str | None = None) -> Verdict:
+    async def _grade_one(self, conversation, response, item: RubricItem, result: ExampleGrade, key: str) -> Verdict:
         prompt = criterion_prompt(conversation, response, item)
         problem = ""
         for attempt in range(self.max_attempts):
@@ -250,7 +249,7 @@ class RubricGrader:
         return Verdict(item, None, error=f"{problem} (after {self.max_attempts} attempts)")
 
     async def _grade_batch(
-        self, conversation, response, rubric, todo: list[int], result: ExampleGrade, keys: Sequence[str | None] | None = None
+        self, conversation, response, rubric, todo: list[int], result: ExampleGrade, keys: Sequence[str]
     ) -> dict[int, Verdict]:
         done: dict[int, Verdict] = {}
         problem = ""
@@ -270,7 +269,7 @@ class RubricGrader:
             for n, i in enumerate(pending, 1):
                 parsed = parse_verdict(obj.get(str(n)))
                 if parsed is not None:
-                    done[i] = self._store(keys[i] if keys else None, Verdict(rubric[i], parsed[0], parsed[1]))
+                    done[i] = self._store(keys[i], Verdict(rubric[i], parsed[0], parsed[1]))
             problem = f"unparseable or incomplete grader reply: {reply[:200]!r}"
         for i in todo:
             done.setdefault(i, Verdict(rubric[i], None, error=f"{problem} (after {self.max_attempts} attempts)"))
