@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from harness.errors import DataError
+from harness.grading import GRADING_MODES
 from harness.healthbench import official_path
 from harness.local_model import MODEL_DESCRIPTION
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=3)
     parser.add_argument("--log-dir", default=str(ROOT / "logs"))
-    parser.add_argument("--grading-mode", default="per_criterion", choices=["per_criterion", "batched"])
+    parser.add_argument("--grading-mode", default="per_criterion", choices=GRADING_MODES)
     args = parser.parse_args(argv)
 
     from inspect_ai import eval as inspect_eval

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from harness.data import Row, read_jsonl, user_path
 from harness.errors import DataError
-from harness.grading import RubricGrader
+from harness.grading import GRADING_MODES, RubricGrader
 from harness.healthbench import BASE_URL, OFFICIAL_FILES, official_path, parse_prompt
 from harness.rubric import RubricItem
 
@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m harness.meta_eval", description=__doc__.split("\n")[0])
     parser.add_argument("--base-url", required=True, help="OpenAI-compatible server of the grader")
     parser.add_argument("--model", required=True, help="grader model name")
-    parser.add_argument("--mode", default="per_criterion", choices=["per_criterion", "batched"])
+    parser.add_argument("--mode", default="per_criterion", choices=GRADING_MODES)
     parser.add_argument("--data-file", default=None, help=f"default: the official {META_EVAL_FILE}")
     parser.add_argument("--limit", type=int, default=None, help="first N rows only")
     parser.add_argument("--concurrency", type=int, default=32)
