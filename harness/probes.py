@@ -255,8 +255,9 @@ def build_report(data_files: Sequence[Path], limit: int | None, mode: str, log: 
         JUDGE_TEXT,
         "",
     ]
+    loaded = {}
     for data_file in data_files:
-        examples = examples_with_reference(load_file(data_file))[:limit]
+        examples = loaded[data_file] = examples_with_reference(load_file(data_file))[:limit]
         started = time.monotonic()
         rows = _run(examples, KeywordJudge(), "keyword-judge", mode)
         log(f"keyword judge, {data_file.name}: {len(rows)} replies graded in {time.monotonic() - started:.1f}s")
@@ -276,7 +277,7 @@ def build_report(data_files: Sequence[Path], limit: int | None, mode: str, log: 
                 "",
             ]
 
-    examples = examples_with_reference(load_file(data_files[0]))[:limit]
+    examples = loaded[data_files[0]]  # already loaded above
     parts += [
         f"### Without the defences (`{data_files[0].name}`)",
         "",
