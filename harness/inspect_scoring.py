@@ -40,12 +40,10 @@ def inspect_grader(model: Model, use_schema: bool = True) -> Grader:
     """Adapt an Inspect model to the engine's grader callable."""
 
     async def grade(messages: list[dict[str, str]], json_schema: dict | None) -> str:
-        config = GenerateConfig(temperature=0.0)
+        schema = None
         if use_schema and json_schema is not None:
-            config = GenerateConfig(
-                temperature=0.0,
-                response_schema=ResponseSchema(name="verdict", json_schema=JSONSchema.model_validate(json_schema)),
-            )
+            schema = ResponseSchema(name="verdict", json_schema=JSONSchema.model_validate(json_schema))
+        config = GenerateConfig(temperature=0.0, response_schema=schema)
         output = await model.generate(chat_messages(messages), config=config)
         if output.error:
             raise RuntimeError(output.error)
