@@ -132,13 +132,18 @@ def load_own_runs(path: str | Path | None = None) -> pd.DataFrame:
     return normalize(frame) if len(frame) else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
-def add_own_runs(logs: Iterable[str | Path], path: str | Path | None = None, lmeval: Iterable[str | Path] = ()) -> pd.DataFrame:
-    """Append Inspect logs and lm-eval results (files or folders) to own_runs.csv, deduplicated."""
+def run_results(logs: Iterable[str | Path], lmeval: Iterable[str | Path] = ()) -> pd.DataFrame:
+    """Results table of Inspect logs and lm-eval results (files or folders)."""
     from harness.lmeval_results import lmeval_table
 
-    path = Path(path) if path else LEADERBOARD_DIR / "own_runs.csv"
     frames = [f for f in (results_table(list(logs)), lmeval_table(list(lmeval))) if len(f)]
-    return append_results(pd.concat(frames, ignore_index=True) if frames else results_table([]), path)
+    return normalize(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
+
+
+def add_own_runs(logs: Iterable[str | Path], path: str | Path | None = None, lmeval: Iterable[str | Path] = ()) -> pd.DataFrame:
+    """Append Inspect logs and lm-eval results (files or folders) to own_runs.csv, deduplicated."""
+    path = Path(path) if path else LEADERBOARD_DIR / "own_runs.csv"
+    return append_results(run_results(logs, lmeval), path)
 
 
 class ModelRegistry:

@@ -24,10 +24,17 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import ArgumentError, DataError
-from harness.leaderboard import LEADERBOARD_DIR, ModelRegistry, add_own_runs, load_models, load_own_runs, load_published
-from harness.lmeval_results import lmeval_table
+from harness.leaderboard import (
+    LEADERBOARD_DIR,
+    ModelRegistry,
+    add_own_runs,
+    load_models,
+    load_own_runs,
+    load_published,
+    run_results,
+)
 from harness.pareto import PARAM_KINDS, frontier, params_column
-from harness.results import RESULT_COLUMNS, normalize, results_table
+from harness.results import RESULT_COLUMNS, normalize
 
 REPORTS_DIR = Path("reports")
 POINT_COLUMNS = [
@@ -48,12 +55,7 @@ class ParetoReport:
 
 
 def _own_rows(own_runs: Path, logs: Sequence[str | Path], lmeval: Sequence[str | Path] = ()) -> pd.DataFrame:
-    frames = [load_own_runs(own_runs)]
-    if logs:
-        frames.append(results_table(logs))
-    if lmeval:
-        frames.append(lmeval_table(lmeval))
-    frames = [f for f in frames if len(f)]
+    frames = [f for f in (load_own_runs(own_runs), run_results(logs, lmeval)) if len(f)]
     return normalize(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
