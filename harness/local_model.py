@@ -14,6 +14,7 @@ always returns parseable grader verdicts; their quality is that of a 135M model.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import inspect
 import json
@@ -218,3 +219,16 @@ class _JsonWriter:
             self._write(digits or "0")
         else:
             raise M2BenchError(f"the embedded model's JSON decoding does not support schema type {kind!r}")
+
+
+def local_grader():
+    """The embedded model as a grader callable ``(messages, json_schema) -> str`` (one call at a time);
+    schema-guided JSON when a schema is given, free text otherwise."""
+
+    async def grade(messages: list[dict[str, str]], json_schema: dict | None = None) -> str:
+        lm = await asyncio.to_thread(LocalModel.shared)
+        if json_schema is not None:
+            return (await asyncio.to_thread(lm.generate_json, messages, json_schema)).text
+        return (await asyncio.to_thread(lm.generate, messages)).text
+
+    return grade

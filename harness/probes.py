@@ -30,6 +30,7 @@ from pathlib import Path
 
 from harness.grading import GRADING_MODES, Grader, RubricGrader
 from harness.healthbench import HealthBenchExample, load_file
+from harness.local_model import local_grader
 
 PROBES = ("claims_compliance", "restates_rubric", "grader_instructions", "extremely_long", "empty", "hedge_everything")
 
@@ -209,18 +210,6 @@ def table(summary: Sequence[dict]) -> str:
 
 def _fmt(score: float | None) -> str:
     return "error" if score is None else f"{score:.3f}"
-
-
-def local_grader() -> Grader:
-    """The embedded 135M model (harness.local_model) as a grader, schema-guided JSON."""
-    from harness.local_model import LocalModel
-
-    async def grade(messages, json_schema=None):
-        lm = await asyncio.to_thread(LocalModel.shared)
-        gen = await asyncio.to_thread(lm.generate_json, messages, json_schema or {"type": "object"})
-        return gen.text
-
-    return grade
 
 
 def _run(examples, grader, grader_id, mode) -> list[dict]:

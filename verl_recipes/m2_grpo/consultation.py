@@ -26,6 +26,7 @@ from harness.consultation import (
     score_consultation,
     tool_call_json,
 )
+from harness.local_model import local_grader
 from harness.rubric_generator import case_rubric
 
 from verl_recipes.m2_grpo import reward
@@ -64,7 +65,7 @@ def _make_patient_chat() -> Callable[[list[dict[str, str]]], Awaitable[str]]:
         client = OpenAIChat(url, model, api_key=reward.grader_api_key(),
                             temperature=0.7, max_tokens=256)
         return lambda messages: client(messages)
-    embedded = reward.embedded_grader()
+    embedded = local_grader()
     return lambda messages: embedded(messages, None)
 
 

@@ -24,7 +24,6 @@ Grader (first match): ``configure(...)`` (tests, benchmarks); ``M2BENCH_GRADER_B
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from harness.answers import score_choice
 from harness.cache import GradingCache, default_cache
 from harness.errors import GradingError
 from harness.grading import Grader, RubricGrader
+from harness.local_model import local_grader
 from harness.rubric import RubricItem
 
 logger = logging.getLogger(__name__)
@@ -69,19 +69,6 @@ _lock = threading.Lock()
 _build_lock = threading.Lock()
 
 
-def embedded_grader() -> Grader:
-    """The embedded offline model as a grader callable (schema-guided JSON; one call at a time)."""
-    from harness.local_model import LocalModel
-
-    async def grade(messages: list[dict[str, str]], json_schema: dict | None) -> str:
-        lm = await asyncio.to_thread(LocalModel.shared)
-        if json_schema is not None:
-            return (await asyncio.to_thread(lm.generate_json, messages, json_schema)).text
-        return (await asyncio.to_thread(lm.generate, messages)).text
-
-    return grade
-
-
 def grader_api_key() -> str | None:
     return os.environ.get(GRADER_KEY_ENV) or os.environ.get("OPENAI_API_KEY")
 
@@ -96,7 +83,7 @@ def grader_from_env() -> tuple[Grader, str]:
         return client, client.name
     if url or model:
         raise GradingError(f"set both {GRADER_URL_ENV} and {GRADER_MODEL_ENV} (only one is set)")
-    return embedded_grader(), EMBEDDED_GRADER
+    return local_grader(), EMBEDDED_GRADER
 
 
 def configure(
