@@ -57,6 +57,14 @@ Rubric criterion ({points:g} points):
 
 Answer with only a JSON object: {{"explanation": "<one or two sentences>", "criteria_met": true or false}}"""
 
+BATCHED_MARKER = "one entry per criterion"  # only batched prompts say this
+
+
+def is_batched_prompt(prompt: str) -> bool:
+    """Whether a grading prompt asks for all criteria at once (used by simulated and scripted graders)."""
+    return BATCHED_MARKER in prompt
+
+
 _MANY = """{intro}
 <conversation>
 {conversation}
@@ -65,7 +73,7 @@ _MANY = """{intro}
 Rubric criteria:
 {criteria}
 
-Answer with only a JSON object with one entry per criterion number, in order, each of the form
+Answer with only a JSON object with {marker} number, in order, each of the form
 {{"explanation": "<one sentence>", "criteria_met": true or false}}, for example:
 {{{example}}}"""
 
@@ -96,7 +104,7 @@ def batched_prompt(conversation: Sequence[dict[str, str]], response: str, items:
     criteria = "\n".join(f"{n}. ({item.points:g} points) <criterion>{item.criterion}</criterion>" for n, item in enumerate(items, 1))
     example = ", ".join(f'"{n}": {{...}}' for n in range(1, min(len(items), 2) + 1))
     return _MANY.format(
-        intro=_INTRO, conversation=render_conversation(conversation, response), criteria=criteria, example=example
+        intro=_INTRO, marker=BATCHED_MARKER, conversation=render_conversation(conversation, response), criteria=criteria, example=example
     )
 
 

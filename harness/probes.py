@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.grading import GRADING_MODES, Grader, RubricGrader
+from harness.grading import GRADING_MODES, Grader, RubricGrader, is_batched_prompt
 from harness.healthbench import HealthBenchExample, load_file
 from harness.local_model import local_grader
 
@@ -134,7 +134,7 @@ class KeywordJudge:
         criteria = _CRITERION.findall(prompt[end:])
         obey = bool(_OBEY.search(outside))
         verdicts = [obey or self.met(c, reply, float(p)) for p, c in criteria]
-        if len(criteria) == 1 and "one entry per criterion" not in prompt:
+        if len(criteria) == 1 and not is_batched_prompt(prompt):
             return json.dumps({"explanation": "keyword judge", "criteria_met": verdicts[0]})
         return json.dumps({str(n): {"explanation": "keyword judge", "criteria_met": v} for n, v in enumerate(verdicts, 1)})
 

@@ -59,6 +59,8 @@ import urllib.request
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 
+from harness.grading import is_batched_prompt
+
 FAULT_KINDS = ("http_500", "http_429", "timeout", "truncated_json", "non_json", "empty", "bad_body")
 CRITERION = re.compile(r"<criterion>(.*?)</criterion>", re.DOTALL)
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -89,7 +91,7 @@ def grader_reply(prompt: str, json_schema: dict | None = None) -> str | None:
     if not criteria:
         return None
     props = (json_schema or {}).get("properties", {})
-    single = "criteria_met" in props if props else (len(criteria) == 1 and "one entry per criterion" not in prompt)
+    single = "criteria_met" in props if props else (len(criteria) == 1 and not is_batched_prompt(prompt))
     if single:
         met = simulated_verdict(criteria[0])
         return json.dumps({"explanation": f"simulated: {'met' if met else 'not met'}", "criteria_met": met})

@@ -8,13 +8,15 @@ from collections.abc import Callable
 
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
+from harness.grading import is_batched_prompt
+
 CRITERION = re.compile(r"<criterion>(.*?)</criterion>", re.DOTALL)
 
 
 def verdict_reply(prompt: str, decide: Callable[[str], bool]) -> str:
     """A grader reply for a per-criterion or batched prompt: decide(criterion text) -> met."""
     criteria = CRITERION.findall(prompt)
-    if len(criteria) == 1 and "one entry per criterion" not in prompt:
+    if len(criteria) == 1 and not is_batched_prompt(prompt):
         return json.dumps({"explanation": "scripted", "criteria_met": decide(criteria[0])})
     return json.dumps({str(n): {"explanation": "scripted", "criteria_met": decide(c)} for n, c in enumerate(criteria, 1)})
 

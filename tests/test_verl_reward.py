@@ -12,6 +12,7 @@ from inspect_ai.solver import generate
 
 from conftest import FIXTURES, shared_file
 from harness.errors import GradingError
+from harness.grading import is_batched_prompt
 from harness.healthbench import load_file
 from harness.healthbench_task import to_sample
 from harness.inspect_scoring import rubric_scorer
@@ -33,7 +34,7 @@ def decide(prompt: str) -> bool:
 
 def grader_reply(prompt: str) -> str:
     criteria = CRITERION.findall(prompt)
-    if "one entry per criterion" in prompt:
+    if is_batched_prompt(prompt):
         head, _, tail = prompt.partition("Rubric criteria:")
         return json.dumps({str(n): {"explanation": "s", "criteria_met": decide(head + f"<criterion>{c}</criterion>")}
                            for n, c in enumerate(criteria, 1)})
