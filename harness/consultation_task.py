@@ -15,7 +15,6 @@ from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import transcript
 from inspect_ai.model import (
-    ChatMessageAssistant,
     ChatMessageSystem,
     ChatMessageTool,
     ChatMessageUser,
@@ -42,7 +41,7 @@ from harness.consultation import (
     score_consultation,
 )
 from harness.errors import ArgumentError, GradingError
-from harness.grading import GRADING_MODES, RubricGrader
+from harness.grading import RubricGrader, check_grading_mode
 from harness.inspect_scoring import chat_messages, default_cache, fail_on_error, inspect_grader, resolve_grader
 from harness.patient import PERSONAS, PatientSimulator
 from harness.rubric import summarize
@@ -274,8 +273,7 @@ def consultation_task(cases: str = "agentclinic_medqa", max_turns: int = 20, per
         raise ArgumentError("persona", persona, list(PERSONAS))
     if mode not in MODES:
         raise ArgumentError("mode", mode, MODES)
-    if grading_mode not in GRADING_MODES:
-        raise ArgumentError("grading_mode", grading_mode, GRADING_MODES)
+    check_grading_mode(grading_mode)
     on_error = fail_on_error(max_error_fraction)  # validates before any data is loaded
     samples = [to_sample(c, mode, persona) for c in load_cases(cases)]
     return Task(

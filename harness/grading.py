@@ -149,6 +149,13 @@ def parse_verdict(obj: Any) -> tuple[bool, str] | None:
     return met, explanation if isinstance(explanation, str) else json.dumps(explanation)
 
 
+def check_grading_mode(mode: str) -> str:
+    """``mode`` if it is a grading mode, else an ArgumentError listing the valid ones."""
+    if mode not in GRADING_MODES:
+        raise ArgumentError("grading_mode", mode, GRADING_MODES)
+    return mode
+
+
 class RubricGrader:
     """Grades responses against rubrics with a grader callable; concurrent, cached, retried."""
 
@@ -163,8 +170,7 @@ class RubricGrader:
         cache: GradingCache | None = None,
         retry_delay: float = 0.5,
     ):
-        if mode not in GRADING_MODES:
-            raise ArgumentError("grading_mode", mode, GRADING_MODES)
+        check_grading_mode(mode)
         self.grader = grader
         self.grader_id = grader_id
         self.mode = mode

@@ -7,8 +7,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.solver import generate
 
 from harness.data import user_path
-from harness.errors import ArgumentError
-from harness.grading import GRADING_MODES
+from harness.grading import check_grading_mode
 from harness.healthbench import HealthBenchExample, load_healthbench
 from harness.inspect_scoring import chat_messages, fail_on_error, rubric_scorer
 
@@ -31,8 +30,7 @@ def healthbench_task(
     structured_output: bool = True,
     max_error_fraction: float = 0.05,
 ) -> Task:
-    if grading_mode not in GRADING_MODES:
-        raise ArgumentError("grading_mode", grading_mode, GRADING_MODES)
+    check_grading_mode(grading_mode)
     on_error = fail_on_error(max_error_fraction)  # validates before any data is loaded
     examples = load_healthbench(subset, data_file)
     name = "healthbench" if subset == "full" else f"healthbench_{subset}"

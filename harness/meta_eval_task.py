@@ -15,8 +15,7 @@ from inspect_ai.model import get_model
 from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import Generate, TaskState, solver
 
-from harness.errors import ArgumentError
-from harness.grading import GRADING_MODES, RubricGrader
+from harness.grading import RubricGrader, check_grading_mode
 from harness.inspect_scoring import chat_messages, default_cache, inspect_grader
 from harness.meta_eval import MetaEvalRow, conversation_groups, grade_rows, grader_agreement, load_meta_eval, physician_agreement
 
@@ -84,8 +83,7 @@ def meta_eval_scorer(grading_mode: str = "per_criterion", structured_output: boo
 
 
 def meta_eval_task(data_file: str | None = None, grading_mode: str = "per_criterion", structured_output: bool = True) -> Task:
-    if grading_mode not in GRADING_MODES:
-        raise ArgumentError("grading_mode", grading_mode, GRADING_MODES)
+    check_grading_mode(grading_mode)
     rows = load_meta_eval(data_file)
     return Task(
         dataset=MemoryDataset(samples(rows), name="healthbench_meta_eval"),

@@ -10,7 +10,7 @@ from harness.consultation_task import consultation_task
 from harness.errors import ArgumentError
 from harness.grading import RubricGrader
 from harness.patient import PatientSimulator
-from harness.rubric_generator import DIAGNOSIS_TAG, deterministic_items
+from harness.rubric_generator import deterministic_items
 from scripted import mock_model, scripted_grader, scripted_grader_model
 from test_patient import echo_facts, make_case
 from test_rubric_generator import sections

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import ExitStack
 
 import pytest
 from inspect_ai import eval as inspect_eval

@@ -147,7 +147,7 @@ def test_verl_reward_and_export_hold_no_secret(monkeypatch, tmp_path, caplog):
         export = data.build(data.parse_sources("healthbench"), 0.2, 20)
     except Exception as exc:  # the export needs the public data files
         pytest.skip(f"export not available here: {exc}")
-    paths = data.write(export, tmp_path / "export")
+    data.write(export, tmp_path / "export")
     blobs = files_text(tmp_path)
     assert any(name.endswith("train.parquet") for name in blobs)
     blobs["logging"] = caplog.text.encode()
