@@ -8,7 +8,6 @@ No scoring logic lives here: the scorer calls ``score_consultation`` with a ``Ru
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from inspect_ai import Task
@@ -41,13 +40,12 @@ from harness.consultation import (
     score_consultation,
 )
 from harness.errors import ArgumentError, GradingError
-from harness.grading import RubricGrader, check_grading_mode
-from harness.inspect_scoring import chat_messages, default_cache, fail_on_error, inspect_grader, resolve_grader
+from harness.grading import check_grading_mode
+from harness.inspect_scoring import InspectEngines, chat_messages, fail_on_error, inspect_grader
 from harness.patient import PERSONAS, PatientSimulator
 from harness.rubric import summarize
 from harness.rubric_generator import case_rubric
 
-logger = logging.getLogger(__name__)
 PATIENT_ROLE, GENERATOR_ROLE = "patient", "rubric_generator"
 
 
@@ -222,20 +220,15 @@ def consultation_metrics() -> Metric:
 
 @scorer(metrics=[consultation_metrics()])
 def consultation_scorer(grading_mode: str = "per_criterion", max_attempts: int = 3, structured_output: bool = True):
-    warned: list[bool] = []
+    engines = InspectEngines(grading_mode, structured_output, max_attempts)  # type: ignore[arg-type]
 
     async def score(state: TaskState, target: Target) -> Score:
         case = Case.from_dict(state.metadata["case"])
         record = state.metadata["consultation"]
-        grader_model, self_graded = resolve_grader()
-        if self_graded and not warned:
-            warned.append(True)
-            logger.warning("no 'grader' model role bound: %s is grading its own consultations", grader_model)
+        grader_model, self_graded, engine = engines.grader_role()
         generator_model = role_model(GENERATOR_ROLE, grader_model)
         rubric = await case_rubric(case, inspect_grader(generator_model, structured_output), str(generator_model),
                                    max_attempts, vignette=record["mode"] == "vignette")
-        engine = RubricGrader(inspect_grader(grader_model, structured_output), grader_id=str(grader_model),
-                              mode=grading_mode, max_attempts=max_attempts, cache=default_cache())  # type: ignore[arg-type]
         assessment = Assessment(**record["assessment"]) if record["assessment"] else None
         result = await score_consultation(case, record["events"], assessment, engine, rubric)
         if result.errors:

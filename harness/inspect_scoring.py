@@ -97,24 +97,40 @@ def healthbench_metrics() -> Metric:
     return compute
 
 
+class InspectEngines:
+    """Rubric engines for the Inspect models a scorer grades with: one per model, built on first use."""
+
+    def __init__(self, mode: GradingMode, structured_output: bool = True, max_attempts: int = 3):
+        self.mode, self.structured_output, self.max_attempts = mode, structured_output, max_attempts
+        self._engines: dict[str, RubricGrader] = {}
+        self._warned_self_graded = False
+
+    def engine(self, model: Model) -> RubricGrader:
+        name = str(model)
+        if name not in self._engines:
+            self._engines[name] = RubricGrader(
+                inspect_grader(model, self.structured_output), grader_id=name, mode=self.mode,
+                max_attempts=self.max_attempts, cache=default_cache(),
+            )
+        return self._engines[name]
+
+    def grader_role(self) -> tuple[Model, bool, RubricGrader]:
+        """(grader model, self-graded?, its engine); warns once when the model grades itself."""
+        model, self_graded = resolve_grader()
+        if self_graded and not self._warned_self_graded:
+            self._warned_self_graded = True
+            logger.warning("no 'grader' model role bound: %s is grading its own answers", model)
+        return model, self_graded, self.engine(model)
+
+
 @scorer(metrics=[healthbench_metrics()])
 def rubric_scorer(grading_mode: GradingMode = "per_criterion", max_attempts: int = 3, structured_output: bool = True):
     """Grade the final reply against the sample's rubric (``metadata['rubric']``)."""
-    engines: dict[str, RubricGrader] = {}
-    warned: list[bool] = []
+    engines = InspectEngines(grading_mode, structured_output, max_attempts)
 
     async def score(state: TaskState, target: Target) -> Score:
-        model, self_graded = resolve_grader()
+        model, self_graded, engine = engines.grader_role()
         grader_name = str(model)
-        if self_graded and not warned:
-            warned.append(True)
-            logger.warning("no 'grader' model role bound: %s is grading its own answers", grader_name)
-        engine = engines.get(grader_name)
-        if engine is None:
-            engine = engines[grader_name] = RubricGrader(
-                inspect_grader(model, structured_output), grader_id=grader_name, mode=grading_mode,
-                max_attempts=max_attempts, cache=default_cache(),
-            )
         rubric = rubric_from_metadata(state.metadata["rubric"])
         result = await engine.grade(conversation_of(state), state.output.completion, rubric, state.metadata.get("example_tags", ()))
         if result.errors:

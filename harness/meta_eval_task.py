@@ -15,8 +15,8 @@ from inspect_ai.model import get_model
 from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import Generate, TaskState, solver
 
-from harness.grading import RubricGrader, check_grading_mode
-from harness.inspect_scoring import chat_messages, default_cache, inspect_grader
+from harness.grading import check_grading_mode
+from harness.inspect_scoring import InspectEngines, chat_messages
 from harness.meta_eval import MetaEvalRow, conversation_groups, grade_rows, grader_agreement, load_meta_eval, physician_agreement
 
 
@@ -63,16 +63,11 @@ def meta_eval_metrics() -> Metric:
 
 @scorer(metrics=[meta_eval_metrics()])
 def meta_eval_scorer(grading_mode: str = "per_criterion", structured_output: bool = True):
-    engines: dict[str, RubricGrader] = {}
+    engines = InspectEngines(grading_mode, structured_output)  # type: ignore[arg-type]
 
     async def score(state: TaskState, target: Target) -> Score:
-        model = get_model()
-        name = str(model)
-        if name not in engines:
-            engines[name] = RubricGrader(inspect_grader(model, structured_output), grader_id=name, mode=grading_mode,
-                                         cache=default_cache())
         rows = [MetaEvalRow(**r) for r in state.metadata["rows"]]
-        labels = await grade_rows(rows, engines[name])
+        labels = await grade_rows(rows, engines.engine(get_model()))
         agree = [label == (sum(r.labels) * 2 > len(r.labels)) for r, label in zip(rows, labels) if label is not None]
         return Score(
             value=sum(agree) / len(agree) if agree else 0.0,  # per sample: agreement with the physician majority
