@@ -11,6 +11,7 @@ from harness.grading import check_grading_mode
 from harness.healthbench import HealthBenchExample, load_healthbench
 from harness.inspect_scoring import chat_messages, fail_on_error, rubric_scorer
 
+
 def to_sample(example: HealthBenchExample) -> Sample:
     return Sample(
         id=example.prompt_id,
