@@ -24,7 +24,7 @@ setup: $(VENV)/.core
 setup-test: $(VENV)/.test
 
 demo: setup
-	$(BIN)/python -m harness.demo
+	$(BIN)/python -m harness.tools.demo
 
 test: setup-test
 	@$(BIN)/python -m pytest -q; status=$$?; \

@@ -30,7 +30,7 @@ class GradingCache:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
         # no fsync per commit (WAL stays consistent; a power loss may drop the last verdicts):
-        # with the default FULL each put took ~5 ms and blocked the event loop (harness.bench)
+        # with the default FULL each put took ~5 ms and blocked the event loop (harness.tools.bench)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, met INTEGER, explanation TEXT)")
         self.hits = 0

@@ -2,7 +2,7 @@
 
 Used where Inspect is not running (the verl reward, benchmarks). It speaks the chat-completions
 HTTP API directly over aiohttp, which costs about a tenth of the ``openai`` SDK's client CPU per
-call (``python -m harness.bench client_overhead``); that matters at 100+ concurrent grader calls
+call (``python -m harness.tools.bench client_overhead``); that matters at 100+ concurrent grader calls
 on a small machine. Timeouts, connection errors, HTTP 429 and 5xx are
 retried with exponential backoff (honouring ``Retry-After``); unusable replies are left to the
 rubric engine, which retries and then records an error.

@@ -1,69 +1,18 @@
-"""One tidy results table from Inspect logs (and, via importers, lm-eval results).
+"""The results table: one row per evaluation run, whichever harness ran it.
 
 Columns: model, benchmark, subset, split, score, stderr, n, grader, harness, date, log.
-The leaderboard and Pareto reports consume this table.
+Adapters fill it (``harness.evals.logs`` from Inspect logs, ``harness.lmeval.results`` from
+lm-eval output); the leaderboard and Pareto reports read only this table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 RESULT_COLUMNS = ["model", "benchmark", "subset", "split", "score", "stderr", "n", "grader", "harness", "date", "log"]
 KEY_COLUMNS = ["model", "benchmark", "subset", "log"]
-# headline metric and its error, in order of preference
-SCORE_METRICS = ("score", "accuracy", "mean")
-ERROR_METRICS = ("bootstrap_std", "stderr")
-
-
-def _log_files(paths: Iterable[str | Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in map(Path, paths):
-        files.extend(sorted(path.glob("*.eval")) + sorted(path.glob("*.json")) if path.is_dir() else [path])
-    return files
-
-
-def log_row(path: str | Path) -> dict | None:
-    """The results row for one Inspect log, or None when the run has no scores."""
-    from inspect_ai.log import read_eval_log
-
-    log = read_eval_log(str(path), header_only=True)
-    if log.results is None or not log.results.scores:
-        return None
-    metrics = {name: m.value for s in log.results.scores for name, m in s.metrics.items()}
-    score = next((metrics[m] for m in SCORE_METRICS if m in metrics), None)
-    if score is None:
-        return None
-    stderr = next((metrics[m] for m in ERROR_METRICS if m in metrics), None)
-    spec = log.eval
-    meta = spec.metadata or {}
-    args = spec.task_args or {}
-    roles = spec.model_roles or {}
-    grader_cfg = roles.get("grader")
-    if isinstance(grader_cfg, list):
-        grader_cfg = grader_cfg[0] if grader_cfg else None
-    grader = grader_cfg.model if grader_cfg is not None else (f"{spec.model} (self-graded)" if meta.get("rubric_graded") else "")
-    return {
-        "model": spec.model,
-        "benchmark": meta.get("benchmark", spec.task.split("/")[-1]),
-        "subset": meta.get("subset", args.get("subset", "")) or "",
-        "split": meta.get("split", args.get("split", "")) or "",
-        "score": float(score),
-        "stderr": float(stderr) if stderr is not None else float("nan"),
-        "n": int(log.results.completed_samples) // max(1, spec.config.epochs or 1),  # samples, not samples x epochs
-        "grader": grader,
-        "harness": "inspect",
-        "date": spec.created[:10],
-        "log": str(Path(path).resolve()),
-    }
-
-
-def results_table(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Results table from Inspect log files or folders of them."""
-    rows = [row for f in _log_files(paths) if (row := log_row(f)) is not None]
-    return normalize(pd.DataFrame(rows, columns=RESULT_COLUMNS))
 
 
 def normalize(frame: pd.DataFrame) -> pd.DataFrame:

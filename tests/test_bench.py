@@ -3,11 +3,12 @@
 import asyncio
 import json
 
-from harness import bench
+from harness.tools import bench
 from harness.cache import GradingCache
 from harness.grading import PROMPT_VERSION, RubricGrader
 from harness.rubric import RubricItem
 from scripted import scripted_grader
+from verl_recipes.m2_grpo import bench as recipe_bench
 
 ITEMS = [RubricItem("Advises urgent care for chest pain", 8), RubricItem("Mentions aspirin dose", 3),
          RubricItem("Recommends waiting it out", -6), RubricItem("Asks about age", 2)]
@@ -72,6 +73,10 @@ def test_small_benchmark_writes_reports(tmp_path):
     throughput = json.loads(next(tmp_path.glob("*-throughput.json")).read_text())["figures"]
     assert set(throughput["wall_time_over_lower_bound"]) == {str(c) for c in bench.SMALL.concurrencies}
     assert all(v >= 0.9 for v in throughput["wall_time_over_lower_bound"].values())  # cannot beat the bound
+
+
+def test_recipe_reward_scenario_runs_through_the_bench_runner(tmp_path):
+    assert recipe_bench.main(["reward_latency", "--small", "--out", str(tmp_path)], scenarios=recipe_bench.RECIPE_SCENARIOS) == 0
     reward = json.loads(next(tmp_path.glob("*-reward_latency.json")).read_text())["figures"]
     for mode in ("batched", "per_criterion"):
         first, repeat = reward[mode]

@@ -6,7 +6,7 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 from harness.consultation import Action, ChatDoctor, run_consultation, score_consultation
-from harness.consultation_task import consultation_task
+from harness.evals.consultation import consultation_task
 from harness.errors import ArgumentError
 from harness.grading import RubricGrader
 from harness.patient import PatientSimulator
@@ -97,7 +97,7 @@ def _doctor_model():
 
 
 def test_inspect_task_logs_transcript_facts_and_verdicts(tmp_path):
-    from harness import consultation_task as module
+    from harness.evals import consultation as module
 
     task = consultation_task("agentclinic_medqa", max_turns=4)
     task.dataset = task.dataset[:1]

@@ -2,7 +2,7 @@ import pytest
 from inspect_ai import eval as inspect_eval
 
 from conftest import shared_file
-from harness.consultation_task import consultation_task
+from harness.evals.consultation import consultation_task
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Grader and model faults, end to end: harness/sim_server.py injects them over real HTTP.
+"""Grader and model faults, end to end: harness/tools/sim_server.py injects them over real HTTP.
 
 - transient faults (HTTP 500/429, timeouts, truncated / non-JSON / empty replies, broken bodies)
   are retried and the scores come out exactly as without faults;
@@ -21,9 +21,9 @@ from conftest import FIXTURES, ROOT
 from harness.clients import OpenAIChat
 from harness.grading import RubricGrader
 from harness.healthbench import load_file
-from harness.results import results_table
+from harness.evals.logs import results_table
 from harness.rubric import rubric_score
-from harness.sim_server import CRITERION, FAULT_KINDS, SimServer, simulated_verdict
+from harness.tools.sim_server import CRITERION, FAULT_KINDS, SimServer, simulated_verdict
 
 DATA = FIXTURES / "reliability_hb.jsonl"
 EXAMPLES = load_file(DATA)

@@ -272,7 +272,7 @@ def test_hypothesis_arbitrary_bytes(tmp_path_factory, blob):
 
 
 def test_bad_task_arguments_list_valid_values(tmp_path):
-    from harness.healthbench_task import healthbench_task
+    from harness.evals.healthbench import healthbench_task
 
     with pytest.raises(ArgumentError, match=r"subset='easy'.*full, hard, consensus"):
         healthbench_task("easy")
@@ -287,10 +287,10 @@ def test_bad_task_arguments_list_valid_values(tmp_path):
 @pytest.mark.parametrize(
     "module, func, kwargs, pattern",
     [
-        ("harness.consultation_task", "consultation_task", {"max_turns": -1}, r"max_turns=-1.*whole number >= 0"),
-        ("harness.consultation_task", "consultation_task", {"cases": "nope"}, r"cases='nope'.*agentclinic_medqa"),
-        ("harness.consultation_task", "consultation_task", {"grading_mode": "fast"}, r"per_criterion, batched"),
-        ("harness.medqa_task", "medqa_task", {"split": "nope"}, r"split='nope'.*test"),
+        ("harness.evals.consultation", "consultation_task", {"max_turns": -1}, r"max_turns=-1.*whole number >= 0"),
+        ("harness.evals.consultation", "consultation_task", {"cases": "nope"}, r"cases='nope'.*agentclinic_medqa"),
+        ("harness.evals.consultation", "consultation_task", {"grading_mode": "fast"}, r"per_criterion, batched"),
+        ("harness.evals.medqa", "medqa_task", {"split": "nope"}, r"split='nope'.*test"),
     ],
 )
 def test_bad_arguments_of_other_tasks(module, func, kwargs, pattern):

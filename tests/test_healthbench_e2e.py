@@ -7,7 +7,7 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.log import read_eval_log
 
 from conftest import FIXTURES, ROOT, shared_file
-from harness.results import results_table
+from harness.evals.logs import results_table
 from scripted import mock_model, scripted_grader_model, verdict_reply
 
 TASK = os.path.relpath(ROOT / "tasks" / "healthbench_hard")

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from harness.errors import DataError
-from harness.leaderboard import (
+from harness.reporting.leaderboard import (
     LEADERBOARD_DIR,
     MODEL_COLUMNS,
     PUBLISHED_COLUMNS,

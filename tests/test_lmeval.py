@@ -13,10 +13,10 @@ from lm_eval.api.model import LM  # noqa: E402
 
 from harness.answers import score_choice  # noqa: E402
 from harness.errors import DataError  # noqa: E402
-from harness.lmeval_results import lmeval_rows, lmeval_table  # noqa: E402
-from harness.lmeval_tasks import TASK_DIR  # noqa: E402
+from harness.lmeval.results import lmeval_rows, lmeval_table  # noqa: E402
+from harness.lmeval.tasks import TASK_DIR  # noqa: E402
 from harness.medqa import format_prompt, load_medqa  # noqa: E402
-from harness.medqa_task import medqa_task  # noqa: E402
+from harness.evals.medqa import medqa_task  # noqa: E402
 from harness.results import RESULT_COLUMNS  # noqa: E402
 
 
@@ -117,7 +117,7 @@ def test_loglikelihood_task_scores_the_preferred_letter(ten_questions, tmp_path)
 
 
 def test_shuffle_seed_through_metadata(ten_questions):
-    from harness.lmeval_tasks import load_medqa as lmeval_load
+    from harness.lmeval.tasks import load_medqa as lmeval_load
 
     docs = lmeval_load(shuffle_choices=5)["test"]
     shuffled = load_medqa("test", shuffle_seed=5)[:10]

@@ -8,8 +8,8 @@ from scripted import mock_model
 from harness.answers import score_choice
 from harness.errors import ArgumentError
 from harness.medqa import format_prompt, load_medqa
-from harness.medqa_task import medqa_task
-from harness.results import results_table
+from harness.evals.medqa import medqa_task
+from harness.evals.logs import results_table
 
 SAMPLE = str(FIXTURES / "medqa_sample.jsonl")
 
@@ -95,7 +95,7 @@ def test_embedded_model_end_to_end_inspect_and_lmeval(tmp_path, monkeypatch):
     shared_file("medqa", "phrases_no_exclude_test.jsonl")
     import pandas as pd
 
-    from harness.lmeval_results import lmeval_table
+    from harness.lmeval.results import lmeval_table
     from harness.results import normalize
     from test_lmeval import run_lmeval
 
@@ -105,7 +105,7 @@ def test_embedded_model_end_to_end_inspect_and_lmeval(tmp_path, monkeypatch):
     assert log.status == "success", log.error
     assert len(log.samples) == 5 and all(s.output.completion.strip() for s in log.samples)
 
-    from harness.lmeval_model import EmbeddedLM
+    from harness.lmeval.model import EmbeddedLM
 
     results = run_lmeval(EmbeddedLM(), ["m2_medqa"], tmp_path / "lmeval", limit=5)
     assert results["n-samples"]["m2_medqa"]["effective"] == 5

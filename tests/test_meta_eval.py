@@ -95,7 +95,7 @@ def test_both_modes_same_labels_and_metric(agree_with):
 def test_inspect_task_runs_with_scripted_grader():
     from inspect_ai import eval as inspect_eval
 
-    from harness.meta_eval_task import meta_eval_task
+    from harness.evals.meta_eval import meta_eval_task
     from scripted import scripted_grader_model
 
     rows = load_meta_eval(FIXTURE)

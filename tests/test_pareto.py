@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import ArgumentError
-from harness.pareto import frontier, frontier_mask, params_column
+from harness.reporting.pareto import frontier, frontier_mask, params_column
 
 NAN = math.nan
 

@@ -1,4 +1,4 @@
-"""Reward-hacking probes (harness/probes.py) with the scripted keyword judge, and grader-prompt isolation."""
+"""Reward-hacking probes (harness/tools/probes.py) with the scripted keyword judge, and grader-prompt isolation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import harness.grading as grading
 from conftest import DATA_DIR, FIXTURES
 from harness.grading import batched_prompt, criterion_prompt, neutralize
 from harness.healthbench import load_file
-from harness.probes import PROBES, KeywordJudge, compare, examples_with_reference, main, probe_responses, score_probes
+from harness.tools.probes import PROBES, KeywordJudge, compare, examples_with_reference, main, probe_responses, score_probes
 from harness.rubric import RubricItem
 
 FIXTURE = FIXTURES / "reliability_hb.jsonl"

@@ -11,8 +11,10 @@ from inspect_ai.solver import generate
 from PIL import Image
 
 from harness.errors import ArgumentError
-from harness.leaderboard import MODEL_COLUMNS, PUBLISHED_COLUMNS, load_own_runs
-from harness.report import build, main, write_index, write_pareto
+from harness.reporting.leaderboard import MODEL_COLUMNS, PUBLISHED_COLUMNS, load_own_runs
+from harness.evals.logs import results_table
+from harness.reporting.report import build, write_index, write_pareto
+from harness.tools.report import main
 from scripted import mock_model
 
 PUBLISHED = [
@@ -62,7 +64,7 @@ def logs(tmp_path_factory):
 
 def test_frontier_and_rows_with_an_own_run(boards, logs):
     register(boards, "mock-small,mockllm/model,dense,0.135,,test registry,")
-    report = build("healthbench_hard", "total", logs=[logs], leaderboards=boards)
+    report = build("healthbench_hard", "total", results_table([logs]), leaderboards=boards)
     table = report.points.set_index("model")
     assert list(report.points.model) == ["mockllm/model", "tiny-1b", "mid-10b", "moe-100b"]  # sorted by params
     assert table.loc["mockllm/model", "origin"] == "own"
@@ -87,7 +89,7 @@ def test_active_params_use_the_moe_active_count(boards):
 def test_png_and_table_are_written(boards, logs, tmp_path):
     register(boards, "mock-small,mockllm/model,dense,0.135,,test registry,")
     out = tmp_path / "reports"
-    png, md = write_pareto(build("healthbench_hard", "total", logs=[logs], leaderboards=boards), out)
+    png, md = write_pareto(build("healthbench_hard", "total", results_table([logs]), leaderboards=boards), out)
     assert png == out / "healthbench_hard_pareto.png" and md == out / "healthbench_hard_pareto.md"
     assert png.stat().st_size > 20_000
     with Image.open(png) as image:
@@ -101,7 +103,7 @@ def test_png_and_table_are_written(boards, logs, tmp_path):
 
 
 def test_missing_parameter_count_gives_a_clear_message(boards, logs, tmp_path):
-    report = build("healthbench_hard", "total", logs=[logs], leaderboards=boards)
+    report = build("healthbench_hard", "total", results_table([logs]), leaderboards=boards)
     assert "mockllm/model" in set(report.unknown.model)
     assert "mockllm/model" not in set(report.points.model)
     message = next(m for m in report.messages if m.startswith("mockllm/model"))

@@ -1,6 +1,6 @@
 """Kill-and-resume: an interrupted run resumes with ``inspect_ai.eval_retry`` and loses nothing.
 
-Scripted models are served by harness/sim_server.py (deterministic verdicts per criterion text),
+Scripted models are served by harness/tools/sim_server.py (deterministic verdicts per criterion text),
 so an uninterrupted run and an interrupted-then-resumed run must give identical scores. The
 grading cache (SQLite under $M2BENCH_CACHE_DIR) survives the interruption: verdicts received
 before it are not asked for again.
@@ -25,7 +25,7 @@ from conftest import DATA_DIR, FIXTURES, ROOT
 from harness.cache import GradingCache
 from harness.healthbench import load_file
 from harness.rubric import rubric_score
-from harness.sim_server import CRITERION, SimServer, simulated_verdict
+from harness.tools.sim_server import CRITERION, SimServer, simulated_verdict
 
 HARD = DATA_DIR / "healthbench" / "hard_sample50_seed42.jsonl"
 DATA = HARD if HARD.is_file() else FIXTURES / "reliability_hb.jsonl"

@@ -22,8 +22,8 @@ from conftest import FIXTURES, ROOT
 from harness.clients import OpenAIChat, redact_url
 from harness.grading import RubricGrader
 from harness.healthbench import load_file
-from harness.results import results_table
-from harness.sim_server import CRITERION, SimServer
+from harness.evals.logs import results_table
+from harness.tools.sim_server import CRITERION, SimServer
 
 KEY = "sk-test-SECRET123"
 SECRETS = ("SECRET123", "user:pass", "pass@")
@@ -126,14 +126,14 @@ def test_openai_chat_never_shows_credentials(tmp_path, caplog):
 
 
 def test_verl_reward_and_export_hold_no_secret(monkeypatch, tmp_path, caplog):
-    reward = pytest.importorskip("verl_recipes.m2_grpo.reward")
-    data = pytest.importorskip("verl_recipes.m2_grpo.data")
+    from verl_recipes.m2_grpo import data, grader, reward
+
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("M2BENCH_CACHE_DIR", str(tmp_path / "cache"))
     with SimServer(0.0) as srv:
         monkeypatch.setenv(reward.GRADER_URL_ENV, with_credentials(srv.base_url))
         monkeypatch.setenv(reward.GRADER_MODEL_ENV, "sim-grader")
-        monkeypatch.setenv(reward.GRADER_KEY_ENV, KEY)
+        monkeypatch.setenv(grader.GRADER_KEY_ENV, KEY)
         reward.reset()
         try:
             example = load_file(DATA)[0]

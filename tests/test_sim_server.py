@@ -11,7 +11,7 @@ from harness.clients import OpenAIChat, RetryableHTTPError
 from harness.errors import ArgumentError
 from harness.grading import RubricGrader, batched_prompt, criterion_prompt
 from harness.rubric import RubricItem
-from harness.sim_server import SimServer, count_tokens, grader_reply, simulated_verdict
+from harness.tools.sim_server import SimServer, count_tokens, grader_reply, simulated_verdict
 
 ITEMS = [RubricItem(f"Mentions red-flag symptom number {i}", 5 - i) for i in range(6)]
 CONVO = [{"role": "user", "content": "I have a headache."}]
@@ -111,7 +111,7 @@ def test_unknown_fault_is_rejected():
 
 
 def test_child_process_server_and_control_routes():
-    from harness.sim_server import SimProcess
+    from harness.tools.sim_server import SimProcess
 
     with SimProcess(latency_s=0.0) as srv:
         prompt = criterion_prompt(CONVO, "r", ITEMS[0])

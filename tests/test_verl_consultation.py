@@ -12,12 +12,12 @@ from inspect_ai.solver import solver
 from conftest import shared_file
 from harness.cases import load_cases
 from harness.consultation import run_consultation
-from harness.consultation_task import consultation_scorer, to_sample
+from harness.evals.consultation import consultation_scorer, to_sample
 from harness.patient import PatientSimulator
 from harness.rubric import RubricItem
 from harness.rubric_generator import GENERATOR_VERSION, _cache_path
 from scripted import CRITERION, mock_model
-from verl_recipes.m2_grpo import consultation, data, reward
+from verl_recipes.m2_grpo import check, consultation, data, reward
 
 GRADER = "mockllm/model"
 
@@ -56,7 +56,7 @@ def test_consultation_parity_with_the_inspect_scorer(tmp_path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"version": GENERATOR_VERSION, "generator": GRADER, "case_id": case.case_id,
                                 "items": [i.to_dict() for i in generated]}))
-    episode = asyncio.run(run_consultation(case, consultation.ScriptedDoctor(case), PatientSimulator(case, patient_chat),
+    episode = asyncio.run(run_consultation(case, check.ScriptedDoctor(case), PatientSimulator(case, patient_chat),
                                            3, "conversation"))
     record = episode.to_dict()
 

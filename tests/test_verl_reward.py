@@ -14,12 +14,12 @@ from conftest import FIXTURES, shared_file
 from harness.errors import GradingError
 from harness.grading import is_batched_prompt
 from harness.healthbench import load_file
-from harness.healthbench_task import to_sample
-from harness.inspect_scoring import rubric_scorer
+from harness.evals.healthbench import to_sample
+from harness.evals.scoring import rubric_scorer
 from harness.medqa import load_medqa
-from harness.medqa_task import medqa_task
+from harness.evals.medqa import medqa_task
 from scripted import CRITERION, mock_model
-from verl_recipes.m2_grpo import data, reward
+from verl_recipes.m2_grpo import data, grader, reward
 
 REPLIES = ["Drink fluids and rest.", "See a doctor today; hydration matters.", "Unproven remedies may help."]
 
@@ -174,8 +174,8 @@ def test_unknown_data_source_is_an_error():
 def test_grader_from_env(monkeypatch):
     monkeypatch.setenv(reward.GRADER_URL_ENV, "http://user:secret@localhost:8000/v1")
     monkeypatch.setenv(reward.GRADER_MODEL_ENV, "judge")
-    grader, name = reward.grader_from_env()
+    client, name = grader.grader_from_env()
     assert name == "openai-compatible/judge@http://localhost:8000/v1"  # credentials redacted
     monkeypatch.delenv(reward.GRADER_MODEL_ENV)
     with pytest.raises(GradingError, match="set both"):
-        reward.grader_from_env()
+        grader.grader_from_env()

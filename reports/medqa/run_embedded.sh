@@ -7,11 +7,11 @@ out=reports/medqa
 rm -rf $out/logs $out/lmeval $out/results.csv
 .venv/bin/inspect eval tasks/medqa --model m2bench/default --limit 20 --max-tokens 8 \
   --log-dir $out/logs --display plain > $out/inspect_embedded_limit20.txt 2>&1
-.venv/bin/python -m harness.lmeval_model --model m2bench-default --include_path tasks/lm_eval \
+.venv/bin/python -m harness.lmeval.model --model m2bench-default --include_path tasks/lm_eval \
   --tasks m2_medqa,m2_medqa_gen --limit 20 --gen_kwargs max_gen_toks=8 --output_path $out/lmeval --log_samples > $out/lmeval_embedded_limit20.txt 2>&1
 .venv/bin/python - <<'PY' > $out/results_table.txt
 import pandas as pd
-from harness.lmeval_results import lmeval_table
+from harness.lmeval.results import lmeval_table
 from harness.results import append_results, results_table
 table = pd.concat([results_table(["reports/medqa/logs"]), lmeval_table(["reports/medqa/lmeval"])], ignore_index=True)
 merged = append_results(table, "reports/medqa/results.csv")

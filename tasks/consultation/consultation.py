@@ -1,6 +1,6 @@
 from inspect_ai import Task, task
 
-from harness.consultation_task import consultation_task
+from harness.evals.consultation import consultation_task
 
 
 @task

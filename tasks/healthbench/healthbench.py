@@ -1,6 +1,6 @@
 from inspect_ai import Task, task
 
-from harness.healthbench_task import healthbench_task
+from harness.evals.healthbench import healthbench_task
 
 
 @task

@@ -1,6 +1,6 @@
 from inspect_ai import Task, task
 
-from harness.meta_eval_task import meta_eval_task
+from harness.evals.meta_eval import meta_eval_task
 
 
 @task

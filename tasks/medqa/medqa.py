@@ -1,6 +1,6 @@
 from inspect_ai import Task, task
 
-from harness.medqa_task import medqa_task
+from harness.evals.medqa import medqa_task
 
 
 @task

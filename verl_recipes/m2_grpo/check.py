@@ -12,7 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.cases import Case
+from harness.consultation import Action, run_consultation, tool_call_json
 from harness.errors import M2BenchError
+from harness.local_model import GGUF_FILE, LocalModel, weights_dir
+from harness.patient import PatientSimulator
+from verl_recipes.m2_grpo import data, grader, reward
+from verl_recipes.m2_grpo.consultation import MODE, case_of, patient_chat
 
 HEALTHBENCH_REPLY = (
     "I can't examine you, so I can't say for sure what is going on. If symptoms are severe, sudden or getting "
@@ -23,33 +29,25 @@ HEALTHBENCH_REPLY = (
 
 def check_tokenizer() -> Any:
     """A real tokenizer offline: the embedded model's (SmolLM2), shared with the embedded grader."""
-    from harness.local_model import LocalModel
-
-    from verl_recipes.m2_grpo import reward
-
-    if reward.engine().grader_id == reward.EMBEDDED_GRADER:
+    if grader.engine().grader_id == grader.EMBEDDED_GRADER:
         return LocalModel.shared().tokenizer
     from transformers import AutoTokenizer
-
-    from harness.local_model import GGUF_FILE, weights_dir
 
     return AutoTokenizer.from_pretrained(weights_dir(), gguf_file=GGUF_FILE)
 
 
 def samples(rows: list[dict]) -> list[tuple[dict, str, float | None]]:
     """(row, response, expected score or None) for the single-turn data sources present."""
-    from verl_recipes.m2_grpo.reward import HEALTHBENCH, MEDQA
-
     out: list[tuple[dict, str, float | None]] = []
     by_source: dict[str, list[dict]] = {}
     for row in rows:
         by_source.setdefault(row["data_source"], []).append(row)
-    if medqa := by_source.get(MEDQA):
+    if medqa := by_source.get(reward.MEDQA):
         row = medqa[0]
         right = row["reward_model"]["ground_truth"]
         wrong = next(k for k in json.loads(row["extra_info"]["options"]) if k != right)
         out += [(row, f"The findings fit option {right}.\nANSWER: {right}", 1.0), (row, f"ANSWER: {wrong}", 0.0)]
-    if healthbench := by_source.get(HEALTHBENCH):
+    if healthbench := by_source.get(reward.HEALTHBENCH):
         row = min(healthbench, key=lambda r: len(json.loads(r["reward_model"]["ground_truth"])))
         out.append((row, HEALTHBENCH_REPLY, None))
     return out
@@ -84,8 +82,6 @@ async def reward_check(cfg, paths: dict[str, Path]) -> list[dict]:
     """Score the samples through verl's reward manager; raise if any result is unexpected."""
     from verl.trainer.ppo.reward import load_reward_manager
 
-    from verl_recipes.m2_grpo import data, reward
-
     rows = data.read(paths["val"]) + data.read(paths["train"])
     tokenizer = check_tokenizer()
     manager = load_reward_manager(cfg, tokenizer)
@@ -102,8 +98,6 @@ async def reward_check(cfg, paths: dict[str, Path]) -> list[dict]:
             raise M2BenchError(f"reward check: expected score {expected} for {line['item_id']}, got {line}")
     consultation = [r for r in rows if r["data_source"] == reward.CONSULTATION]
     if consultation:  # multi-turn rows are scored inside the agent loop: check that path
-        from verl_recipes.m2_grpo.consultation import check_episode
-
         info = await check_episode(consultation[0])
         line = {"data_source": reward.CONSULTATION, "item_id": consultation[0]["extra_info"]["item_id"],
                 "reward": info["score"], **info, "grader": reward.engine().grader_id}
@@ -111,3 +105,26 @@ async def reward_check(cfg, paths: dict[str, Path]) -> list[dict]:
         if info["reward_valid"] != 1.0:
             raise M2BenchError(f"reward check failed for {line['item_id']}: {line}")
     return results
+
+
+class ScriptedDoctor:
+    """Dry-run doctor: asks one question, then gives the case's diagnosis (exercises patient + scorer)."""
+
+    def __init__(self, case: Case):
+        self.case, self.turn = case, 0
+
+    async def act(self, observation: str, final_only: bool = False) -> Action:
+        self.turn += 1
+        if self.turn == 1 and not final_only:
+            return Action("ask", "When did this start, and has anything made it better or worse?")
+        return Action.from_call("final_assessment", {"diagnosis": self.case.diagnosis, "differential": [],
+                                                     "plan": "Confirm with the appropriate tests and treat."})
+
+
+async def check_episode(row: dict, max_turns: int = 3) -> dict[str, float]:
+    """One scripted episode against the real patient simulator, scored like the agent loop scores it."""
+    case = case_of(row["extra_info"])
+    episode = await run_consultation(case, ScriptedDoctor(case), PatientSimulator(case, patient_chat()), max_turns, MODE)
+    final = tool_call_json(Action("final_assessment", case.diagnosis, episode.assessment)) if episode.assessment else ""
+    extra = {**row["extra_info"], "transcript": json.dumps(episode.to_dict())}
+    return await reward.compute_score(reward.CONSULTATION, final, row["reward_model"]["ground_truth"], extra)

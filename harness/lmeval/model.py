@@ -3,7 +3,7 @@
 lm-eval has no plugin entry point for models, so run it through this module, which registers the
 backend and then hands over to lm-eval's own command line:
 
-    python -m harness.lmeval_model --model m2bench-default --include_path tasks/lm_eval --tasks m2_medqa --limit 5
+    python -m harness.lmeval.model --model m2bench-default --include_path tasks/lm_eval --tasks m2_medqa --limit 5
 
 Generation sends the prompt as one user chat message (the same as Inspect's ``m2bench/default``).
 For real models use lm-eval's own backends (``--model hf``, ``vllm``, ``local-chat-completions``).

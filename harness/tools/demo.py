@@ -1,6 +1,6 @@
 """The offline end-to-end demo: HealthBench Hard on a few samples with the embedded model.
 
-    python -m harness.demo [--limit 3] [--log-dir logs]
+    python -m harness.tools.demo [--limit 3] [--log-dir logs]
 
 The embedded model (SmolLM2-135M-Instruct on CPU) is both the model under test and the
 grader. No API key, GPU or internet is needed. A 135M model scores low; that is expected.
@@ -18,7 +18,7 @@ from harness.grading import GRADING_MODES
 from harness.healthbench import official_path
 from harness.local_model import MODEL_DESCRIPTION
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SUBSET_FILE = "hard_sample50_seed42.jsonl"  # public 50-row sample of Hard (see ../shared/data/healthbench)
 
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from inspect_ai import eval as inspect_eval
 
-    from harness.results import results_table
+    from harness.evals.logs import results_table
 
     data_file, data_note = hard_data()
     print(f"model under test and grader: m2bench/default = {MODEL_DESCRIPTION}")

@@ -23,7 +23,7 @@ Usage::
     with SimProcess(latency_s=0.3) as srv:   # same, in a child process (no GIL shared with the
         srv.stats(); srv.reset_stats()         # client, for timing); stats over HTTP
 
-    python -m harness.sim_server --port 8000 --latency 0.3 [--error-rate 0.1 --faults http_500,timeout]
+    python -m harness.tools.sim_server --port 8000 --latency 0.3 [--error-rate 0.1 --faults http_500,timeout]
 
 Control routes: ``GET /v1/sim/stats`` (the counters as JSON), ``POST /v1/sim/reset`` (zero them).
 
@@ -321,7 +321,7 @@ class SimServer:
 
 
 class SimProcess:
-    """A SimServer in a child process (``python -m harness.sim_server --port 0``).
+    """A SimServer in a child process (``python -m harness.tools.sim_server --port 0``).
 
     Same keyword arguments as SimServer (latency_s, grader_latency_s, jitter_s, error_rate,
     faults, hang_s, seed); ``stats()``/``reset_stats()`` go over HTTP. Used for timing, so the
@@ -344,7 +344,7 @@ class SimProcess:
 
     def start(self) -> SimProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.sim_server", *self.args], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-m", "harness.tools.sim_server", *self.args], stdout=subprocess.PIPE, text=True
         )
         line = self.proc.stdout.readline()
         match = re.search(r"(http://\S+/v1)", line)
@@ -408,7 +408,7 @@ def _completion(model: str, content: str, prompt_tokens: int) -> bytes:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m harness.sim_server", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.tools.sim_server", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--latency", type=float, default=0.3, help="seconds per call (default 0.3)")

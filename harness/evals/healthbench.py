@@ -9,7 +9,7 @@ from inspect_ai.solver import generate
 from harness.data import user_path
 from harness.grading import check_grading_mode
 from harness.healthbench import HealthBenchExample, load_healthbench
-from harness.inspect_scoring import chat_messages, fail_on_error, rubric_scorer
+from harness.evals.scoring import chat_messages, fail_on_error, rubric_scorer
 
 
 def to_sample(example: HealthBenchExample) -> Sample:

@@ -1,10 +1,13 @@
-"""Performance benchmarks: grader cost, throughput, reward latency, data loading.
+"""Performance benchmarks: grader cost, throughput, data loading, client overhead.
 
-    python -m harness.bench [grading_cost throughput reward_latency load client_overhead] [--small] [--out reports/bench]
+    python -m harness.tools.bench [grading_cost throughput load client_overhead] [--small] [--out reports/bench]
+
+The reward-latency scenario belongs to the verl recipe: ``python -m verl_recipes.m2_grpo.bench``
+runs it through this same runner.
 
 Each scenario writes ``<out>/<date>-<scenario>.md`` and ``.json`` (configuration, machine,
 figures, ratio to the lower bound). Model and grader calls go over real HTTP to the
-latency-simulating server (``harness.sim_server``, started in a child process), so the figures
+latency-simulating server (``harness.tools.sim_server``, started in a child process), so the figures
 measure the harness, not a model. ``--small`` runs a reduced size in a few seconds (for CI).
 """
 
@@ -26,14 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.cache import GradingCache
 from harness.clients import OpenAIChat
 from harness.data import read_jsonl, resolve_file
 from harness.errors import ArgumentError
 from harness.grading import RubricGrader, criterion_prompt, parse_json_object, parse_verdict
 from harness.healthbench import HealthBenchExample, load_file, load_healthbench
 from harness.rubric import rubric_score
-from harness.sim_server import SimProcess
+from harness.tools.sim_server import SimProcess
 
 import aiohttp  # noqa: F401,E402  (imported up front, so no timed run pays for the first import)
 
@@ -157,7 +159,7 @@ def grading_cost(size: Size) -> dict:
     return {
         "config": {"data": f"healthbench/{HARD_SAMPLE}", "latency_s": 0.0, "concurrency": 32,
                    "response": "each row's ideal_completion (the canned sim reply where a row has none)",
-                   "token_count": "regex word tokens (harness.sim_server.count_tokens), grader requests only"},
+                   "token_count": "regex word tokens (harness.tools.sim_server.count_tokens), grader requests only"},
         "figures": figures,
         "targets": {"grader_calls_ratio": ["<=", 0.2], "grader_input_tokens_ratio": ["<=", 1 / 3]},
         "notes": [NOTE_HARD],
@@ -271,123 +273,12 @@ def throughput(size: Size) -> dict:
             "concurrency": "at most `concurrency` model+grader requests in flight (one shared semaphore) for the async "
             "runs; the thread-pool baseline has `concurrency` example threads, each with an inner pool of "
             f"os.cpu_count()={os.cpu_count()} grader threads, as in the reference",
-            "server": "harness.sim_server in a child process",
+            "server": "harness.tools.sim_server in a child process",
         },
         "figures": figures,
         "targets": {"wall_time_over_lower_bound": ["<=", 1.2]},
         "notes": [NOTE_HARD, "harness_cpu = CPU seconds of the benchmark process (client side: harness, openai client, "
                   "event loop) during the run; the server runs in another process."],
-    }
-
-
-# ---- scenario 3: reward latency --------------------------------------------------------------
-def reward_batch(size: Size) -> list[tuple[HealthBenchExample, str]]:
-    """prompts x rollouts (example, response) pairs; 6 distinct responses per prompt, so rollouts
-    6 and 7 repeat rollouts 0 and 1 (identical pairs, as GRPO groups often have)."""
-    examples = load_file(resolve_file("healthbench", OSS_SAMPLE))[: size.prompts]
-    distinct = min(6, size.rollouts)
-    return [
-        (e, f"{response_for(e, 'No reply.')}\n\n(rollout variant {r % distinct})")
-        for e in examples
-        for r in range(size.rollouts)
-    ]
-
-
-def reward_scorer(grader: OpenAIChat, mode: str, concurrency: int, cache: GradingCache):
-    """``score(example, response) -> awaitable`` through the verl reward bridge
-    (``verl_recipes.m2_grpo.reward.compute_score``), or through the engine it calls when the
-    recipe is not importable. Returns (path description, score function, engine)."""
-    try:
-        from verl_recipes.m2_grpo import reward
-    except ImportError:
-        engine = RubricGrader(grader, grader_id="sim-grader", mode=mode, max_concurrency=concurrency, cache=cache)
-
-        async def score_engine(example, response):
-            return (await engine.grade(example.prompt, response, example.rubrics, example.example_tags)).score
-
-        return "engine: harness.grading.RubricGrader (verl_recipes/m2_grpo/reward.py not importable)", score_engine, engine
-    engine = reward.configure(grader, grader_id="sim-grader", mode=mode, max_concurrency=concurrency, cache=cache)
-
-    async def score_bridge(example, response):
-        extra = {"conversation": json.dumps(example.prompt), "example_tags": json.dumps(example.example_tags),
-                 "item_id": example.prompt_id}
-        rubric = json.dumps([i.to_dict() for i in example.rubrics])
-        result = await reward.compute_score(reward.HEALTHBENCH, response, rubric, extra)
-        return result["score"] if result["reward_valid"] else None
-
-    return "verl_recipes.m2_grpo.reward.compute_score (the verl reward bridge), awaited concurrently", score_bridge, engine
-
-
-def reward_latency(size: Size) -> dict:
-    batch = reward_batch(size)
-    c = size.reward_concurrency
-    path = ""
-    figures: dict = {"pairs": len(batch), "distinct_pairs": len({(e.prompt_id, r) for e, r in batch})}
-    with SimProcess(latency_s=size.latency_s) as srv, tempfile.TemporaryDirectory() as tmp:
-        _, grader = clients(srv.base_url, c)
-        # one grader round-trip, measured (after a warm-up call)
-        probe = [{"role": "user", "content": criterion_prompt(batch[0][0].prompt, batch[0][1], batch[0][0].rubrics[0])}]
-
-        async def round_trip() -> float:
-            await grader(probe)
-            t0 = time.perf_counter()
-            await grader(probe)
-            return time.perf_counter() - t0
-
-        rtt = asyncio.run(round_trip())
-        figures["grader_round_trip_s"] = rtt
-        for mode in ("batched", "per_criterion"):  # warm-up (imports, first connections), untimed
-            warm = reward_batch(replace(size, prompts=1, rollouts=2))
-            _, score, _ = reward_scorer(grader, mode, c, GradingCache(Path(tmp) / "warm-up.sqlite"))
-
-            async def warm_up(score=score, warm=warm):
-                await asyncio.gather(*(score(e, r + " warm-up") for e, r in warm))
-
-            asyncio.run(warm_up())
-        for mode in ("batched", "per_criterion"):
-            cache = GradingCache(Path(tmp) / f"{mode}.sqlite")
-            path, score, engine = reward_scorer(grader, mode, c, cache)
-            passes = []
-            for label in ("first", "repeat"):
-                srv.reset_stats()
-                hits0, misses0, shared0 = cache.hits, cache.misses, engine.shared_in_flight
-
-                async def run():
-                    return await asyncio.gather(*(score(e, r) for e, r in batch))
-
-                t0 = time.perf_counter()
-                scores = asyncio.run(run())
-                wall = time.perf_counter() - t0
-                calls = srv.stats()["grader_calls"]
-                bound = rtt * math.ceil(calls / c) if calls else 0.0
-                passes.append({
-                    "pass": label,
-                    "wall_time_s": wall,
-                    "grader_calls": calls,
-                    "cache_hits": cache.hits - hits0,
-                    "cache_misses": cache.misses - misses0,
-                    "pairs_shared_in_flight": engine.shared_in_flight - shared0,
-                    "lower_bound_s": bound,
-                    "wall_time_over_lower_bound": wall / bound if bound else None,
-                    "failed": sum(s is None for s in scores),
-                })
-            figures[mode] = passes
-    figures["wall_time_over_lower_bound"] = {m: figures[m][0]["wall_time_over_lower_bound"] for m in ("batched", "per_criterion")}
-    return {
-        "config": {
-            "batch": f"{size.prompts} prompts x {size.rollouts} rollouts from healthbench/{OSS_SAMPLE}; "
-            "6 distinct responses per prompt (rollouts 6, 7 repeat 0, 1)",
-            "path": path,
-            "latency_s": size.latency_s,
-            "concurrency": c,
-            "cache": "GradingCache (SQLite file), fresh per mode; 'repeat' rewards the same batch again. cache_hits and "
-            "cache_misses count criteria; pairs_shared_in_flight counts (response, rubric) pairs answered by an "
-            "identical pair being graded at the same time (single flight in RubricGrader)",
-            "lower_bound": "measured grader round-trip x ceil(grader calls / concurrency)",
-        },
-        "figures": figures,
-        "targets": {"wall_time_over_lower_bound": ["<=", 1.5]},
-        "notes": [],
     }
 
 
@@ -459,7 +350,7 @@ def client_overhead(size: Size) -> dict:
     bound = calls * size.latency_s / concurrency
     return {
         "config": {"calls": calls, "concurrency": concurrency, "latency_s": size.latency_s,
-                   "server": "harness.sim_server in a child process"},
+                   "server": "harness.tools.sim_server in a child process"},
         "figures": {"client_cpu_ms_per_call": {"openai_chat_aiohttp": ours_ms, "openai_sdk": sdk_ms},
                     "wall_time_over_lower_bound": {"openai_chat_aiohttp": ours_wall / bound, "openai_sdk": sdk_wall / bound}},
         "notes": ["CPU is this process's CPU time (time.process_time) divided by the number of calls."],
@@ -469,7 +360,6 @@ def client_overhead(size: Size) -> dict:
 SCENARIOS: dict[str, Callable[[Size], dict]] = {
     "grading_cost": grading_cost,
     "throughput": throughput,
-    "reward_latency": reward_latency,
     "load": load,
     "client_overhead": client_overhead,
 }
@@ -529,23 +419,25 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("scenarios", nargs="*", default=list(SCENARIOS), help=f"any of {', '.join(SCENARIOS)} (default all)")
+def main(argv: Sequence[str] | None = None, scenarios: dict[str, Callable[[Size], dict]] = SCENARIOS,
+         prog: str = "python -m harness.tools.bench") -> int:
+    """Run the named scenarios; a caller may pass more (the verl recipe adds its reward scenario)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    parser.add_argument("scenarios", nargs="*", default=list(scenarios), help=f"any of {', '.join(scenarios)} (default all)")
     parser.add_argument("--small", action="store_true", help="reduced size, a few seconds (CI)")
     parser.add_argument("--out", default="reports/bench", help="output folder (default reports/bench)")
     args = parser.parse_args(argv)
     for name in args.scenarios:
-        if name not in SCENARIOS:
-            raise ArgumentError("scenario", name, list(SCENARIOS))
+        if name not in scenarios:
+            raise ArgumentError("scenario", name, list(scenarios))
     size = SMALL if args.small else FULL
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"  # this workplace's data, as the Makefile
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data"  # this workplace's data, as the Makefile
     if not os.environ.get("M2BENCH_DATA_DIR") and shared.is_dir():
         os.environ["M2BENCH_DATA_DIR"] = str(shared)
-    command = "python -m harness.bench " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv)
     for name in args.scenarios:
         t0, load0 = time.perf_counter(), os.getloadavg()[0]
-        result = SCENARIOS[name](size)
+        result = scenarios[name](size)
         result["load_average_at_start"] = load0
         paths = write_report(Path(args.out), name, result, command.strip(), args.small)
         met = check_targets(result["figures"], result.get("targets", {}))

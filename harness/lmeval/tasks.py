@@ -2,7 +2,7 @@
 
 The YAMLs load data with ``custom_dataset: !function utils.load_medqa`` (utils.py re-exports this
 module), so no relative ``data_files`` path is involved and ``lm_eval --include_path tasks/lm_eval``
-works from any directory. ``python -m harness.lmeval_tasks`` prints that folder's absolute path.
+works from any directory. ``python -m harness.lmeval.tasks`` prints that folder's absolute path.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from harness.answers import extract_choice
 from harness import medqa
 from harness.medqa import LETTERS, MCQuestion, format_prompt
 
-TASK_DIR = Path(__file__).resolve().parents[1] / "tasks" / "lm_eval"
+TASK_DIR = Path(__file__).resolve().parents[2] / "tasks" / "lm_eval"
 
 
 def to_doc(q: MCQuestion) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Import lm-eval results JSON files into the results table (harness.results.RESULT_COLUMNS).
 
-    python -m harness.lmeval_results OUTPUT_PATH... [--csv reports/results.csv] [--model NAME]
+    python -m harness.lmeval.results OUTPUT_PATH... [--csv reports/results.csv] [--model NAME]
 
 OUTPUT_PATH is a ``results_*.json`` written by ``lm_eval --output_path`` or a folder holding them.
 One row per task; the ``log`` column is ``<file>#<task>`` so tasks from one file stay apart.

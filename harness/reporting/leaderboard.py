@@ -9,9 +9,9 @@ field)`` (line 1 is the header, so the first data row is line 2).
   (dense | moe | unknown), params_total_b, params_active_b (billions), source, note.
   ``unknown`` means no public parameter count (closed models): both counts stay empty.
 - ``own_runs.csv``: the ``harness.results`` table (scores as fractions 0-1), appended with
-  ``add_own_runs`` / ``python -m harness.report add-runs``.
+  ``python -m harness.tools.report add-runs``.
 
-Run ``python -m harness.leaderboard`` to validate the files.
+Run ``python -m harness.reporting.leaderboard`` to validate the files.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import DataError
-from harness.results import RESULT_COLUMNS, append_results, normalize, results_table
+from harness.results import RESULT_COLUMNS, normalize
 
-LEADERBOARD_DIR = Path(__file__).resolve().parents[1] / "leaderboards"
+LEADERBOARD_DIR = Path(__file__).resolve().parents[2] / "leaderboards"
 PUBLISHED_COLUMNS = ["model", "benchmark", "subset", "score", "source", "source_ref", "date", "note"]
 MODEL_COLUMNS = ["model", "aliases", "architecture", "params_total_b", "params_active_b", "source", "note"]
 ARCHITECTURES = ("dense", "moe", "unknown")
@@ -130,20 +130,6 @@ def load_own_runs(path: str | Path | None = None) -> pd.DataFrame:
         _number(path, line, "score", row["score"], 0, 1)
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
     return normalize(frame) if len(frame) else pd.DataFrame(columns=RESULT_COLUMNS)
-
-
-def run_results(logs: Iterable[str | Path], lmeval: Iterable[str | Path] = ()) -> pd.DataFrame:
-    """Results table of Inspect logs and lm-eval results (files or folders)."""
-    from harness.lmeval_results import lmeval_table
-
-    frames = [f for f in (results_table(list(logs)), lmeval_table(list(lmeval))) if len(f)]
-    return normalize(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
-
-
-def add_own_runs(logs: Iterable[str | Path], path: str | Path | None = None, lmeval: Iterable[str | Path] = ()) -> pd.DataFrame:
-    """Append Inspect logs and lm-eval results (files or folders) to own_runs.csv, deduplicated."""
-    path = Path(path) if path else LEADERBOARD_DIR / "own_runs.csv"
-    return append_results(run_results(logs, lmeval), path)
 
 
 class ModelRegistry:

@@ -41,7 +41,7 @@ from harness.consultation import (
 )
 from harness.errors import ArgumentError, GradingError
 from harness.grading import check_grading_mode
-from harness.inspect_scoring import InspectEngines, chat_messages, fail_on_error, inspect_grader
+from harness.evals.scoring import InspectEngines, chat_messages, fail_on_error, inspect_grader
 from harness.patient import PERSONAS, PatientSimulator
 from harness.rubric import summarize
 from harness.rubric_generator import case_rubric

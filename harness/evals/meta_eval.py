@@ -16,7 +16,7 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import Generate, TaskState, solver
 
 from harness.grading import check_grading_mode
-from harness.inspect_scoring import InspectEngines, chat_messages
+from harness.evals.scoring import InspectEngines, chat_messages
 from harness.meta_eval import MetaEvalRow, conversation_groups, grade_rows, grader_agreement, load_meta_eval, physician_agreement
 
 

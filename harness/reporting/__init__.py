@@ -1,0 +1,1 @@
+"""Leaderboards and Pareto reports. Reads only tables: the leaderboard CSVs and the results table."""

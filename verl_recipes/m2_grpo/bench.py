@@ -1,0 +1,134 @@
+"""The reward-latency benchmark of the M2 GRPO recipe, run by the harness benchmark runner.
+
+    python -m verl_recipes.m2_grpo.bench [reward_latency ...] [--small] [--out reports/bench]
+
+It rewards prompts x rollouts HealthBench pairs through ``reward.compute_score`` against the
+latency-simulating grader (``harness.tools.sim_server``), twice: first pass and a repeat that the
+grading cache should answer. The harness scenarios (``harness.tools.bench``) run here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from harness.cache import GradingCache
+from harness.clients import OpenAIChat
+from harness.data import resolve_file
+from harness.grading import criterion_prompt
+from harness.healthbench import HealthBenchExample, load_file
+from harness.tools.bench import OSS_SAMPLE, SCENARIOS, Size, clients, main, response_for
+from harness.tools.sim_server import SimProcess
+from verl_recipes.m2_grpo import reward
+
+
+def reward_batch(size: Size) -> list[tuple[HealthBenchExample, str]]:
+    """prompts x rollouts (example, response) pairs; 6 distinct responses per prompt, so rollouts
+    6 and 7 repeat rollouts 0 and 1 (identical pairs, as GRPO groups often have)."""
+    examples = load_file(resolve_file("healthbench", OSS_SAMPLE))[: size.prompts]
+    distinct = min(6, size.rollouts)
+    return [
+        (e, f"{response_for(e, 'No reply.')}\n\n(rollout variant {r % distinct})")
+        for e in examples
+        for r in range(size.rollouts)
+    ]
+
+
+def reward_scorer(grader: OpenAIChat, mode: str, concurrency: int, cache: GradingCache):
+    """``score(example, response) -> awaitable`` through the verl reward bridge
+    (``reward.compute_score``). Returns (path description, score function, engine)."""
+    engine = reward.configure(grader, grader_id="sim-grader", mode=mode, max_concurrency=concurrency, cache=cache)
+
+    async def score_bridge(example, response):
+        extra = {"conversation": json.dumps(example.prompt), "example_tags": json.dumps(example.example_tags),
+                 "item_id": example.prompt_id}
+        rubric = json.dumps([i.to_dict() for i in example.rubrics])
+        result = await reward.compute_score(reward.HEALTHBENCH, response, rubric, extra)
+        return result["score"] if result["reward_valid"] else None
+
+    return "verl_recipes.m2_grpo.reward.compute_score (the verl reward bridge), awaited concurrently", score_bridge, engine
+
+
+def reward_latency(size: Size) -> dict:
+    batch = reward_batch(size)
+    c = size.reward_concurrency
+    path = ""
+    figures: dict = {"pairs": len(batch), "distinct_pairs": len({(e.prompt_id, r) for e, r in batch})}
+    with SimProcess(latency_s=size.latency_s) as srv, tempfile.TemporaryDirectory() as tmp:
+        _, grader = clients(srv.base_url, c)
+        # one grader round-trip, measured (after a warm-up call)
+        probe = [{"role": "user", "content": criterion_prompt(batch[0][0].prompt, batch[0][1], batch[0][0].rubrics[0])}]
+
+        async def round_trip() -> float:
+            await grader(probe)
+            t0 = time.perf_counter()
+            await grader(probe)
+            return time.perf_counter() - t0
+
+        rtt = asyncio.run(round_trip())
+        figures["grader_round_trip_s"] = rtt
+        for mode in ("batched", "per_criterion"):  # warm-up (imports, first connections), untimed
+            warm = reward_batch(replace(size, prompts=1, rollouts=2))
+            _, score, _ = reward_scorer(grader, mode, c, GradingCache(Path(tmp) / "warm-up.sqlite"))
+
+            async def warm_up(score=score, warm=warm):
+                await asyncio.gather(*(score(e, r + " warm-up") for e, r in warm))
+
+            asyncio.run(warm_up())
+        for mode in ("batched", "per_criterion"):
+            cache = GradingCache(Path(tmp) / f"{mode}.sqlite")
+            path, score, engine = reward_scorer(grader, mode, c, cache)
+            passes = []
+            for label in ("first", "repeat"):
+                srv.reset_stats()
+                hits0, misses0, shared0 = cache.hits, cache.misses, engine.shared_in_flight
+
+                async def run():
+                    return await asyncio.gather(*(score(e, r) for e, r in batch))
+
+                t0 = time.perf_counter()
+                scores = asyncio.run(run())
+                wall = time.perf_counter() - t0
+                calls = srv.stats()["grader_calls"]
+                bound = rtt * math.ceil(calls / c) if calls else 0.0
+                passes.append({
+                    "pass": label,
+                    "wall_time_s": wall,
+                    "grader_calls": calls,
+                    "cache_hits": cache.hits - hits0,
+                    "cache_misses": cache.misses - misses0,
+                    "pairs_shared_in_flight": engine.shared_in_flight - shared0,
+                    "lower_bound_s": bound,
+                    "wall_time_over_lower_bound": wall / bound if bound else None,
+                    "failed": sum(s is None for s in scores),
+                })
+            figures[mode] = passes
+    figures["wall_time_over_lower_bound"] = {m: figures[m][0]["wall_time_over_lower_bound"] for m in ("batched", "per_criterion")}
+    return {
+        "config": {
+            "batch": f"{size.prompts} prompts x {size.rollouts} rollouts from healthbench/{OSS_SAMPLE}; "
+            "6 distinct responses per prompt (rollouts 6, 7 repeat 0, 1)",
+            "path": path,
+            "latency_s": size.latency_s,
+            "concurrency": c,
+            "cache": "GradingCache (SQLite file), fresh per mode; 'repeat' rewards the same batch again. cache_hits and "
+            "cache_misses count criteria; pairs_shared_in_flight counts (response, rubric) pairs answered by an "
+            "identical pair being graded at the same time (single flight in RubricGrader)",
+            "lower_bound": "measured grader round-trip x ceil(grader calls / concurrency)",
+        },
+        "figures": figures,
+        "targets": {"wall_time_over_lower_bound": ["<=", 1.5]},
+        "notes": [],
+    }
+
+
+RECIPE_SCENARIOS = {**SCENARIOS, "reward_latency": reward_latency}
+
+if __name__ == "__main__":
+    sys.exit(main(scenarios=RECIPE_SCENARIOS, prog="python -m verl_recipes.m2_grpo.bench"))
