@@ -46,8 +46,10 @@ def as_options(options: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _VERB = r"(?:is|was|would\s+be|will\s+be|should\s+be|must\s+be|=|:|-)"
 _CUE = (
-    r"(?i:(?:(?:final|correct|best|right|true)\s+)?answer(?:\s+choice)?\s*" + _VERB
-    + r"|(?:correct|best|right|true|most\s+appropriate|most\s+likely)\s+(?:option|choice|response)\s*" + _VERB
+    r"(?i:(?:(?:final|correct|best|right|true)\s+)?answer(?:\s+choice)?\s*"
+    + _VERB
+    + r"|(?:correct|best|right|true|most\s+appropriate|most\s+likely)\s+(?:option|choice|response)\s*"
+    + _VERB
     + r"|i(?:\s+would|'d)?\s+(?:choose|select|pick|go\s+with)"
     + r"|\\boxed\s*\{(?:\\text\s*\{)?)"
 )
@@ -67,7 +69,9 @@ def _patterns(letters: str) -> tuple[re.Pattern, ...]:
     link = r"(?i:\s*(?:,|/|\bor\b|\band\b|\bbut\b|\bnot\b|\brather\s+than\b|\binstead\s+of\b|\brather\b)\s*)+"
     seq = rf"(?i:not\s+)?{item}(?:{link}{item})*"
     both = letters + letters.lower()
-    only = re.compile(rf"^\s*(?:[\(\[](?P<x>[{both}])[\)\]]|(?P<y>[{both}])[.:)\]]|(?P<z>[{letters}])(?=\s+-\s))(?P<rest>.*)$", re.DOTALL)
+    only = re.compile(
+        rf"^\s*(?:[\(\[](?P<x>[{both}])[\)\]]|(?P<y>[{both}])[.:)\]]|(?P<z>[{letters}])(?=\s+-\s))(?P<rest>.*)$", re.DOTALL
+    )
     statement = re.compile(rf"(?:{_CUE})\s*{_ADVERB}(?P<seq>{seq})")
     not_but = re.compile(rf"(?P<seq>(?i:\bnot\s+){item}\s*,?\s*(?i:but)\s+(?i:rather\s+)?{item})")
     mention = re.compile(rf"(?:[\(\[](?P<p>[{both}])[\)\]]|(?i:\b(?:option|choice)\s+)(?P<o>[{letters}])(?![A-Za-z0-9]))")
@@ -78,7 +82,9 @@ def _patterns(letters: str) -> tuple[re.Pattern, ...]:
 def _letters_in(seq: str, letters: str) -> set[str]:
     """Letters a statement picks: each letter not preceded by a negation ("not A but C" picks C)."""
     picked: set[str] = set()
-    tokens = re.findall(rf"\b(not|than|instead)\b|(?<![A-Za-z0-9])([{letters}{letters.lower()}])(?![A-Za-z0-9])", seq, re.IGNORECASE)
+    tokens = re.findall(
+        rf"\b(not|than|instead)\b|(?<![A-Za-z0-9])([{letters}{letters.lower()}])(?![A-Za-z0-9])", seq, re.IGNORECASE
+    )
     negate = False
     for word, letter in tokens:
         if word:

@@ -140,7 +140,8 @@ def _load(name: str, path: str | Path | None) -> tuple[list[Case], list[int]]:
         raise ArgumentError("cases", name, list(CASE_SETS))
     path = Path(path) if path else case_path(name)
     convert = _CONVERTERS[CASE_SETS[name][2]]
-    cases, skipped = [], []
+    cases: list[Case] = []
+    skipped: list[int] = []
     seen: dict[str, int] = {}
     for line, obj in read_jsonl(path):
         case = convert(Row(obj, path, line), f"{name}-{len(cases) + len(skipped)}", name)
@@ -210,7 +211,11 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
                 out[k] = f"{out[k]}; {v}" if k in out else v
         return out
     if isinstance(value, list):
-        return {prefix: "; ".join(str(v) if not isinstance(v, dict) else "; ".join(f"{a}: {b}" for a, b in _flatten(v).items()) for v in value)}
+        return {
+            prefix: "; ".join(
+                str(v) if not isinstance(v, dict) else "; ".join(f"{a}: {b}" for a, b in _flatten(v).items()) for v in value
+            )
+        }
     return {prefix: str(value)}
 
 
@@ -249,8 +254,14 @@ def _osce(row: Row, case_id: str, source: str) -> Case:
     tests = _flatten(osce.get("Test_Results", dict))
     complaint = primary if isinstance(primary, str) and primary.strip() else _sentences(history)[0]
     return Case(
-        case_id=case_id, source=source, presenting_complaint=complaint.strip(), demographics=actor.text("Demographics"),
-        history=facts, exam=exam, tests=tests, diagnosis=diagnosis,
+        case_id=case_id,
+        source=source,
+        presenting_complaint=complaint.strip(),
+        demographics=actor.text("Demographics"),
+        history=facts,
+        exam=exam,
+        tests=tests,
+        diagnosis=diagnosis,
     )
 
 
@@ -302,11 +313,20 @@ def _nejm(row: Row, case_id: str, source: str) -> Case:
     age = _AGE.search(question)
     demographics = f"{age.group(1)}-{age.group(2)}-old {age.group(3)}" if age else "adult"
     return Case(
-        case_id=case_id, source=source, presenting_complaint=sentences[0], demographics=demographics,
-        history=facts, exam=exam, tests=tests, diagnosis=diagnosis,
-        differentials=[v for k, v in options.items() if k != correct[0]], persona=info,
+        case_id=case_id,
+        source=source,
+        presenting_complaint=sentences[0],
+        demographics=demographics,
+        history=facts,
+        exam=exam,
+        tests=tests,
+        diagnosis=diagnosis,
+        differentials=[v for k, v in options.items() if k != correct[0]],
+        persona=info,
         question=sentences[-1] if sentences[-1].endswith("?") else DIAGNOSIS_QUESTION,
-        options=options, answer_idx=correct[0], flags=[],
+        options=options,
+        answer_idx=correct[0],
+        flags=[],
     )
 
 
@@ -318,7 +338,11 @@ def _patient_sentences(info: str) -> list[str]:
     for part in parts:
         part = part.strip(" -")
         low = part.lower()
-        if len(part) < 12 or part.endswith(":") or low.startswith(("for your role", "remember", "your character", "as a patient")):
+        if (
+            len(part) < 12
+            or part.endswith(":")
+            or low.startswith(("for your role", "remember", "your character", "as a patient"))
+        ):
             continue
         part = re.sub(r"^[A-Z][\w ]{0,30}:\s+", "", part)  # 'Age and Background: You are ...'
         keep.append(part)
@@ -373,11 +397,19 @@ def _mediq(row: Row, case_id: str, source: str) -> Case | None:
         else:
             history.append(Fact(f"f{n}", text, "history", _NEGATION.search(text) is None))
     return Case(
-        case_id=f"{source}-{raw_id}", source=source, presenting_complaint=context[0].strip(), demographics=demographics,
-        history=history, exam=exam, tests=tests, diagnosis=answer,
+        case_id=f"{source}-{raw_id}",
+        source=source,
+        presenting_complaint=context[0].strip(),
+        demographics=demographics,
+        history=history,
+        exam=exam,
+        tests=tests,
+        diagnosis=answer,
         differentials=[str(v).strip() for k, v in options.items() if k != answer_idx],
-        question=row.text("question"), options={k: str(v).strip() for k, v in options.items()},
-        answer_idx=answer_idx, flags=flags,
+        question=row.text("question"),
+        options={k: str(v).strip() for k, v in options.items()},
+        answer_idx=answer_idx,
+        flags=flags,
     )
 
 

@@ -102,7 +102,7 @@ class OpenAIChat:
                     if response.status >= 400:
                         raise RuntimeError(f"HTTP {response.status} from {self._endpoint}: {(await response.text())[:300]}")
                     return await response.json(content_type=None)
-            except (RetryableHTTPError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, RetryableHTTPError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 if attempt == self.max_retries:
                     raise
                 delay = getattr(exc, "retry_after", None) or min(8.0, 0.5 * 2**attempt) * random.uniform(0.75, 1.0)

@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from harness.cases import DIAGNOSIS_QUESTION, Case
 from harness.errors import ArgumentError
@@ -38,7 +38,7 @@ from harness.rubric_generator import DIAGNOSIS_TAG, diagnosis_item
 TOOLS = ("ask", "examine", "order_test", "final_assessment")
 ARGUMENT = {"ask": "question", "examine": "system", "order_test": "name"}  # tool -> its one argument
 MODES = ("conversation", "vignette")
-Mode = Literal["conversation", "vignette"]
+Mode = str  # one of MODES, checked where a run starts
 
 DOCTOR_INSTRUCTIONS = """You are a physician seeing a patient. Take a focused history by asking questions
 one at a time, examine the patient and order tests when useful, then give your final assessment.
@@ -56,8 +56,7 @@ class Assessment:
     plan: str = ""
 
     def text(self) -> str:
-        return (f"Final diagnosis: {self.diagnosis}\nDifferential: {', '.join(self.differential) or '-'}\n"
-                f"Plan: {self.plan or '-'}")
+        return f"Final diagnosis: {self.diagnosis}\nDifferential: {', '.join(self.differential) or '-'}\nPlan: {self.plan or '-'}"
 
 
 @dataclass
@@ -134,9 +133,15 @@ def opening(case: Case, mode: Mode) -> str:
     return text
 
 
-async def run_consultation(case: Case, doctor: Doctor, patient: PatientSimulator, max_turns: int = 20,
-                           mode: Mode = "conversation", force_final: bool = True,
-                           tokens: dict[str, int] | None = None) -> Episode:
+async def run_consultation(
+    case: Case,
+    doctor: Doctor,
+    patient: PatientSimulator,
+    max_turns: int = 20,
+    mode: Mode = "conversation",
+    force_final: bool = True,
+    tokens: dict[str, int] | None = None,
+) -> Episode:
     """Run one consultation to a final assessment or the turn cap (see module docstring)."""
     check_max_turns(max_turns)
     if mode not in MODES:
@@ -160,10 +165,21 @@ async def run_consultation(case: Case, doctor: Doctor, patient: PatientSimulator
             events.append(_doctor_event(action, turns + 1, forced=True))
             assessment = action.assessment
     return Episode(
-        case_id=case.case_id, mode=mode, events=events, assessment=assessment, turns_used=turns, timed_out=timed_out,
-        tests_ordered=list(patient.ordered_tests), exams=list(patient.examined), revealed_fact_ids=list(patient.revealed),
-        patient_replies=patient.replies, leaks=patient.leaks, regenerations=patient.regenerations,
-        redactions=patient.redactions, persona=patient.persona, tokens=dict(tokens or {}),
+        case_id=case.case_id,
+        mode=mode,
+        events=events,
+        assessment=assessment,
+        turns_used=turns,
+        timed_out=timed_out,
+        tests_ordered=list(patient.ordered_tests),
+        exams=list(patient.examined),
+        revealed_fact_ids=list(patient.revealed),
+        patient_replies=patient.replies,
+        leaks=patient.leaks,
+        regenerations=patient.regenerations,
+        redactions=patient.redactions,
+        persona=patient.persona,
+        tokens=dict(tokens or {}),
     )
 
 
@@ -178,9 +194,18 @@ async def _perform(action: Action, patient: PatientSimulator, events: list[dict[
     events.append(_doctor_event(action, turn))
     if action.tool == "ask":
         reply = await patient.reply(action.text)
-        events.append({"turn": turn, "role": "patient", "content": reply.text, "leaked": reply.leaked,
-                       "leak_terms": reply.leak_terms, "regenerated": reply.regenerated, "redacted": reply.redacted,
-                       "revealed_fact_ids": reply.revealed_fact_ids})
+        events.append(
+            {
+                "turn": turn,
+                "role": "patient",
+                "content": reply.text,
+                "leaked": reply.leaked,
+                "leak_terms": reply.leak_terms,
+                "regenerated": reply.regenerated,
+                "redacted": reply.redacted,
+                "revealed_fact_ids": reply.revealed_fact_ids,
+            }
+        )
         return reply.text
     if action.tool == "examine":
         result = patient.examine(action.text)
@@ -207,8 +232,8 @@ def parse_action(text: str) -> Action:
     """An action from a text reply: a JSON tool call, else the text is a question to the patient."""
     obj = parse_json_object(text)
     if obj is not None and isinstance(obj.get("tool"), str):
-        arguments = obj.get("arguments") if isinstance(obj.get("arguments"), dict) else {}
-        return Action.from_call(obj["tool"], arguments)
+        arguments = obj.get("arguments")
+        return Action.from_call(obj["tool"], arguments if isinstance(arguments, dict) else {})
     text = text.strip()
     return Action("ask", text) if text else Action("invalid", "empty reply")
 
@@ -234,6 +259,7 @@ class ChatDoctor:
 
 # --- scoring ----------------------------------------------------------------------------------
 
+
 @dataclass
 class ConsultationResult:
     score: float | None
@@ -254,11 +280,15 @@ class ConsultationResult:
         return out
 
 
-def render_consultation(case: Case, events: Sequence[dict[str, Any]], assessment: Assessment | None) -> tuple[list[dict[str, str]], str]:
+def render_consultation(
+    case: Case, events: Sequence[dict[str, Any]], assessment: Assessment | None
+) -> tuple[list[dict[str, str]], str]:
     """(conversation, response) for the grading engine: the whole consultation is the 'reply'."""
-    frame = (f"A simulated clinical consultation. Patient: {case.demographics}, presenting with: {case.presenting_complaint}. "
-             "The assistant played the doctor: it could ask the patient questions, examine, order tests, and had to end "
-             "with a final assessment. Its whole consultation record is the reply to be graded.")
+    frame = (
+        f"A simulated clinical consultation. Patient: {case.demographics}, presenting with: {case.presenting_complaint}. "
+        "The assistant played the doctor: it could ask the patient questions, examine, order tests, and had to end "
+        "with a final assessment. Its whole consultation record is the reply to be graded."
+    )
     lines = []
     for e in events:
         if e["role"] == "doctor" and e.get("tool") != "final_assessment":
@@ -270,8 +300,13 @@ def render_consultation(case: Case, events: Sequence[dict[str, Any]], assessment
     return [{"role": "user", "content": frame}], "\n".join(lines + ["", "FINAL ASSESSMENT:", final])
 
 
-async def score_consultation(case: Case, transcript: Episode | Sequence[dict[str, Any]], assessment: Assessment | None,
-                             engine: RubricGrader, rubric: Sequence[RubricItem]) -> ConsultationResult:
+async def score_consultation(
+    case: Case,
+    transcript: Episode | Sequence[dict[str, Any]],
+    assessment: Assessment | None,
+    engine: RubricGrader,
+    rubric: Sequence[RubricItem],
+) -> ConsultationResult:
     """Grade one consultation with the rubric engine and compute the consultation metrics."""
     events = transcript.events if isinstance(transcript, Episode) else list(transcript)
     conversation, response = render_consultation(case, events, assessment)
@@ -288,8 +323,11 @@ async def score_consultation(case: Case, transcript: Episode | Sequence[dict[str
     leaks = sum(bool(e.get("leaked")) for e in patient_events)
     leak_rate = leaks / len(patient_events) if patient_events else 0.0
     turns = sum(1 for e in events if e["role"] == "doctor" and not e.get("forced"))
-    timed_out = transcript.timed_out if isinstance(transcript, Episode) else any(
-        e["role"] == "system" and "turn cap" in e["content"] for e in events)
+    timed_out = (
+        transcript.timed_out
+        if isinstance(transcript, Episode)
+        else any(e["role"] == "system" and "turn cap" in e["content"] for e in events)
+    )
     metrics = dict(grade.metrics)
     if diagnosis_correct is not None:
         metrics["diagnostic_accuracy"] = float(diagnosis_correct)
@@ -298,9 +336,16 @@ async def score_consultation(case: Case, transcript: Episode | Sequence[dict[str
     metrics["leak_rate"] = leak_rate
     metrics["timeout_rate"] = float(timed_out)
     return ConsultationResult(
-        score=grade.score, diagnosis_correct=diagnosis_correct, critical_fact_recall=recall, turns_used=turns,
-        timed_out=timed_out, leak_rate=leak_rate, tokens=dict(transcript.tokens) if isinstance(transcript, Episode) else {},
-        verdicts=grade.verdicts, metrics=metrics, errors=[f"{v.item.criterion[:80]}: {v.error}" for v in grade.errors],
+        score=grade.score,
+        diagnosis_correct=diagnosis_correct,
+        critical_fact_recall=recall,
+        turns_used=turns,
+        timed_out=timed_out,
+        leak_rate=leak_rate,
+        tokens=dict(transcript.tokens) if isinstance(transcript, Episode) else {},
+        verdicts=grade.verdicts,
+        metrics=metrics,
+        errors=[f"{v.item.criterion[:80]}: {v.error}" for v in grade.errors],
         grader_calls=grade.grader_calls,
     )
 

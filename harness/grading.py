@@ -14,14 +14,14 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from harness.cache import GradingCache
 from harness.errors import ArgumentError
 from harness.rubric import ExampleGrade, RubricItem, Verdict, example_metrics
 
 Grader = Callable[[list[dict[str, str]], dict | None], Awaitable[str]]
-GradingMode = Literal["per_criterion", "batched"]
+GradingMode = str  # one of GRADING_MODES, checked by check_grading_mode
 GRADING_MODES = ("per_criterion", "batched")
 
 PROMPT_VERSION = "m2bench-grader-v1"
@@ -101,10 +101,16 @@ def criterion_prompt(conversation: Sequence[dict[str, str]], response: str, item
 
 
 def batched_prompt(conversation: Sequence[dict[str, str]], response: str, items: Sequence[RubricItem]) -> str:
-    criteria = "\n".join(f"{n}. ({item.points:g} points) <criterion>{item.criterion}</criterion>" for n, item in enumerate(items, 1))
+    criteria = "\n".join(
+        f"{n}. ({item.points:g} points) <criterion>{item.criterion}</criterion>" for n, item in enumerate(items, 1)
+    )
     example = ", ".join(f'"{n}": {{...}}' for n in range(1, min(len(items), 2) + 1))
     return _MANY.format(
-        intro=_INTRO, marker=BATCHED_MARKER, conversation=render_conversation(conversation, response), criteria=criteria, example=example
+        intro=_INTRO,
+        marker=BATCHED_MARKER,
+        conversation=render_conversation(conversation, response),
+        criteria=criteria,
+        example=example,
     )
 
 

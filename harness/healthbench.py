@@ -69,7 +69,9 @@ def load_file(path: str | Path) -> list[HealthBenchExample]:
     for line, obj in read_jsonl(path):
         example = parse_example(Row(obj, path, line))
         if example.prompt_id in seen:
-            raise DataError(path, f"duplicate prompt_id {example.prompt_id!r} (first on line {seen[example.prompt_id]})", line, "prompt_id")
+            raise DataError(
+                path, f"duplicate prompt_id {example.prompt_id!r} (first on line {seen[example.prompt_id]})", line, "prompt_id"
+            )
         seen[example.prompt_id] = line
         examples.append(example)
     if not examples:

@@ -100,7 +100,9 @@ class LocalModel:
         budget = self.max_context - reserve
         return ids[-budget:] if len(ids) > budget else ids  # keep the end: the question and the answer slot
 
-    def generate(self, messages: list[dict[str, str]], max_new_tokens: int = 256, temperature: float = 0.0, seed: int | None = None) -> Generation:
+    def generate(
+        self, messages: list[dict[str, str]], max_new_tokens: int = 256, temperature: float = 0.0, seed: int | None = None
+    ) -> Generation:
         with self.lock:
             ids = self._prompt_ids(messages, max_new_tokens)
             text, count = self._sample(ids, max_new_tokens, temperature, seed)
@@ -113,8 +115,10 @@ class LocalModel:
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": self.tokenizer.eos_token_id}
         kwargs.update({"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False})
         with torch.no_grad():
-            out = self.model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long), **kwargs)
-        new = out[0][len(ids):].tolist()
+            out = self.model.generate(
+                input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long), **kwargs
+            )
+        new = out[0][len(ids) :].tolist()
         return self.tokenizer.decode(new, skip_special_tokens=True), len(new)
 
     def generate_json(self, messages: list[dict[str, str]], schema: dict[str, Any], max_string_tokens: int = 24) -> Generation:

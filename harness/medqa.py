@@ -105,8 +105,11 @@ def parse_question(row: Row, qid: str) -> MCQuestion:
         if other:
             raise row.error("answer_idx", f"is {answer} but the answer text is options.{other[0]}")
         # either field may be the wrong one, so the message names both
-        raise DataError(row.path, f"answer {answer_text[:60]!r} does not match options.{answer} "
-                        f"{options[answer][:60]!r} (answer_idx {answer})", row.line)
+        raise DataError(
+            row.path,
+            f"answer {answer_text[:60]!r} does not match options.{answer} {options[answer][:60]!r} (answer_idx {answer})",
+            row.line,
+        )
     meta = {"meta_info": row.get("meta_info", str, required=False)}
     return MCQuestion(qid, question.strip(), options, answer, meta)
 
@@ -116,7 +119,7 @@ def parse_shuffle_choices(value: int | bool | str | None) -> int | None:
     if value in (None, False, 0, "0", "", "none", "None", "false", "False"):
         return None
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         raise ArgumentError("shuffle_choices", value, "an integer seed (0 or none = off)") from None
 
@@ -135,8 +138,10 @@ def shuffle_options(q: MCQuestion, seed: int) -> MCQuestion:
 # The one prompt both harnesses use (Inspect task and lm-eval generation task).
 PROMPT = "Answer the following multiple choice question. {instruction}\n\n{question}\n\n{choices}"
 DIRECT = "Reply with the letter of the correct option only, in the form 'ANSWER: $LETTER' (without quotes) where LETTER is one of {letters}."
-COT = ("Think step by step, then give your final answer on the last line in the form 'ANSWER: $LETTER' "
-       "(without quotes) where LETTER is one of {letters}.")
+COT = (
+    "Think step by step, then give your final answer on the last line in the form 'ANSWER: $LETTER' "
+    "(without quotes) where LETTER is one of {letters}."
+)
 
 
 def format_choices(options: dict[str, str]) -> str:

@@ -94,15 +94,15 @@ def pairwise_f1(self_labels: Sequence[bool], other_labels: Sequence[Sequence[boo
     out: dict[str, float | None] = {}
     for cls in ("pos", "neg"):
         p, r = (agree.get(f"{m}_{cls}") for m in ("precision", "recall"))
-        precision = sum(p) / len(p) if p else None
-        recall = sum(r) / len(r) if r else None
+        precision: float | None = sum(p) / len(p) if p else None
+        recall: float | None = sum(r) / len(r) if r else None
         out[f"precision_{cls}"], out[f"recall_{cls}"] = precision, recall
         if precision is None or recall is None:
             out[f"f1_{cls}"] = None
         else:
             out[f"f1_{cls}"] = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    f1s = (out["f1_pos"], out["f1_neg"])
-    out["f1_balanced"] = None if None in f1s else (f1s[0] + f1s[1]) / 2
+    f1_pos, f1_neg = out["f1_pos"], out["f1_neg"]
+    out["f1_balanced"] = None if f1_pos is None or f1_neg is None else (f1_pos + f1_neg) / 2
     out["pairs"] = float(sum(len(o) for o in other_labels))
     return out
 
@@ -196,8 +196,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rows = load_meta_eval(args.data_file)[: args.limit]
     chat = OpenAIChat(args.base_url, args.model, max_connections=args.concurrency)
-    engine = RubricGrader(chat, grader_id=chat.name, mode=args.mode, max_concurrency=args.concurrency,
-                          cache=default_cache())
+    engine = RubricGrader(chat, grader_id=chat.name, mode=args.mode, max_concurrency=args.concurrency, cache=default_cache())
     labels = asyncio.run(grade_rows(rows, engine))
     result = report(rows, labels, grader=chat.name, mode=args.mode, data_file=args.data_file or META_EVAL_FILE)
     text = json.dumps(result, indent=2)

@@ -33,7 +33,9 @@ PERSONAS: dict[str, str] = {
     "low_health_literacy": "You have little medical knowledge: you use everyday words and ask what medical terms mean.",
 }
 REDACTED = "[...]"
-OPEN_QUESTION = re.compile(r"\b(what brings|tell me (more|about)|anything else|how can i help|describe|go on|what happened)\b", re.I)
+OPEN_QUESTION = re.compile(
+    r"\b(what brings|tell me (more|about)|anything else|how can i help|describe|go on|what happened)\b", re.I
+)
 STOPWORDS = frozenset(
     "a an the and or of to in on at for with is are was were be been do does did you your have has had any about "
     "me my i it this that what when how why where who can could would there their they he she his her them not no "
@@ -52,7 +54,9 @@ TOPIC_WORDS = {
     "allergies": "allergy allergies allergic",
 }
 _NUMBER_WITH_UNIT = re.compile(r"\d+(?:[.,]\d+)?\s*(?:%|[a-zµμ]+/[a-z]+|mg|g|mmol|mmhg|u/l|iu|bpm|cells)", re.I)
-_GENERIC_VALUES = frozenset({"normal", "negative", "positive", "within normal limits", "unremarkable", "none", "absent", "present"})
+_GENERIC_VALUES = frozenset(
+    {"normal", "negative", "positive", "within normal limits", "unremarkable", "none", "absent", "present"}
+)
 
 
 def words(text: str) -> set[str]:
@@ -111,7 +115,11 @@ class PatientSimulator:
 
     async def reply(self, doctor_text: str) -> PatientReply:
         facts = self.relevant_facts(doctor_text)
-        messages = [{"role": "system", "content": self.system_prompt(facts)}, *self.history, {"role": "user", "content": doctor_text}]
+        messages = [
+            {"role": "system", "content": self.system_prompt(facts)},
+            *self.history,
+            {"role": "user", "content": doctor_text},
+        ]
         text = (await self.chat(messages)).strip()
         terms = self.leak_terms_in(text)
         result = PatientReply(text, leaked=bool(terms), leak_terms=terms)
@@ -119,8 +127,14 @@ class PatientSimulator:
             self.leaks += 1
             self.regenerations += 1
             result.regenerated = True
-            strict = messages[:-1] + [{"role": "system", "content": "Your last answer named a diagnosis or a test result you cannot know. "
-                                       "Describe only what you feel and notice, in everyday words."}, messages[-1]]
+            strict = messages[:-1] + [
+                {
+                    "role": "system",
+                    "content": "Your last answer named a diagnosis or a test result you cannot know. "
+                    "Describe only what you feel and notice, in everyday words.",
+                },
+                messages[-1],
+            ]
             text = (await self.chat(strict)).strip()
             if still := self.leak_terms_in(text):
                 text = redact(text, still)
@@ -180,11 +194,53 @@ class PatientSimulator:
 
 # words of a diagnosis name that a patient may say without naming the diagnosis
 _GENERIC_WORDS = {
-    "syndrome", "disease", "disorder", "infection", "chronic", "acute", "primary", "secondary", "deficiency",
-    "failure", "injury", "reaction", "benign", "malignant", "congenital", "idiopathic", "bilateral", "lateral",
-    "medial", "anterior", "posterior", "inferior", "superior", "multiple", "partial", "complete", "severe",
-    "stomach", "kidney", "kidneys", "breast", "throat", "artery", "nerve", "muscle", "muscles", "pressure",
-    "fracture", "poisoning", "overdose", "associated", "induced", "related", "type", "stage", "major", "minor",
+    "syndrome",
+    "disease",
+    "disorder",
+    "infection",
+    "chronic",
+    "acute",
+    "primary",
+    "secondary",
+    "deficiency",
+    "failure",
+    "injury",
+    "reaction",
+    "benign",
+    "malignant",
+    "congenital",
+    "idiopathic",
+    "bilateral",
+    "lateral",
+    "medial",
+    "anterior",
+    "posterior",
+    "inferior",
+    "superior",
+    "multiple",
+    "partial",
+    "complete",
+    "severe",
+    "stomach",
+    "kidney",
+    "kidneys",
+    "breast",
+    "throat",
+    "artery",
+    "nerve",
+    "muscle",
+    "muscles",
+    "pressure",
+    "fracture",
+    "poisoning",
+    "overdose",
+    "associated",
+    "induced",
+    "related",
+    "type",
+    "stage",
+    "major",
+    "minor",
 }
 
 

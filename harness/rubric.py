@@ -127,6 +127,4 @@ def summarize(per_example: Sequence[dict[str, float]], seed: int = 0) -> dict[st
     for metrics in per_example:
         for name, value in metrics.items():
             values[name].append(value)
-    return {
-        name: MetricSummary(clipped_mean(v), bootstrap_std(v, seed=seed), len(v)) for name, v in sorted(values.items())
-    }
+    return {name: MetricSummary(clipped_mean(v), bootstrap_std(v, seed=seed), len(v)) for name, v in sorted(values.items())}

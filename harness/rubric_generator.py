@@ -35,8 +35,14 @@ SECTIONS = {  # section -> axis tag
     "safety": "axis:safety",
     "communication": "axis:communication",
 }
-SECTION_LABELS = {"diagnosis": "Diagnosis", "history": "History taking", "tests": "Tests and examination",
-                  "plan": "Treatment plan", "safety": "Safety red flag", "communication": "Communication"}
+SECTION_LABELS = {
+    "diagnosis": "Diagnosis",
+    "history": "History taking",
+    "tests": "Tests and examination",
+    "plan": "Treatment plan",
+    "safety": "Safety red flag",
+    "communication": "Communication",
+}
 CONVERSATION_ONLY_AXES = ("axis:history", "axis:tests", "axis:communication")  # dropped in vignette mode
 MAX_HISTORY_ITEMS, MAX_TEST_ITEMS = 5, 3
 
@@ -46,15 +52,22 @@ class RubricGenerationError(M2BenchError):
 
 
 def _item_schema(points: list[int]) -> dict[str, Any]:
-    return {"type": "object", "properties": {"criterion": {"type": "string"}, "points": {"enum": points}},
-            "required": ["criterion", "points"], "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": {"criterion": {"type": "string"}, "points": {"enum": points}},
+        "required": ["criterion", "points"],
+        "additionalProperties": False,
+    }
 
 
 RUBRIC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        name: {"type": "array", "minItems": 1,
-               "items": _item_schema([-10, -8, -5, -3, -2, -1] if name == "safety" else [1, 2, 3, 5, 7, 10])}
+        name: {
+            "type": "array",
+            "minItems": 1,
+            "items": _item_schema([-10, -8, -5, -3, -2, -1] if name == "safety" else [1, 2, 3, 5, 7, 10]),
+        }
         for name in SECTIONS
     },
     "required": list(SECTIONS),
@@ -82,21 +95,26 @@ Do not repeat a criterion. Reply with only a JSON object of the form
 
 def case_record(case: Case) -> str:
     """The case as the generator sees it: everything, including the answer."""
-    return "\n".join([
-        case.vignette(),
-        f"Case question: {case.question}",
-        f"Correct answer / diagnosis: {case.diagnosis}",
-        *([f"Differential diagnoses to consider: {', '.join(case.differentials)}"] if case.differentials else []),
-        "Critical history facts: " + "; ".join(f.text for f in case.critical_facts),
-    ])
+    return "\n".join(
+        [
+            case.vignette(),
+            f"Case question: {case.question}",
+            f"Correct answer / diagnosis: {case.diagnosis}",
+            *([f"Differential diagnoses to consider: {', '.join(case.differentials)}"] if case.differentials else []),
+            "Critical history facts: " + "; ".join(f.text for f in case.critical_facts),
+        ]
+    )
 
 
 # --- deterministic items -------------------------------------------------------------------
 
+
 def diagnosis_item(case: Case) -> RubricItem:
     if case.question and case.question != DIAGNOSIS_QUESTION and "diagnosis" not in case.question.lower():
-        text = (f"The final assessment answers the case question ({case.question.strip()}) with "
-                f"'{case.diagnosis}' or an equivalent answer.")
+        text = (
+            f"The final assessment answers the case question ({case.question.strip()}) with "
+            f"'{case.diagnosis}' or an equivalent answer."
+        )
     else:
         text = f"The final assessment names '{case.diagnosis}' (or an equivalent diagnosis or synonym) as the diagnosis."
     return RubricItem(text, 10.0, ("axis:diagnosis", DIAGNOSIS_TAG, "source:case"))
@@ -109,8 +127,13 @@ def deterministic_items(case: Case) -> list[RubricItem]:
     scrubbed = [k for k, v in case.tests.items() if WITHHELD in v]
     for name in (scrubbed + [k for k in case.tests if k not in scrubbed])[:MAX_TEST_ITEMS]:
         items.append(RubricItem(f"The doctor orders the test or investigation: {name}", 2.0, ("axis:tests", "source:case")))
-    items.append(RubricItem("The doctor states history, findings or test results that did not come up in the consultation "
-                            "(fabrication).", -5.0, ("axis:safety", "source:case")))
+    items.append(
+        RubricItem(
+            "The doctor states history, findings or test results that did not come up in the consultation (fabrication).",
+            -5.0,
+            ("axis:safety", "source:case"),
+        )
+    )
     return items
 
 
@@ -119,6 +142,7 @@ def _same(a: str, b: str) -> bool:
 
 
 # --- generated items ------------------------------------------------------------------------
+
 
 def parse_generated(reply: str, source: str = "rubric generator reply") -> list[RubricItem]:
     """Validated generated items (sections or a flat 'rubric' list); DataError names the problem."""
@@ -157,8 +181,9 @@ def _cache_path(case: Case, generator_id: str) -> Path:
     return cache_dir() / "rubrics" / GENERATOR_VERSION / f"{case.case_id}-{key}.json"
 
 
-async def generate_rubric(case: Case, generator: Grader, generator_id: str, max_attempts: int = 3,
-                          use_cache: bool = True) -> list[RubricItem]:
+async def generate_rubric(
+    case: Case, generator: Grader, generator_id: str, max_attempts: int = 3, use_cache: bool = True
+) -> list[RubricItem]:
     """The generated part of a case's rubric (validated, cached)."""
     path = _cache_path(case, generator_id)
     if use_cache and path.is_file():
@@ -176,23 +201,39 @@ async def generate_rubric(case: Case, generator: Grader, generator_id: str, max_
             items = parse_generated(reply, f"rubric generator reply for {case.case_id} (attempt {attempt})")
         except DataError as exc:
             problem = str(exc)
-            messages = messages[:1] + [{"role": "assistant", "content": reply},
-                                       {"role": "user", "content": f"That rubric is not usable: {exc.message}"
-                                        f"{f' (field {exc.field})' if exc.field else ''}. Reply again with only the corrected JSON object."}]
+            messages = messages[:1] + [
+                {"role": "assistant", "content": reply},
+                {
+                    "role": "user",
+                    "content": f"That rubric is not usable: {exc.message}"
+                    f"{f' (field {exc.field})' if exc.field else ''}. Reply again with only the corrected JSON object.",
+                },
+            ]
             continue
         if use_cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"version": GENERATOR_VERSION, "generator": generator_id, "case_id": case.case_id,
-                                       "items": [i.to_dict() for i in items]}, indent=1))
+            tmp.write_text(
+                json.dumps(
+                    {
+                        "version": GENERATOR_VERSION,
+                        "generator": generator_id,
+                        "case_id": case.case_id,
+                        "items": [i.to_dict() for i in items],
+                    },
+                    indent=1,
+                )
+            )
             tmp.replace(path)
         return items
     raise RubricGenerationError(
-        f"rubric generator {generator_id} gave no usable rubric for case {case.case_id} after {max_attempts} attempts: {problem}")
+        f"rubric generator {generator_id} gave no usable rubric for case {case.case_id} after {max_attempts} attempts: {problem}"
+    )
 
 
-async def case_rubric(case: Case, generator: Grader | None, generator_id: str = "", max_attempts: int = 3,
-                      vignette: bool = False) -> list[RubricItem]:
+async def case_rubric(
+    case: Case, generator: Grader | None, generator_id: str = "", max_attempts: int = 3, vignette: bool = False
+) -> list[RubricItem]:
     """Deterministic items plus generated ones (when a generator is given); vignette drops conversation-only axes."""
     generated = await generate_rubric(case, generator, generator_id, max_attempts) if generator is not None else []
     items = merge(deterministic_items(case), generated)

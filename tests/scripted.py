@@ -46,4 +46,3 @@ def mock_model(reply: Callable[[str], str], name: str = "mockllm/model"):
 
 def scripted_grader_model(decide: Callable[[str], bool]):
     return mock_model(lambda prompt: verdict_reply(prompt, decide))
-

@@ -83,8 +83,12 @@ WORDS = ["patient", "fever", "renal", "biopsy", "likely", "therefore", "because"
 
 
 @given(
-    texts=st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=3, max_size=30).filter(lambda t: t.strip()),
-                   min_size=4, max_size=4, unique=True),
+    texts=st.lists(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=3, max_size=30).filter(lambda t: t.strip()),
+        min_size=4,
+        max_size=4,
+        unique=True,
+    ),
     letter=st.sampled_from("ABCD"),
     reasoning=st.lists(st.sampled_from(WORDS), max_size=40),
     style=st.sampled_from(["ANSWER: {}", "The answer is ({}).", "Final answer: **{}**", "the answer is {}."]),

@@ -3,15 +3,20 @@
 import asyncio
 import json
 
-from harness.tools import bench
+from scripted import scripted_grader
+
 from harness.cache import GradingCache
 from harness.grading import PROMPT_VERSION, RubricGrader
 from harness.rubric import RubricItem
-from scripted import scripted_grader
+from harness.tools import bench
 from verl_recipes.m2_grpo import bench as recipe_bench
 
-ITEMS = [RubricItem("Advises urgent care for chest pain", 8), RubricItem("Mentions aspirin dose", 3),
-         RubricItem("Recommends waiting it out", -6), RubricItem("Asks about age", 2)]
+ITEMS = [
+    RubricItem("Advises urgent care for chest pain", 8),
+    RubricItem("Mentions aspirin dose", 3),
+    RubricItem("Recommends waiting it out", -6),
+    RubricItem("Asks about age", 2),
+]
 CONVO = [{"role": "user", "content": "I have chest pain."}]
 
 
@@ -20,7 +25,10 @@ def test_modes_give_identical_scores_for_identical_verdicts():
     grades = {}
     for mode in ("per_criterion", "batched"):
         grader = scripted_grader(decide)
-        grades[mode] = (asyncio.run(RubricGrader(grader, grader_id="s", mode=mode).grade(CONVO, "Go to the ER.", ITEMS)), grader.calls)
+        grades[mode] = (
+            asyncio.run(RubricGrader(grader, grader_id="s", mode=mode).grade(CONVO, "Go to the ER.", ITEMS)),
+            grader.calls,
+        )
     per, batched = grades["per_criterion"], grades["batched"]
     assert per[0].score == batched[0].score == (8 + 2 - 6) / 13
     assert per[0].metrics == batched[0].metrics

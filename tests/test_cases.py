@@ -52,8 +52,14 @@ def test_round_trip():
 
 
 def test_bad_row_names_file_line_field(tmp_path):
-    good = {"OSCE_Examination": {"Patient_Actor": {"Demographics": "30-year-old", "History": "Cough.", "Symptoms": {}},
-                                 "Physical_Examination_Findings": {}, "Test_Results": {}, "Correct_Diagnosis": "Asthma"}}
+    good = {
+        "OSCE_Examination": {
+            "Patient_Actor": {"Demographics": "30-year-old", "History": "Cough.", "Symptoms": {}},
+            "Physical_Examination_Findings": {},
+            "Test_Results": {},
+            "Correct_Diagnosis": "Asthma",
+        }
+    }
     bad = json.loads(json.dumps(good))
     del bad["OSCE_Examination"]["Correct_Diagnosis"]
     path = tmp_path / "cases.jsonl"

@@ -4,16 +4,16 @@ import json
 import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
-
-from harness.consultation import Action, ChatDoctor, run_consultation, score_consultation
-from harness.evals.consultation import consultation_task
-from harness.errors import ArgumentError
-from harness.grading import RubricGrader
-from harness.patient import PatientSimulator
-from harness.rubric_generator import deterministic_items
 from scripted import mock_model, scripted_grader, scripted_grader_model
 from test_patient import echo_facts, make_case
 from test_rubric_generator import sections
+
+from harness.consultation import Action, ChatDoctor, run_consultation, score_consultation
+from harness.errors import ArgumentError
+from harness.evals.consultation import consultation_task
+from harness.grading import RubricGrader
+from harness.patient import PatientSimulator
+from harness.rubric_generator import deterministic_items
 
 
 def doctor_script(*calls):
@@ -76,7 +76,9 @@ def test_score_consultation_uses_the_engine():
     assert result.critical_fact_recall == 0.5  # f2 of the critical f1, f2
     positive = sum(i.points for i in rubric if i.points > 0)
     assert result.score == pytest.approx(10 / positive) and result.metrics["diagnostic_accuracy"] == 1.0
-    wrong = asyncio.run(score_consultation(case, episode, None, RubricGrader(scripted_grader(lambda c: False), grader_id="x"), rubric))
+    wrong = asyncio.run(
+        score_consultation(case, episode, None, RubricGrader(scripted_grader(lambda c: False), grader_id="x"), rubric)
+    )
     assert wrong.diagnosis_correct is False and wrong.score == 0
 
 
@@ -123,8 +125,10 @@ def test_inspect_task_logs_transcript_facts_and_verdicts(tmp_path):
     assert module.PATIENT_ROLE in log.eval.model_roles
 
 
-@pytest.mark.parametrize("args, name", [({"max_turns": -1}, "max_turns"), ({"mode": "oral"}, "mode"),
-                                         ({"persona": "pirate"}, "persona"), ({"cases": "x"}, "cases")])
+@pytest.mark.parametrize(
+    "args, name",
+    [({"max_turns": -1}, "max_turns"), ({"mode": "oral"}, "mode"), ({"persona": "pirate"}, "persona"), ({"cases": "x"}, "cases")],
+)
 def test_task_arguments_validated(args, name):
     with pytest.raises(ArgumentError, match=name):
         consultation_task(**args)

@@ -1,7 +1,7 @@
 import pytest
+from conftest import shared_file
 from inspect_ai import eval as inspect_eval
 
-from conftest import shared_file
 from harness.evals.consultation import consultation_task
 
 

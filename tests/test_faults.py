@@ -14,14 +14,14 @@ import asyncio
 import time
 
 import pytest
+from conftest import FIXTURES, ROOT
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import GenerateConfig, get_model
 
-from conftest import FIXTURES, ROOT
 from harness.clients import OpenAIChat
+from harness.evals.logs import results_table
 from harness.grading import RubricGrader
 from harness.healthbench import load_file
-from harness.evals.logs import results_table
 from harness.rubric import rubric_score
 from harness.tools.sim_server import CRITERION, FAULT_KINDS, SimServer, simulated_verdict
 
@@ -76,8 +76,9 @@ def run_eval(monkeypatch, tmp_path, model_srv, grader_srv, max_error_fraction=0.
     monkeypatch.setenv("SIMG_API_KEY", "test-key")
     # Inspect's own retry (3 s initial backoff) is off for the grader; the openai SDK retries
     # 429/5xx/timeouts twice with backoff, the rubric engine retries each criterion 3 times.
-    grader = get_model("openai-api/simg/sim-grader", config=GenerateConfig(max_retries=0), memoize=False,
-                       max_retries=2, client_timeout=0.5)
+    grader = get_model(
+        "openai-api/simg/sim-grader", config=GenerateConfig(max_retries=0), memoize=False, max_retries=2, client_timeout=0.5
+    )
     [log] = inspect_eval(
         TASK,
         task_args={"data_file": str(DATA), "max_error_fraction": max_error_fraction},
@@ -174,7 +175,9 @@ def test_openai_chat_transient_faults_recover(mode):
     assert sum(faults.values()) == (12 if mode == "per_criterion" else 4)
 
 
-@pytest.mark.parametrize("fault, calls_per_criterion", [("http_500", 3 * 2), ("empty", 3), ("truncated_json", 3), ("bad_body", 3)])
+@pytest.mark.parametrize(
+    "fault, calls_per_criterion", [("http_500", 3 * 2), ("empty", 3), ("truncated_json", 3), ("bad_body", 3)]
+)
 def test_openai_chat_persistent_faults_are_errors(fault, calls_per_criterion):
     with SimServer(0.0, error_rate=1.0, faults=[fault]) as srv:
         grades = grade_all(OpenAIChat(srv.base_url, "sim-grader", timeout=0.5, max_retries=1), "per_criterion")

@@ -15,11 +15,11 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import DATA_DIR
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import harness.data
-from conftest import DATA_DIR
 from harness.errors import ArgumentError, DataError
 
 HEALTHBENCH_REAL = DATA_DIR / "healthbench" / "hard_sample50_seed42.jsonl"
@@ -30,8 +30,16 @@ HEALTHBENCH_ROW = {
     "prompt": [{"role": "user", "content": "I have had a cough for three weeks. Should I worry?"}],
     "example_tags": ["theme:context_seeking"],
     "rubrics": [
-        {"criterion": "Advises seeing a doctor for a cough lasting over three weeks.", "points": 6, "tags": ["level:example", "axis:accuracy"]},
-        {"criterion": "Asks about fever, weight loss or blood in sputum.", "points": 4, "tags": ["level:example", "axis:completeness"]},
+        {
+            "criterion": "Advises seeing a doctor for a cough lasting over three weeks.",
+            "points": 6,
+            "tags": ["level:example", "axis:accuracy"],
+        },
+        {
+            "criterion": "Asks about fever, weight loss or blood in sputum.",
+            "points": 4,
+            "tags": ["level:example", "axis:completeness"],
+        },
         {"criterion": "Recommends antibiotics without examination.", "points": -5, "tags": ["level:example", "axis:accuracy"]},
     ],
     "ideal_completions_data": None,

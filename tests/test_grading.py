@@ -1,14 +1,18 @@
 import asyncio
 
 import pytest
+from scripted import scripted_grader
 
 from harness.cache import GradingCache
 from harness.grading import RubricGrader, parse_json_object, parse_verdict
 from harness.rubric import RubricItem
-from scripted import scripted_grader
 
 CONVERSATION = [{"role": "user", "content": "I have a sore throat."}]
-RUBRIC = [RubricItem("Advises hydration.", 5, ("axis:accuracy",)), RubricItem("Recommends antibiotics.", -4), RubricItem("Asks about fever.", 3)]
+RUBRIC = [
+    RubricItem("Advises hydration.", 5, ("axis:accuracy",)),
+    RubricItem("Recommends antibiotics.", -4),
+    RubricItem("Asks about fever.", 3),
+]
 
 
 def run(coro):
@@ -106,7 +110,9 @@ def test_cache_hits_and_keys(tmp_path):
     cache = GradingCache(tmp_path / "c.sqlite")
     grader = scripted_grader(decide)
     first = run(RubricGrader(grader, grader_id="judge-a", cache=cache).grade(CONVERSATION, "r", RUBRIC))
-    again = run(RubricGrader(grader, grader_id="judge-a", cache=GradingCache(tmp_path / "c.sqlite")).grade(CONVERSATION, "r", RUBRIC))
+    again = run(
+        RubricGrader(grader, grader_id="judge-a", cache=GradingCache(tmp_path / "c.sqlite")).grade(CONVERSATION, "r", RUBRIC)
+    )
     assert grader.calls == 3 and again.grader_calls == 0
     assert [v.met for v in again.verdicts] == [v.met for v in first.verdicts] and all(v.cached for v in again.verdicts)
     run(RubricGrader(grader, grader_id="judge-b", cache=cache).grade(CONVERSATION, "r", RUBRIC))

@@ -3,12 +3,12 @@
 import os
 
 import pytest
+from conftest import FIXTURES, ROOT, shared_file
 from inspect_ai import eval as inspect_eval
 from inspect_ai.log import read_eval_log
-
-from conftest import FIXTURES, ROOT, shared_file
-from harness.evals.logs import results_table
 from scripted import mock_model, scripted_grader_model, verdict_reply
+
+from harness.evals.logs import results_table
 
 TASK = os.path.relpath(ROOT / "tasks" / "healthbench_hard")
 MINI = str(FIXTURES / "healthbench_mini.jsonl")
@@ -63,8 +63,13 @@ def test_without_grader_role_the_log_says_self_graded(tmp_path):
 def test_one_real_sample_through_the_embedded_model(tmp_path):
     data = shared_file("healthbench", "hard_sample50_seed42.jsonl")
     log = inspect_eval(
-        TASK, model="m2bench/default", model_roles={"grader": "m2bench/default"},
-        task_args={"data_file": str(data), "grading_mode": "batched"}, limit=1, log_dir=str(tmp_path), display="none",
+        TASK,
+        model="m2bench/default",
+        model_roles={"grader": "m2bench/default"},
+        task_args={"data_file": str(data), "grading_mode": "batched"},
+        limit=1,
+        log_dir=str(tmp_path),
+        display="none",
     )[0]
     assert log.status == "success", log.error
     sample = read_eval_log(log.location).samples[0]

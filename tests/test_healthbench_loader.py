@@ -1,8 +1,8 @@
 import json
 
 import pytest
-
 from conftest import FIXTURES, shared_file
+
 from harness.errors import ArgumentError, DataError
 from harness.healthbench import load_file, load_healthbench
 

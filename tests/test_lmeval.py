@@ -13,10 +13,10 @@ from lm_eval.api.model import LM  # noqa: E402
 
 from harness.answers import score_choice  # noqa: E402
 from harness.errors import DataError  # noqa: E402
+from harness.evals.medqa import medqa_task  # noqa: E402
 from harness.lmeval.results import lmeval_rows, lmeval_table  # noqa: E402
 from harness.lmeval.tasks import TASK_DIR  # noqa: E402
 from harness.medqa import format_prompt, load_medqa  # noqa: E402
-from harness.evals.medqa import medqa_task  # noqa: E402
 from harness.results import RESULT_COLUMNS  # noqa: E402
 
 
@@ -27,8 +27,7 @@ def run_lmeval(lm, tasks, out_dir, limit):
     from lm_eval.utils import handle_non_serializable
 
     manager = TaskManager(include_path=str(TASK_DIR), include_defaults=False)
-    results = simple_evaluate(model=lm, tasks=tasks, task_manager=manager, limit=limit, log_samples=False,
-                              bootstrap_iters=0)
+    results = simple_evaluate(model=lm, tasks=tasks, task_manager=manager, limit=limit, log_samples=False, bootstrap_iters=0)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results_test.json").write_text(json.dumps(results, default=handle_non_serializable))
     return results
@@ -93,8 +92,9 @@ def test_generation_parity_with_inspect(ten_questions, tmp_path):
 
     from scripted import mock_model
 
-    log = inspect_eval(medqa_task("test"), model=mock_model(lambda p: replies[p]), limit=10,
-                       log_dir=str(tmp_path / "logs"), display="none")[0]
+    log = inspect_eval(
+        medqa_task("test"), model=mock_model(lambda p: replies[p]), limit=10, log_dir=str(tmp_path / "logs"), display="none"
+    )[0]
     inspect_metrics = {n: m.value for s in log.results.scores for n, m in s.metrics.items()}
     lmeval_metrics = results["results"]["m2_medqa_gen"]
 
@@ -106,13 +106,18 @@ def test_generation_parity_with_inspect(ten_questions, tmp_path):
 
 
 def test_loglikelihood_task_scores_the_preferred_letter(ten_questions, tmp_path):
-    letters = {q.question: (q.answer if n % 3 else next(k for k in "ABCD" if k != q.answer))
-               for n, q in enumerate(ten_questions)}
+    letters = {q.question: (q.answer if n % 3 else next(k for k in "ABCD" if k != q.answer)) for n, q in enumerate(ten_questions)}
     results = run_lmeval(ScriptedLM(letters=letters), ["m2_medqa"], tmp_path / "lmeval", limit=10)
     assert results["results"]["m2_medqa"]["acc,none"] == pytest.approx(6 / 10)  # wrong on n = 0, 3, 6, 9
     row = lmeval_table([tmp_path / "lmeval"], model="scripted").iloc[0]
     assert (row.model, row.benchmark, row.subset, row.split, row.harness, row.n) == (
-        "scripted", "medqa", "usmle_4opt_loglik", "test", "lm-eval", 10)
+        "scripted",
+        "medqa",
+        "usmle_4opt_loglik",
+        "test",
+        "lm-eval",
+        10,
+    )
     assert row.score == pytest.approx(0.6)
 
 

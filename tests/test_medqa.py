@@ -51,19 +51,22 @@ def broken(change):
     return data
 
 
-@pytest.mark.parametrize("change,field,words", [
-    (lambda r: r.pop("question"), "question", "missing"),
-    (lambda r: r.update(question="  "), "question", "empty"),
-    (lambda r: r["options"].pop("D"), "options", "exactly the keys"),
-    (lambda r: r["options"].update(E="Other"), "options", "exactly the keys"),
-    (lambda r: r.update(options=["a", "b", "c", "d"]), "options", "expected object"),
-    (lambda r: r["options"].update(B=""), "options.B", "empty"),
-    (lambda r: r["options"].update(B=3), "options.B", "empty"),
-    (lambda r: r["options"].update(B="right coronary artery"), "options", "same text"),
-    (lambda r: r.update(answer_idx="E"), "answer_idx", "one of A, B, C, D"),
-    (lambda r: r.update(answer_idx="A"), "answer_idx", "answer text is options.C"),
-    (lambda r: r.update(answer="Aortic dissection"), None, "does not match options.C"),
-])
+@pytest.mark.parametrize(
+    "change,field,words",
+    [
+        (lambda r: r.pop("question"), "question", "missing"),
+        (lambda r: r.update(question="  "), "question", "empty"),
+        (lambda r: r["options"].pop("D"), "options", "exactly the keys"),
+        (lambda r: r["options"].update(E="Other"), "options", "exactly the keys"),
+        (lambda r: r.update(options=["a", "b", "c", "d"]), "options", "expected object"),
+        (lambda r: r["options"].update(B=""), "options.B", "empty"),
+        (lambda r: r["options"].update(B=3), "options.B", "empty"),
+        (lambda r: r["options"].update(B="right coronary artery"), "options", "same text"),
+        (lambda r: r.update(answer_idx="E"), "answer_idx", "one of A, B, C, D"),
+        (lambda r: r.update(answer_idx="A"), "answer_idx", "answer text is options.C"),
+        (lambda r: r.update(answer="Aortic dissection"), None, "does not match options.C"),
+    ],
+)
 def test_malformed_rows_name_file_line_and_field(tmp_path, change, field, words):
     path = write(tmp_path, broken(change))
     with pytest.raises(DataError) as err:

@@ -8,9 +8,17 @@ import harness.data
 from harness.errors import ArgumentError, DataError
 from harness.medexams import load_medmcqa, load_pubmedqa
 
-MEDMCQA_ROW = {"id": "4e1715fe", "question": "Which term best describes marked leukocytosis with a left shift?",
-               "opa": "Leukemoid reaction", "opb": "Leukopenia", "opc": "Myeloid metaplasia", "opd": "Neutrophilia",
-               "cop": 1, "subject_name": "Pathology", "choice_type": "single"}
+MEDMCQA_ROW = {
+    "id": "4e1715fe",
+    "question": "Which term best describes marked leukocytosis with a left shift?",
+    "opa": "Leukemoid reaction",
+    "opb": "Leukopenia",
+    "opc": "Myeloid metaplasia",
+    "opd": "Neutrophilia",
+    "cop": 1,
+    "subject_name": "Pathology",
+    "choice_type": "single",
+}
 
 
 @pytest.fixture
@@ -38,7 +46,9 @@ def test_medmcqa_rows(tmp_path, data_dir):
         load_medmcqa()
 
 
-@pytest.mark.parametrize("change,field", [({"cop": -1}, "cop"), ({"cop": "1"}, "cop"), ({"opc": ""}, "opc"), ({"question": None}, "question")])
+@pytest.mark.parametrize(
+    "change,field", [({"cop": -1}, "cop"), ({"cop": "1"}, "cop"), ({"opc": ""}, "opc"), ({"question": None}, "question")]
+)
 def test_medmcqa_bad_rows(tmp_path, change, field):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(MEDMCQA_ROW) + "\n" + json.dumps({**MEDMCQA_ROW, **change}) + "\n")

@@ -7,9 +7,9 @@ from scripted import mock_model
 
 from harness.answers import score_choice
 from harness.errors import ArgumentError
-from harness.medqa import format_prompt, load_medqa
-from harness.evals.medqa import medqa_task
 from harness.evals.logs import results_table
+from harness.evals.medqa import medqa_task
+from harness.medqa import format_prompt, load_medqa
 
 SAMPLE = str(FIXTURES / "medqa_sample.jsonl")
 
@@ -75,7 +75,9 @@ def test_cot_prompt_and_task_metadata():
     assert task.metadata["split"] == "test" and task.metadata["cot"] is True
 
 
-@pytest.mark.parametrize("args,name", [({"split": "train"}, "split"), ({"cot": "maybe"}, "cot"), ({"shuffle_choices": "abc"}, "shuffle_choices")])
+@pytest.mark.parametrize(
+    "args,name", [({"split": "train"}, "split"), ({"cot": "maybe"}, "cot"), ({"shuffle_choices": "abc"}, "shuffle_choices")]
+)
 def test_bad_task_arguments(args, name):
     with pytest.raises(ArgumentError, match=name):
         medqa_task(data_file=SAMPLE, **args)
@@ -94,14 +96,15 @@ def test_embedded_model_end_to_end_inspect_and_lmeval(tmp_path, monkeypatch):
     """`inspect eval tasks/medqa --limit 5` and lm-eval m2_medqa on 5 questions, both with the embedded model."""
     shared_file("medqa", "phrases_no_exclude_test.jsonl")
     import pandas as pd
+    from test_lmeval import run_lmeval
 
     from harness.lmeval.results import lmeval_table
     from harness.results import normalize
-    from test_lmeval import run_lmeval
 
     monkeypatch.chdir(ROOT)
-    log = inspect_eval("tasks/medqa", model="m2bench/default", limit=5, max_tokens=8,
-                       log_dir=str(tmp_path / "logs"), display="none")[0]
+    log = inspect_eval(
+        "tasks/medqa", model="m2bench/default", limit=5, max_tokens=8, log_dir=str(tmp_path / "logs"), display="none"
+    )[0]
     assert log.status == "success", log.error
     assert len(log.samples) == 5 and all(s.output.completion.strip() for s in log.samples)
 

@@ -4,6 +4,8 @@ import asyncio
 import json
 
 import pytest
+from conftest import FIXTURES
+from scripted import scripted_grader
 
 from harness import data
 from harness.errors import DataError
@@ -17,8 +19,6 @@ from harness.meta_eval import (
     physician_agreement,
     report,
 )
-from conftest import FIXTURES
-from scripted import scripted_grader
 
 FIXTURE = FIXTURES / "healthbench_meta_eval_small.jsonl"
 
@@ -94,9 +94,9 @@ def test_both_modes_same_labels_and_metric(agree_with):
 
 def test_inspect_task_runs_with_scripted_grader():
     from inspect_ai import eval as inspect_eval
+    from scripted import scripted_grader_model
 
     from harness.evals.meta_eval import meta_eval_task
-    from scripted import scripted_grader_model
 
     rows = load_meta_eval(FIXTURE)
     majority = {r.rubric: sum(r.labels) * 2 > len(r.labels) for r in rows}

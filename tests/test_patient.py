@@ -10,10 +10,15 @@ from harness.patient import REDACTED, PatientSimulator
 
 def make_case() -> Case:
     return Case(
-        case_id="t-1", source="test", presenting_complaint="Double vision", demographics="35-year-old woman",
-        history=[Fact("f1", "Double vision for one month", "symptoms", True),
-                 Fact("f2", "Difficulty climbing stairs", "symptoms", True),
-                 Fact("f3", "Non-smoker, drinks wine occasionally", "social history", False)],
+        case_id="t-1",
+        source="test",
+        presenting_complaint="Double vision",
+        demographics="35-year-old woman",
+        history=[
+            Fact("f1", "Double vision for one month", "symptoms", True),
+            Fact("f2", "Difficulty climbing stairs", "symptoms", True),
+            Fact("f3", "Non-smoker, drinks wine occasionally", "social history", False),
+        ],
         exam={"Neurological / Cranial nerves": "Ptosis worse with upward gaze"},
         tests={"Electromyography": "Decreased muscle response with repetitive stimulation", "TSH": "Normal"},
         diagnosis="Myasthenia gravis (MG)",

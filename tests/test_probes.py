@@ -7,13 +7,13 @@ import json
 import re
 
 import pytest
+from conftest import DATA_DIR, FIXTURES
 
 import harness.grading as grading
-from conftest import DATA_DIR, FIXTURES
 from harness.grading import batched_prompt, criterion_prompt, neutralize
 from harness.healthbench import load_file
-from harness.tools.probes import PROBES, KeywordJudge, compare, examples_with_reference, main, probe_responses, score_probes
 from harness.rubric import RubricItem
+from harness.tools.probes import PROBES, KeywordJudge, compare, examples_with_reference, main, probe_responses, score_probes
 
 FIXTURE = FIXTURES / "reliability_hb.jsonl"
 HARD = DATA_DIR / "healthbench" / "hard_sample50_seed42.jsonl"

@@ -9,13 +9,13 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.scorer import includes
 from inspect_ai.solver import generate
 from PIL import Image
+from scripted import mock_model
 
 from harness.errors import ArgumentError
-from harness.reporting.leaderboard import MODEL_COLUMNS, PUBLISHED_COLUMNS, load_own_runs
 from harness.evals.logs import results_table
+from harness.reporting.leaderboard import MODEL_COLUMNS, PUBLISHED_COLUMNS, load_own_runs
 from harness.reporting.report import build, write_index, write_pareto
 from harness.tools.report import main
-from scripted import mock_model
 
 PUBLISHED = [
     "tiny-1b,healthbench_hard,hard,20,paper A,Table 1,2025-01-01,",
@@ -126,12 +126,28 @@ def test_cli_adds_runs_once_writes_charts_and_index(boards, logs, tmp_path, caps
     for _ in range(2):  # the same log twice: deduplicated by (model, benchmark, subset, log)
         assert main(["add-runs", "--logs", str(logs), "--own-runs", str(own)]) == 0
     assert len(load_own_runs(own)) == 1
-    args = ["pareto", "--benchmark", "healthbench_hard", "medqa", "--own-runs", str(own), "--leaderboards", str(boards), "--out", str(out)]
+    args = [
+        "pareto",
+        "--benchmark",
+        "healthbench_hard",
+        "medqa",
+        "--own-runs",
+        str(own),
+        "--leaderboards",
+        str(boards),
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     assert main(args[:-2] + ["--params", "active", "--out", str(out)]) == 0
     assert "no parameter count" in capsys.readouterr().err
     index = (out / "README.md").read_text()
-    for name in ["healthbench_hard_pareto.md", "healthbench_hard_pareto.png", "medqa_pareto.md", "healthbench_hard_pareto_active.png"]:
+    for name in [
+        "healthbench_hard_pareto.md",
+        "healthbench_hard_pareto.png",
+        "medqa_pareto.md",
+        "healthbench_hard_pareto_active.png",
+    ]:
         assert (out / name).is_file() and f"({name})" in index
     assert main(["pareto", "--benchmark", "nope", "--leaderboards", str(boards), "--out", str(out)]) == 2
     assert "invalid benchmark='nope'" in capsys.readouterr().err
@@ -150,12 +166,16 @@ def test_index_lists_other_reports_too(tmp_path):
 def test_lm_eval_results_are_own_runs_too(boards, tmp_path, capsys):
     register(boards, "smol,HuggingFaceTB/SmolLM2-135M-Instruct,dense,0.135,,test registry,")
     results = tmp_path / "results_2026-11-25.json"
-    results.write_text(json.dumps({
-        "results": {"m2_medqa": {"alias": "m2_medqa", "acc,none": 0.31, "acc_stderr,none": 0.02}},
-        "n-samples": {"m2_medqa": {"original": 1273, "effective": 1273}},
-        "config": {"model": "hf", "model_args": "pretrained=HuggingFaceTB/SmolLM2-135M-Instruct"},
-        "date": 1764028800.0,
-    }))
+    results.write_text(
+        json.dumps(
+            {
+                "results": {"m2_medqa": {"alias": "m2_medqa", "acc,none": 0.31, "acc_stderr,none": 0.02}},
+                "n-samples": {"m2_medqa": {"original": 1273, "effective": 1273}},
+                "config": {"model": "hf", "model_args": "pretrained=HuggingFaceTB/SmolLM2-135M-Instruct"},
+                "date": 1764028800.0,
+            }
+        )
+    )
     own = tmp_path / "own.csv"
     assert main(["add-runs", "--lmeval", str(results), "--own-runs", str(own)]) == 0
     report = build("medqa", own_runs=own, leaderboards=boards)

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import DATA_DIR, FIXTURES, ROOT
 from inspect_ai import eval as inspect_eval
 from inspect_ai import eval_retry
 from inspect_ai.log import list_eval_logs, read_eval_log
 from inspect_ai.model import GenerateConfig, get_model
 
-from conftest import DATA_DIR, FIXTURES, ROOT
 from harness.cache import GradingCache
 from harness.healthbench import load_file
 from harness.rubric import rubric_score
@@ -59,8 +59,10 @@ class GoesDown(SimServer):
 
 def env(model_srv, grader_srv, cache_dir: Path) -> dict[str, str]:
     return {
-        "SIMM_BASE_URL": model_srv.base_url, "SIMM_API_KEY": "test-key",
-        "SIMG_BASE_URL": grader_srv.base_url, "SIMG_API_KEY": "test-key",
+        "SIMM_BASE_URL": model_srv.base_url,
+        "SIMM_API_KEY": "test-key",
+        "SIMG_BASE_URL": grader_srv.base_url,
+        "SIMG_API_KEY": "test-key",
         "M2BENCH_CACHE_DIR": str(cache_dir),
     }
 
@@ -81,7 +83,11 @@ def run(log_dir: Path, max_error_fraction: float, max_samples: int = 4):
         task_args={"data_file": str(DATA), "max_error_fraction": max_error_fraction},
         model=get_model("openai-api/simm/sim-model", memoize=False, max_retries=0),
         model_roles={"grader": grader},
-        log_dir=str(log_dir), display="none", limit=LIMIT, max_samples=max_samples, log_buffer=1,
+        log_dir=str(log_dir),
+        display="none",
+        limit=LIMIT,
+        max_samples=max_samples,
+        log_buffer=1,
     )
     return log
 
@@ -136,8 +142,9 @@ def test_grader_down_midway_then_resume(monkeypatch, tmp_path):
     assert resumed_model_calls == LIMIT - len(done_before)
     # no finished grading is redone: verdicts stored before the failure are cache hits
     redo = [e for e in EXAMPLES if e.prompt_id not in done_before]
-    assert resumed_grader_calls == sum(len(e.rubrics) for e in redo) - (stored - sum(
-        len(e.rubrics) for e in EXAMPLES if e.prompt_id in done_before))
+    assert resumed_grader_calls == sum(len(e.rubrics) for e in redo) - (
+        stored - sum(len(e.rubrics) for e in EXAMPLES if e.prompt_id in done_before)
+    )
     assert resumed_grader_calls < sum(len(e.rubrics) for e in redo)  # the cache was hit
     assert cached_verdicts(cache) == CRITERIA
 
@@ -161,7 +168,10 @@ def test_killed_process_resumes(monkeypatch, tmp_path, sig):
         variables = env(model_srv, grader_srv, cache)
         proc = subprocess.Popen(
             [sys.executable, "-c", WORKER.format(task=TASK, data=DATA, limit=LIMIT), str(logs)],
-            cwd=ROOT, env={**os.environ, **variables}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **variables},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         # kill once about half of the criteria are graded
         deadline = time.monotonic() + 60

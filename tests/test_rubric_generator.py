@@ -2,6 +2,7 @@ import asyncio
 import json
 
 import pytest
+from test_patient import make_case
 
 from harness.rubric_generator import (
     DIAGNOSIS_TAG,
@@ -11,7 +12,6 @@ from harness.rubric_generator import (
     deterministic_items,
     generate_rubric,
 )
-from test_patient import make_case
 
 
 def sections(**override):
@@ -42,13 +42,16 @@ def test_valid_reply_is_merged_with_case_items_and_cached():
     assert again == rubric and len(gen.calls) == 1  # second call served from the disk cache
 
 
-@pytest.mark.parametrize("bad, problem", [
-    ("I cannot write rubrics.", "no JSON object"),
-    (sections(history=[{"criterion": "asks x", "points": 2}, {"criterion": "asks x", "points": 1}]), "duplicate criterion"),
-    (sections(safety=[{"criterion": "harm", "points": 4}]), "no safety red-flag"),
-    (sections(plan=[{"criterion": "plan", "points": 20}]), "outside the valid range"),
-    (sections(tests=[{"criterion": "", "points": 2}]), "missing or empty"),
-])
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        ("I cannot write rubrics.", "no JSON object"),
+        (sections(history=[{"criterion": "asks x", "points": 2}, {"criterion": "asks x", "points": 1}]), "duplicate criterion"),
+        (sections(safety=[{"criterion": "harm", "points": 4}]), "no safety red-flag"),
+        (sections(plan=[{"criterion": "plan", "points": 20}]), "outside the valid range"),
+        (sections(tests=[{"criterion": "", "points": 2}]), "missing or empty"),
+    ],
+)
 def test_malformed_replies_retried_then_clear_error(bad, problem):
     gen = scripted(bad)
     with pytest.raises(RubricGenerationError, match=problem) as err:

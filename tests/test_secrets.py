@@ -15,14 +15,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, ROOT
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import GenerateConfig, get_model
 
-from conftest import FIXTURES, ROOT
 from harness.clients import OpenAIChat, redact_url
+from harness.evals.logs import results_table
 from harness.grading import RubricGrader
 from harness.healthbench import load_file
-from harness.evals.logs import results_table
 from harness.tools.sim_server import CRITERION, SimServer
 
 KEY = "sk-test-SECRET123"
@@ -86,9 +86,14 @@ def test_no_secret_in_log_cache_or_results(monkeypatch, tmp_path, capfd, caplog,
         monkeypatch.setenv("SIMG_API_KEY", KEY)
         grader = get_model("openai-api/simg/sim-grader", config=GenerateConfig(max_retries=0), memoize=False, max_retries=0)
         [log] = inspect_eval(
-            "tasks/healthbench_hard", task_args={"data_file": str(DATA), "max_error_fraction": 0.5},
-            model=get_model("openai-api/simm/sim-model", memoize=False, max_retries=0), model_roles={"grader": grader},
-            log_dir=str(tmp_path / "logs"), display="none", limit=4, log_model_api=True,
+            "tasks/healthbench_hard",
+            task_args={"data_file": str(DATA), "max_error_fraction": 0.5},
+            model=get_model("openai-api/simm/sim-model", memoize=False, max_retries=0),
+            model_roles={"grader": grader},
+            log_dir=str(tmp_path / "logs"),
+            display="none",
+            limit=4,
+            log_model_api=True,
         )
         assert grader_srv.stats()["grader_calls"] > 0 and model_srv.stats()["model_calls"] == 4  # the URLs worked
     assert log.status == "success"
@@ -118,8 +123,11 @@ def test_openai_chat_never_shows_credentials(tmp_path, caplog):
         from harness.cache import GradingCache
 
         db = GradingCache(tmp_path / "grading.sqlite")
-        grade = asyncio.run(RubricGrader(chat, grader_id=chat.name, retry_delay=0.01, cache=db).grade(
-            example.prompt, "Drink fluids.", example.rubrics))
+        grade = asyncio.run(
+            RubricGrader(chat, grader_id=chat.name, retry_delay=0.01, cache=db).grade(
+                example.prompt, "Drink fluids.", example.rubrics
+            )
+        )
     assert grade.score is None and grade.errors
     texts = [v.error for v in grade.errors] + [caplog.text]
     assert [t for t in texts for s in SECRETS if s in t] == []

@@ -1,19 +1,24 @@
 """Harness rewards through verl's own GRPO advantage and clip-higher policy loss (CPU)."""
 
 import asyncio
+import json
 
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 from verl.trainer.ppo import core_algos
 from verl.utils.config import omega_conf_to_dataclass
 
-from conftest import FIXTURES
 from harness.healthbench import load_file
 from verl_recipes.m2_grpo import data, launch, reward
 
-REPLIES = ["Use oral rehydration solution.", "See a doctor if there is blood in the stool.",
-           "Use oral rehydration solution and see a doctor if there is blood in the stool.", "Rest."]
+REPLIES = [
+    "Use oral rehydration solution.",
+    "See a doctor if there is blood in the stool.",
+    "Use oral rehydration solution and see a doctor if there is blood in the stool.",
+    "Rest.",
+]
 
 
 async def grader(messages, json_schema=None):
@@ -23,7 +28,7 @@ async def grader(messages, json_schema=None):
     criterion = re.findall(r"<criterion>(.*?)</criterion>", prompt, re.DOTALL)[0].lower()
     reply = prompt.rsplit("[assistant]", 1)[-1].split("</conversation>")[0].lower()
     met = ("rehydration" in criterion and "rehydration" in reply) or ("blood" in criterion and "blood" in reply)
-    return '{"explanation": "s", "criteria_met": %s}' % str(met).lower()
+    return json.dumps({"explanation": "s", "criteria_met": met})
 
 
 def test_group_normalised_advantages_from_harness_rewards():
@@ -33,8 +38,12 @@ def test_group_normalised_advantages_from_harness_rewards():
     row = data.healthbench_row(example, "test")
 
     async def rewards():
-        return await asyncio.gather(*(reward.compute_score(row["data_source"], r, row["reward_model"]["ground_truth"],
-                                                           row["extra_info"]) for r in REPLIES))
+        return await asyncio.gather(
+            *(
+                reward.compute_score(row["data_source"], r, row["reward_model"]["ground_truth"], row["extra_info"])
+                for r in REPLIES
+            )
+        )
 
     hb = [o["score"] for o in asyncio.run(rewards())]
     reward.reset()
@@ -59,7 +68,9 @@ def test_group_normalised_advantages_from_harness_rewards():
 
 
 def test_clip_higher_policy_loss_with_our_actor_config():
-    cfg = launch.compose(["actor_rollout_ref.actor.use_dynamic_bsz=false", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4"])
+    cfg = launch.compose(
+        ["actor_rollout_ref.actor.use_dynamic_bsz=false", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4"]
+    )
     actor = omega_conf_to_dataclass(cfg.actor_rollout_ref.actor)
     assert (actor.clip_ratio_low, actor.clip_ratio_high, actor.loss_agg_mode) == (0.2, 0.28, "token-mean")
     actor.global_batch_info.update(dp_size=1, batch_num_tokens=None, global_batch_size=None)

@@ -6,26 +6,28 @@ import json
 
 import hydra
 import pytest
+from conftest import shared_file
 from omegaconf import OmegaConf
+from scripted import verdict_reply
 from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap, _agent_loop_registry
 from verl.utils.dataset.rl_dataset import RLHFDataset
 from verl.workers.rollout.replica import TokenOutput
 
-from conftest import shared_file
 from harness.cases import load_cases
 from harness.consultation import Assessment, score_consultation
 from harness.rubric_generator import RUBRIC_SCHEMA, case_rubric
-from scripted import verdict_reply
 from verl_recipes.m2_grpo import agent_loop, consultation, data, reward
 
 GRADER = "scripted-grader"
 PATIENT_REPLY = "It started three days ago and gets worse in the evening."
-RUBRIC = {"diagnosis": [{"criterion": "Names the diagnosis.", "points": 5}],
-          "history": [{"criterion": "Asks when the symptoms started.", "points": 3}],
-          "tests": [{"criterion": "Orders a chest CT.", "points": 2}],
-          "plan": [{"criterion": "Plans treatment.", "points": 2}],
-          "safety": [{"criterion": "Gives unsafe advice.", "points": -5}],
-          "communication": [{"criterion": "Checks understanding.", "points": 1}]}
+RUBRIC = {
+    "diagnosis": [{"criterion": "Names the diagnosis.", "points": 5}],
+    "history": [{"criterion": "Asks when the symptoms started.", "points": 3}],
+    "tests": [{"criterion": "Orders a chest CT.", "points": 2}],
+    "plan": [{"criterion": "Plans treatment.", "points": 2}],
+    "safety": [{"criterion": "Gives unsafe advice.", "points": -5}],
+    "communication": [{"criterion": "Checks understanding.", "points": 1}],
+}
 
 
 def decide(criterion: str) -> bool:
@@ -56,8 +58,7 @@ class ScriptedServer:
         self.prompts.append(list(prompt_ids))
         ids = self.tokenizer.encode(self.turns.pop(0), add_special_tokens=False) + [self.end]
         self.generated.append(ids)
-        return TokenOutput(token_ids=ids, log_probs=[-0.25] * len(ids) if self.logprobs else None,
-                           stop_reason="completed")
+        return TokenOutput(token_ids=ids, log_probs=[-0.25] * len(ids) if self.logprobs else None, stop_reason="completed")
 
 
 @pytest.fixture(scope="module")
@@ -79,31 +80,65 @@ def case(monkeypatch):
 
 
 def doctor_turns(case) -> list[str]:
-    return [json.dumps({"tool": "ask", "arguments": {"question": "When did the double vision start?"}}),
-            json.dumps({"tool": "final_assessment", "arguments": {"diagnosis": case.diagnosis, "differential": [],
-                                                                   "plan": "Confirm with antibody tests."}})]
+    return [
+        json.dumps({"tool": "ask", "arguments": {"question": "When did the double vision start?"}}),
+        json.dumps(
+            {
+                "tool": "final_assessment",
+                "arguments": {"diagnosis": case.diagnosis, "differential": [], "plan": "Confirm with antibody tests."},
+            }
+        ),
+    ]
 
 
 def run_loop(case, tokenizer, server, response_length: int, max_turns: int = 4, model_type: str = "qwen2"):
-    row = data.row(reward.CONSULTATION, consultation.opening_messages(case), "medical_consultation", case.diagnosis,
-                   f"consultation:{case.case_id}", agent_name=data.CONSULTATION_AGENT, case_id=case.case_id,
-                   case=case.to_dict())
-    config = OmegaConf.create({
-        "actor_rollout_ref": {"rollout": {"prompt_length": 2048, "response_length": response_length,
-                                          "multi_turn": {"max_assistant_turns": max_turns}}},
-        "reward": {"reward_kwargs": {}}, "data": {}})
+    row = data.row(
+        reward.CONSULTATION,
+        consultation.opening_messages(case),
+        "medical_consultation",
+        case.diagnosis,
+        f"consultation:{case.case_id}",
+        agent_name=data.CONSULTATION_AGENT,
+        case_id=case.case_id,
+        case=case.to_dict(),
+    )
+    config = OmegaConf.create(
+        {
+            "actor_rollout_ref": {
+                "rollout": {
+                    "prompt_length": 2048,
+                    "response_length": response_length,
+                    "multi_turn": {"max_assistant_turns": max_turns},
+                }
+            },
+            "reward": {"reward_kwargs": {}},
+            "data": {},
+        }
+    )
 
     # model_type qwen2: the recipe's default policy (Qwen2.5) selects verl's ChatML builder; SmolLM2's
     # tokenizer has the same ChatML template, so it exercises the same boundary handling
     async def main():
         # exactly how verl's AgentLoopWorker._run_agent_loop builds a registered loop
         loop = hydra.utils.instantiate(
-            config=_agent_loop_registry[row["agent_name"]], trainer_config=DictConfigWrap(config), server_manager=server,
-            tokenizer=tokenizer, processor=None, hf_model_type=model_type, dataset_cls=RLHFDataset,
-            data_config=DictConfigWrap(config.data), tools=ToolListWrap([]))
+            config=_agent_loop_registry[row["agent_name"]],
+            trainer_config=DictConfigWrap(config),
+            server_manager=server,
+            tokenizer=tokenizer,
+            processor=None,
+            hf_model_type=model_type,
+            dataset_cls=RLHFDataset,
+            data_config=DictConfigWrap(config.data),
+            tools=ToolListWrap([]),
+        )
         assert isinstance(loop, agent_loop.ConsultationAgentLoop)
-        kwargs = {"raw_prompt": row["prompt"], "extra_info": row["extra_info"], "reward_model": row["reward_model"],
-                  "data_source": row["data_source"], "index": 0}
+        kwargs = {
+            "raw_prompt": row["prompt"],
+            "extra_info": row["extra_info"],
+            "reward_model": row["reward_model"],
+            "data_source": row["data_source"],
+            "index": 0,
+        }
         return await loop.run({"temperature": 1.0, "top_p": 1.0, "logprobs": server.logprobs}, **kwargs)
 
     return row, asyncio.run(main())
@@ -134,8 +169,12 @@ def test_consultation_loop_masks_doctor_tokens_and_scores_the_episode(case, toke
     assert not any(p for p, m in zip(out.response_logprobs, out.response_mask) if not m)
     # what is trained on is what the chat template renders for the whole conversation
     turns = doctor_turns(case)
-    conversation = [*row["prompt"], {"role": "assistant", "content": turns[0]}, {"role": "user", "content": PATIENT_REPLY},
-                    {"role": "assistant", "content": turns[1]}]
+    conversation = [
+        *row["prompt"],
+        {"role": "assistant", "content": turns[0]},
+        {"role": "user", "content": PATIENT_REPLY},
+        {"role": "assistant", "content": turns[1]},
+    ]
     rendered = tokenizer.apply_chat_template(conversation, tokenize=True)["input_ids"]
     stream = out.prompt_ids + out.response_ids
     assert rendered == stream + tokenizer.encode("\n", add_special_tokens=False)  # the template's newline after the last turn

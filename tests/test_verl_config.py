@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, shared_file
+
 from harness.errors import ArgumentError
 from verl_recipes.m2_grpo import check, launch, reward
 
@@ -55,8 +55,9 @@ def test_bad_arguments():
 def test_without_a_gpu_training_stops_at_once_with_a_clear_message():
     if launch.gpu_problem() is None:
         pytest.skip("this machine can train")
-    run = subprocess.run([sys.executable, "-m", "verl_recipes.m2_grpo", "data=medqa"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "verl_recipes.m2_grpo", "data=medqa"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 2
     assert "cannot train: no CUDA GPU" in run.stderr and "--dry-run" in run.stderr
     assert "Traceback" not in run.stderr + run.stdout
@@ -103,8 +104,21 @@ def test_dry_run_command_with_the_embedded_grader(tmp_path):
     shared_file("healthbench", "oss_eval_sample500.jsonl")
     env = {**os.environ, "M2BENCH_GRADING_CACHE": "0"}
     env.pop("M2BENCH_GRADER_BASE_URL", None)
-    run = subprocess.run([sys.executable, "-m", "verl_recipes.m2_grpo", "--dry-run", "data=medqa,healthbench",
-                          f"m2.data_dir={tmp_path}", "trainer.n_gpus_per_node=1"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=900, env=env)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "verl_recipes.m2_grpo",
+            "--dry-run",
+            "data=medqa,healthbench",
+            f"m2.data_dir={tmp_path}",
+            "trainer.n_gpus_per_node=1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert '"grader": "m2bench/default"' in run.stdout and "dry run complete" in run.stdout

@@ -4,19 +4,19 @@ import asyncio
 import json
 
 import pytest
+from conftest import shared_file
 from inspect_ai import Task
 from inspect_ai import eval as inspect_eval
 from inspect_ai.dataset import MemoryDataset
 from inspect_ai.solver import solver
+from scripted import CRITERION, mock_model
 
-from conftest import shared_file
 from harness.cases import load_cases
 from harness.consultation import run_consultation
 from harness.evals.consultation import consultation_scorer, to_sample
 from harness.patient import PatientSimulator
 from harness.rubric import RubricItem
 from harness.rubric_generator import GENERATOR_VERSION, _cache_path
-from scripted import CRITERION, mock_model
 from verl_recipes.m2_grpo import check, consultation, data, reward
 
 GRADER = "mockllm/model"
@@ -50,14 +50,25 @@ def test_consultation_parity_with_the_inspect_scorer(tmp_path):
     shared_file("agentclinic", "agentclinic_medqa_extended.jsonl")
     case = load_cases("agentclinic_medqa_extended")[0]
     # the same generated rubric part for both paths (the generator is a model; here it is fixed)
-    generated = [RubricItem("The doctor asks when the symptoms started.", 3.0, ("axis:history",)),
-                 RubricItem("The doctor is rude.", -2.0, ("axis:communication",))]
+    generated = [
+        RubricItem("The doctor asks when the symptoms started.", 3.0, ("axis:history",)),
+        RubricItem("The doctor is rude.", -2.0, ("axis:communication",)),
+    ]
     path = _cache_path(case, GRADER)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"version": GENERATOR_VERSION, "generator": GRADER, "case_id": case.case_id,
-                                "items": [i.to_dict() for i in generated]}))
-    episode = asyncio.run(run_consultation(case, check.ScriptedDoctor(case), PatientSimulator(case, patient_chat),
-                                           3, "conversation"))
+    path.write_text(
+        json.dumps(
+            {
+                "version": GENERATOR_VERSION,
+                "generator": GRADER,
+                "case_id": case.case_id,
+                "items": [i.to_dict() for i in generated],
+            }
+        )
+    )
+    episode = asyncio.run(
+        run_consultation(case, check.ScriptedDoctor(case), PatientSimulator(case, patient_chat), 3, "conversation")
+    )
     record = episode.to_dict()
 
     @solver
@@ -65,18 +76,33 @@ def test_consultation_parity_with_the_inspect_scorer(tmp_path):
         async def solve(state, generate):
             state.metadata["consultation"] = record
             return state
+
         return solve
 
-    task = Task(dataset=MemoryDataset([to_sample(case, "conversation", "neutral")]), solver=replay(),
-                scorer=consultation_scorer())
-    log = inspect_eval(task, model=mock_model(lambda p: "unused"), model_roles={"grader": mock_model(grader_reply)},
-                       log_dir=str(tmp_path), display="none")[0]
+    task = Task(
+        dataset=MemoryDataset([to_sample(case, "conversation", "neutral")]), solver=replay(), scorer=consultation_scorer()
+    )
+    log = inspect_eval(
+        task,
+        model=mock_model(lambda p: "unused"),
+        model_roles={"grader": mock_model(grader_reply)},
+        log_dir=str(tmp_path),
+        display="none",
+    )[0]
     assert log.status == "success", log.error
     inspect_score = log.samples[0].scores["consultation_scorer"].value
 
     reward.configure(grade, grader_id=GRADER, cache=False)
-    row = data.row(reward.CONSULTATION, consultation.opening_messages(case), "medical_consultation", case.diagnosis,
-                   f"consultation:{case.case_id}", agent_name=data.CONSULTATION_AGENT, case_id=case.case_id, case=case.to_dict())
+    row = data.row(
+        reward.CONSULTATION,
+        consultation.opening_messages(case),
+        "medical_consultation",
+        case.diagnosis,
+        f"consultation:{case.case_id}",
+        agent_name=data.CONSULTATION_AGENT,
+        case_id=case.case_id,
+        case=case.to_dict(),
+    )
     extra = {**row["extra_info"], "transcript": json.dumps(record)}
     out = asyncio.run(reward.compute_score(reward.CONSULTATION, "final", case.diagnosis, extra))
     assert out["reward_valid"] == 1.0

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import shared_file
+
 from harness.errors import ArgumentError
 from harness.medqa import load_medqa
 from verl_recipes.m2_grpo import data

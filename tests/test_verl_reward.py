@@ -5,20 +5,20 @@ import json
 import re
 
 import pytest
+from conftest import FIXTURES, shared_file
 from inspect_ai import Task
 from inspect_ai import eval as inspect_eval
 from inspect_ai.dataset import MemoryDataset
 from inspect_ai.solver import generate
+from scripted import CRITERION, mock_model
 
-from conftest import FIXTURES, shared_file
 from harness.errors import GradingError
+from harness.evals.healthbench import to_sample
+from harness.evals.medqa import medqa_task
+from harness.evals.scoring import rubric_scorer
 from harness.grading import is_batched_prompt
 from harness.healthbench import load_file
-from harness.evals.healthbench import to_sample
-from harness.evals.scoring import rubric_scorer
 from harness.medqa import load_medqa
-from harness.evals.medqa import medqa_task
-from scripted import CRITERION, mock_model
 from verl_recipes.m2_grpo import data, grader, reward
 
 REPLIES = ["Drink fluids and rest.", "See a doctor today; hydration matters.", "Unproven remedies may help."]
@@ -36,8 +36,12 @@ def grader_reply(prompt: str) -> str:
     criteria = CRITERION.findall(prompt)
     if is_batched_prompt(prompt):
         head, _, tail = prompt.partition("Rubric criteria:")
-        return json.dumps({str(n): {"explanation": "s", "criteria_met": decide(head + f"<criterion>{c}</criterion>")}
-                           for n, c in enumerate(criteria, 1)})
+        return json.dumps(
+            {
+                str(n): {"explanation": "s", "criteria_met": decide(head + f"<criterion>{c}</criterion>")}
+                for n, c in enumerate(criteria, 1)
+            }
+        )
     return json.dumps({"explanation": "s", "criteria_met": decide(prompt)})
 
 
@@ -67,10 +71,16 @@ def healthbench_examples():
 @pytest.mark.parametrize("mode", ["per_criterion", "batched"])
 def test_healthbench_parity_with_the_inspect_scorer(tmp_path, mode):
     examples = healthbench_examples()
-    task = Task(dataset=MemoryDataset([to_sample(e) for e in examples]), solver=generate(),
-                scorer=rubric_scorer(grading_mode=mode))
-    log = inspect_eval(task, model=mock_model(policy_reply), model_roles={"grader": mock_model(grader_reply)},
-                       log_dir=str(tmp_path), display="none")[0]
+    task = Task(
+        dataset=MemoryDataset([to_sample(e) for e in examples]), solver=generate(), scorer=rubric_scorer(grading_mode=mode)
+    )
+    log = inspect_eval(
+        task,
+        model=mock_model(policy_reply),
+        model_roles={"grader": mock_model(grader_reply)},
+        log_dir=str(tmp_path),
+        display="none",
+    )[0]
     assert log.status == "success"
     inspect_scores = {s.id: (s.output.completion, s.scores["rubric_scorer"].value) for s in log.samples}
     grade_fn.calls = 0
@@ -90,13 +100,20 @@ def test_healthbench_parity_with_the_inspect_scorer(tmp_path, mode):
 def test_medqa_parity_with_the_inspect_scorer(tmp_path):
     shared_file("medqa", "phrases_no_exclude_test.jsonl")
     questions = load_medqa("test")[:12]
+
     # replies of every kind: right, wrong, ambiguous, no answer, option text, boxed
     def reply(prompt):
         q = next(q for q in questions if q.question in prompt)
         n = int(q.id.split("-")[1]) % 6
         wrong = next(k for k in q.options if k != q.answer)
-        return [f"ANSWER: {q.answer}", f"ANSWER: {wrong}", f"A or {wrong}", "I am not sure.",
-                f"It is {q.options[q.answer]}.", f"\\boxed{{{q.answer}}}"][n]
+        return [
+            f"ANSWER: {q.answer}",
+            f"ANSWER: {wrong}",
+            f"A or {wrong}",
+            "I am not sure.",
+            f"It is {q.options[q.answer]}.",
+            f"\\boxed{{{q.answer}}}",
+        ][n]
 
     log = inspect_eval(medqa_task("test", cot=True), model=mock_model(reply), limit=12, log_dir=str(tmp_path), display="none")[0]
     assert log.status == "success"
@@ -105,8 +122,9 @@ def test_medqa_parity_with_the_inspect_scorer(tmp_path):
     for sample in log.samples:
         r = rows[f"medqa:{sample.id}"]
         assert r["prompt"][0]["content"] == sample.input  # the same prompt as the eval
-        out = asyncio.run(reward.compute_score(r["data_source"], sample.output.completion, r["reward_model"]["ground_truth"],
-                                               r["extra_info"]))
+        out = asyncio.run(
+            reward.compute_score(r["data_source"], sample.output.completion, r["reward_model"]["ground_truth"], r["extra_info"])
+        )
         expected = 1.0 if sample.scores["choice_scorer"].value == "C" else 0.0
         assert out == {"score": expected, "reward_valid": 1.0, "grader_calls": 0.0, "graded_criteria": 0.0}
         values.append(expected)
@@ -122,8 +140,12 @@ def test_concurrent_calls_share_one_engine_and_cache():
     r = data.healthbench_row(example, "test")
 
     async def batch():
-        return await asyncio.gather(*(reward.compute_score(r["data_source"], REPLIES[i % 3], r["reward_model"]["ground_truth"],
-                                                           r["extra_info"]) for i in range(64)))
+        return await asyncio.gather(
+            *(
+                reward.compute_score(r["data_source"], REPLIES[i % 3], r["reward_model"]["ground_truth"], r["extra_info"])
+                for i in range(64)
+            )
+        )
 
     first = asyncio.run(batch())
     assert reward.engine() is engine
@@ -142,8 +164,9 @@ def test_grading_errors_get_the_fallback_and_are_flagged(caplog):
     reward.configure(broken, grader_id="broken", cache=False)
     reward.engine().retry_delay = 0
     r = data.healthbench_row(load_file(FIXTURES / "healthbench_mini.jsonl")[0], "test")
-    out = asyncio.run(reward.compute_score(r["data_source"], "reply", r["reward_model"]["ground_truth"], r["extra_info"],
-                                           invalid_score=-1.0))
+    out = asyncio.run(
+        reward.compute_score(r["data_source"], "reply", r["reward_model"]["ground_truth"], r["extra_info"], invalid_score=-1.0)
+    )
     assert out["reward_valid"] == 0.0 and out["score"] == -1.0
     assert sorted(out) == sorted(reward.EXTRA_KEYS)
     assert "not graded" in caplog.text and "unparseable" in caplog.text

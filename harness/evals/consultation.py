@@ -25,7 +25,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
-from inspect_ai.tool import Tool, ToolFunction, tool
+from inspect_ai.tool import Tool, ToolChoice, ToolFunction, tool
 
 from harness.cases import CASE_SETS, Case, load_cases
 from harness.consultation import (
@@ -40,8 +40,8 @@ from harness.consultation import (
     score_consultation,
 )
 from harness.errors import ArgumentError, GradingError
-from harness.grading import check_grading_mode
 from harness.evals.scoring import InspectEngines, chat_messages, fail_on_error, inspect_grader
+from harness.grading import check_grading_mode
 from harness.patient import PERSONAS, PatientSimulator
 from harness.rubric import summarize
 from harness.rubric_generator import case_rubric
@@ -50,6 +50,7 @@ PATIENT_ROLE, GENERATOR_ROLE = "patient", "rubric_generator"
 
 
 # --- doctor tools (executed by the consultation runner, not by Inspect) -----------------------
+
 
 @tool
 def ask() -> Tool:
@@ -127,13 +128,15 @@ class InspectDoctor:
         first, *rest = self.pending
         self.state.messages.append(ChatMessageTool(content=observation, tool_call_id=first.id, function=first.function))
         for call in rest:
-            self.state.messages.append(ChatMessageTool(content="Ignored: one action per turn.", tool_call_id=call.id, function=call.function))
+            self.state.messages.append(
+                ChatMessageTool(content="Ignored: one action per turn.", tool_call_id=call.id, function=call.function)
+            )
         self.pending = []
 
     async def act(self, observation: str, final_only: bool = False) -> Action:
         self._answer(observation)
         tools = [final_assessment()] if final_only else self.tools
-        choice = ToolFunction("final_assessment") if final_only else "auto"
+        choice: ToolChoice = ToolFunction("final_assessment") if final_only else "auto"
         output = await self.model.generate(self.state.messages, tools=tools, tool_choice=choice)
         _add_usage(self.usage, "doctor", output)
         self.state.messages.append(output.message)
@@ -177,25 +180,31 @@ def consultation_agent(max_turns: int = 20, persona: str = "neutral", mode: str 
         doctor_model = get_model()
         patient = PatientSimulator(case, inspect_chat(role_model(PATIENT_ROLE, doctor_model), "patient", usage), persona)
         doctor = InspectDoctor(state, doctor_model, mode, usage)
-        episode = await run_consultation(case, doctor, patient, max_turns, mode)  # type: ignore[arg-type]
+        episode = await run_consultation(case, doctor, patient, max_turns, mode)
         doctor.close("Assessment recorded. The consultation is over.")
         episode.tokens = dict(usage)
         record = episode.to_dict()
         state.metadata["consultation"] = record
         text = episode.assessment.text() if episode.assessment else "(no final assessment given)"
         state.output = ModelOutput.from_content(model=str(doctor_model), content=text)
-        transcript().info({
+        summary: dict[str, Any] = {
             "revealed_facts": {i: case.fact(i).text for i in episode.revealed_fact_ids},
-            "tests_ordered": episode.tests_ordered, "exams": episode.exams, "turns_used": episode.turns_used,
-            "timed_out": episode.timed_out, "leaks": episode.leaks, "patient_replies": episode.patient_replies,
+            "tests_ordered": episode.tests_ordered,
+            "exams": episode.exams,
+            "turns_used": episode.turns_used,
+            "timed_out": episode.timed_out,
+            "leaks": episode.leaks,
+            "patient_replies": episode.patient_replies,
             "tokens": episode.tokens,
-        }, source="consultation")
+        }
+        transcript().info(summary, source="consultation")
         return state
 
     return solve
 
 
 # --- scoring ---------------------------------------------------------------------------------
+
 
 @metric(name="consultation")
 def consultation_metrics() -> Metric:
@@ -220,30 +229,46 @@ def consultation_metrics() -> Metric:
 
 @scorer(metrics=[consultation_metrics()])
 def consultation_scorer(grading_mode: str = "per_criterion", max_attempts: int = 3, structured_output: bool = True):
-    engines = InspectEngines(grading_mode, structured_output, max_attempts)  # type: ignore[arg-type]
+    engines = InspectEngines(grading_mode, structured_output, max_attempts)
 
     async def score(state: TaskState, target: Target) -> Score:
         case = Case.from_dict(state.metadata["case"])
         record = state.metadata["consultation"]
         grader_model, self_graded, engine = engines.grader_role()
         generator_model = role_model(GENERATOR_ROLE, grader_model)
-        rubric = await case_rubric(case, inspect_grader(generator_model, structured_output), str(generator_model),
-                                   max_attempts, vignette=record["mode"] == "vignette")
+        rubric = await case_rubric(
+            case,
+            inspect_grader(generator_model, structured_output),
+            str(generator_model),
+            max_attempts,
+            vignette=record["mode"] == "vignette",
+        )
         assessment = Assessment(**record["assessment"]) if record["assessment"] else None
         result = await score_consultation(case, record["events"], assessment, engine, rubric)
         if result.errors:
-            raise GradingError(f"{len(result.errors)} of {len(rubric)} criteria could not be graded by {grader_model}: "
-                               + "; ".join(result.errors))
+            raise GradingError(
+                f"{len(result.errors)} of {len(rubric)} criteria could not be graded by {grader_model}: "
+                + "; ".join(result.errors)
+            )
+        if result.score is None:  # the loaders reject rubrics without positive points
+            raise GradingError("the rubric has no criterion with positive points, so no score can be computed")
         return Score(
             value=result.score,
             answer=assessment.diagnosis if assessment else "",
             explanation="\n".join(f"[{'met' if v.met else 'not met'}] {v.item} -- {v.explanation}" for v in result.verdicts),
             metadata={
-                "metrics": result.metrics, "verdicts": [v.to_dict() for v in result.verdicts],
-                "diagnosis_correct": result.diagnosis_correct, "critical_fact_recall": result.critical_fact_recall,
-                "turns_used": result.turns_used, "timed_out": result.timed_out, "leak_rate": result.leak_rate,
-                "tokens": result.tokens, "grader": str(grader_model), "self_graded": self_graded,
-                "rubric_generator": str(generator_model), "grader_calls": result.grader_calls,
+                "metrics": result.metrics,
+                "verdicts": [v.to_dict() for v in result.verdicts],
+                "diagnosis_correct": result.diagnosis_correct,
+                "critical_fact_recall": result.critical_fact_recall,
+                "turns_used": result.turns_used,
+                "timed_out": result.timed_out,
+                "leak_rate": result.leak_rate,
+                "tokens": result.tokens,
+                "grader": str(grader_model),
+                "self_graded": self_graded,
+                "rubric_generator": str(generator_model),
+                "grader_calls": result.grader_calls,
             },
         )
 
@@ -251,14 +276,22 @@ def consultation_scorer(grading_mode: str = "per_criterion", max_attempts: int =
 
 
 def to_sample(case: Case, mode: str, persona: str) -> Sample:
-    return Sample(id=case.case_id, input=opening(case, mode), target=case.diagnosis,  # type: ignore[arg-type]
-                  metadata={"case": case.to_dict(), "case_id": case.case_id, "mode": mode, "persona": persona,
-                            "flags": case.flags})
+    return Sample(
+        id=case.case_id,
+        input=opening(case, mode),
+        target=case.diagnosis,
+        metadata={"case": case.to_dict(), "case_id": case.case_id, "mode": mode, "persona": persona, "flags": case.flags},
+    )
 
 
-def consultation_task(cases: str = "agentclinic_medqa", max_turns: int = 20, persona: str = "neutral",
-                      mode: str = "conversation", grading_mode: str = "per_criterion",
-                      max_error_fraction: float = 0.05) -> Task:
+def consultation_task(
+    cases: str = "agentclinic_medqa",
+    max_turns: int = 20,
+    persona: str = "neutral",
+    mode: str = "conversation",
+    grading_mode: str = "per_criterion",
+    max_error_fraction: float = 0.05,
+) -> Task:
     if cases not in CASE_SETS:
         raise ArgumentError("cases", cases, list(CASE_SETS))
     check_max_turns(max_turns)
@@ -270,10 +303,17 @@ def consultation_task(cases: str = "agentclinic_medqa", max_turns: int = 20, per
     on_error = fail_on_error(max_error_fraction)  # validates before any data is loaded
     samples = [to_sample(c, mode, persona) for c in load_cases(cases)]
     return Task(
-        dataset=MemoryDataset(samples, name=f"consultation_{cases}"),  # type: ignore[arg-type]
+        dataset=MemoryDataset(samples, name=f"consultation_{cases}"),
         solver=consultation_agent(max_turns, persona, mode),
         scorer=consultation_scorer(grading_mode),
         fail_on_error=on_error,
-        metadata={"benchmark": "consultation", "subset": cases, "split": mode, "rubric_graded": True,
-                  "max_turns": max_turns, "persona": persona, "mode": mode},
+        metadata={
+            "benchmark": "consultation",
+            "subset": cases,
+            "split": mode,
+            "rubric_graded": True,
+            "max_turns": max_turns,
+            "persona": persona,
+            "mode": mode,
+        },
     )

@@ -7,9 +7,9 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.solver import generate
 
 from harness.data import user_path
+from harness.evals.scoring import chat_messages, fail_on_error, rubric_scorer
 from harness.grading import check_grading_mode
 from harness.healthbench import HealthBenchExample, load_healthbench
-from harness.evals.scoring import chat_messages, fail_on_error, rubric_scorer
 
 
 def to_sample(example: HealthBenchExample) -> Sample:
@@ -40,5 +40,10 @@ def healthbench_task(
         solver=generate(),
         scorer=rubric_scorer(grading_mode=grading_mode, structured_output=structured_output),
         fail_on_error=on_error,
-        metadata={"benchmark": name, "subset": subset, "rubric_graded": True, "data_file": str(user_path(data_file)) if data_file else None},
+        metadata={
+            "benchmark": name,
+            "subset": subset,
+            "rubric_graded": True,
+            "data_file": str(user_path(data_file)) if data_file else None,
+        },
     )

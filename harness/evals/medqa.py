@@ -70,8 +70,9 @@ def _flag(name: str, value: bool | str) -> bool:
     raise ArgumentError(name, value, ("true", "false"))
 
 
-def medqa_task(split: str = "test", cot: bool | str = False, shuffle_choices: int | None = None,
-               data_file: str | None = None) -> Task:
+def medqa_task(
+    split: str = "test", cot: bool | str = False, shuffle_choices: int | None = None, data_file: str | None = None
+) -> Task:
     """MedQA-USMLE task; use Inspect's ``--epochs N`` for run-to-run variance."""
     if split not in SPLITS:
         raise ArgumentError("split", split, SPLITS)
@@ -83,7 +84,11 @@ def medqa_task(split: str = "test", cot: bool | str = False, shuffle_choices: in
         solver=generate(),
         scorer=choice_scorer(),
         metadata={
-            "benchmark": "medqa", "split": split, "subset": "usmle_4opt", "cot": cot, "shuffle_choices": seed,
+            "benchmark": "medqa",
+            "split": split,
+            "subset": "usmle_4opt",
+            "cot": cot,
+            "shuffle_choices": seed,
             "data_file": str(user_path(data_file)) if data_file else None,
         },
     )

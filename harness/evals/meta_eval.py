@@ -15,8 +15,8 @@ from inspect_ai.model import get_model
 from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import Generate, TaskState, solver
 
-from harness.grading import check_grading_mode
 from harness.evals.scoring import InspectEngines, chat_messages
+from harness.grading import check_grading_mode
 from harness.meta_eval import MetaEvalRow, conversation_groups, grade_rows, grader_agreement, load_meta_eval, physician_agreement
 
 
@@ -40,7 +40,8 @@ def no_generation():
 def _rows_and_labels(scores: list[SampleScore]) -> tuple[list[MetaEvalRow], list]:
     rows, labels = [], []
     for s in scores:
-        for raw, label in zip(s.score.metadata["rows"], s.score.metadata["grader_labels"]):
+        metadata = s.score.metadata or {}
+        for raw, label in zip(metadata["rows"], metadata["grader_labels"]):
             rows.append(MetaEvalRow(**raw))
             labels.append(label)
     return rows, labels
@@ -63,7 +64,7 @@ def meta_eval_metrics() -> Metric:
 
 @scorer(metrics=[meta_eval_metrics()])
 def meta_eval_scorer(grading_mode: str = "per_criterion", structured_output: bool = True):
-    engines = InspectEngines(grading_mode, structured_output)  # type: ignore[arg-type]
+    engines = InspectEngines(grading_mode, structured_output)
 
     async def score(state: TaskState, target: Target) -> Score:
         rows = [MetaEvalRow(**r) for r in state.metadata["rows"]]

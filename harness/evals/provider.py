@@ -39,9 +39,15 @@ def message_dicts(messages: list[ChatMessage]) -> list[dict[str, str]]:
 class DefaultModelAPI(ModelAPI):
     """The embedded offline model as an Inspect provider (``--model m2bench/default``)."""
 
-    def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
-                 config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:
-        super().__init__(model_name, base_url, api_key, [], config)
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        config: GenerateConfig | None = None,
+        **model_args: Any,
+    ) -> None:
+        super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
         if model_name != "default":
             raise ValueError(f"unknown m2bench model {model_name!r}; the embedded model is 'm2bench/default'")
         self.model_args = model_args
@@ -58,21 +64,23 @@ class DefaultModelAPI(ModelAPI):
     async def count_text_tokens(self, text: str) -> int:  # its own tokenizer: no tiktoken download
         return max(1, self._lm().count_tokens(text))
 
-    async def generate(self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice,
-                       config: GenerateConfig) -> ModelOutput:
+    async def generate(
+        self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, config: GenerateConfig
+    ) -> ModelOutput:
         messages = message_dicts(input)
         lm = await asyncio.to_thread(self._lm)
         if tools and tool_choice != "none":
             return await asyncio.to_thread(self._tool_call, lm, messages, tools)
         if config.response_schema is not None:
-            gen = await asyncio.to_thread(lm.generate_json, messages, config.response_schema.json_schema.model_dump(exclude_none=True))
-        else:
             gen = await asyncio.to_thread(
-                lm.generate, messages, config.max_tokens or 256, config.temperature or 0.0, config.seed
+                lm.generate_json, messages, config.response_schema.json_schema.model_dump(exclude_none=True)
             )
+        else:
+            gen = await asyncio.to_thread(lm.generate, messages, config.max_tokens or 256, config.temperature or 0.0, config.seed)
         output = ModelOutput.from_content(model=self.model_name, content=gen.text)
-        output.usage = ModelUsage(input_tokens=gen.input_tokens, output_tokens=gen.output_tokens,
-                                  total_tokens=gen.input_tokens + gen.output_tokens)
+        output.usage = ModelUsage(
+            input_tokens=gen.input_tokens, output_tokens=gen.output_tokens, total_tokens=gen.input_tokens + gen.output_tokens
+        )
         return output
 
     def _tool_call(self, lm: LocalModel, messages: list[dict[str, str]], tools: list[ToolInfo]) -> ModelOutput:
@@ -81,14 +89,18 @@ class DefaultModelAPI(ModelAPI):
         pick = lm.generate_json(prompt, {"type": "object", "properties": {"tool": {"enum": [t.name for t in tools]}}})
         name = json.loads(pick.text)["tool"]
         tool = next(t for t in tools if t.name == name)
-        args = lm.generate_json(prompt + [{"role": "assistant", "content": f"Calling {name}."}],
-                                tool.parameters.model_dump(exclude_none=True))
+        args = lm.generate_json(
+            prompt + [{"role": "assistant", "content": f"Calling {name}."}], tool.parameters.model_dump(exclude_none=True)
+        )
         call = ToolCall(id=f"call_{abs(hash((name, args.text))) % 10**8}", function=name, arguments=json.loads(args.text))
         message = ChatMessageAssistant(content="", tool_calls=[call], model=self.model_name, source="generate")
         usage_in = pick.input_tokens + args.input_tokens
         usage_out = pick.output_tokens + args.output_tokens
-        return ModelOutput(model=self.model_name, choices=[ChatCompletionChoice(message=message, stop_reason="tool_calls")],
-                           usage=ModelUsage(input_tokens=usage_in, output_tokens=usage_out, total_tokens=usage_in + usage_out))
+        return ModelOutput(
+            model=self.model_name,
+            choices=[ChatCompletionChoice(message=message, stop_reason="tool_calls")],
+            usage=ModelUsage(input_tokens=usage_in, output_tokens=usage_out, total_tokens=usage_in + usage_out),
+        )
 
 
 @modelapi(name="m2bench")

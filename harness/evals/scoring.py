@@ -28,7 +28,12 @@ from harness.rubric import RubricItem, summarize
 logger = logging.getLogger(__name__)
 
 GRADER_ROLE = "grader"
-_MESSAGE = {"system": ChatMessageSystem, "developer": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
+_MESSAGE = {
+    "system": ChatMessageSystem,
+    "developer": ChatMessageSystem,
+    "user": ChatMessageUser,
+    "assistant": ChatMessageAssistant,
+}
 
 
 def chat_messages(messages: Sequence[dict[str, str]]) -> list[ChatMessage]:
@@ -109,8 +114,11 @@ class InspectEngines:
         name = str(model)
         if name not in self._engines:
             self._engines[name] = RubricGrader(
-                inspect_grader(model, self.structured_output), grader_id=name, mode=self.mode,
-                max_attempts=self.max_attempts, cache=default_cache(),
+                inspect_grader(model, self.structured_output),
+                grader_id=name,
+                mode=self.mode,
+                max_attempts=self.max_attempts,
+                cache=default_cache(),
             )
         return self._engines[name]
 
@@ -132,10 +140,14 @@ def rubric_scorer(grading_mode: GradingMode = "per_criterion", max_attempts: int
         model, self_graded, engine = engines.grader_role()
         grader_name = str(model)
         rubric = rubric_from_metadata(state.metadata["rubric"])
-        result = await engine.grade(conversation_of(state), state.output.completion, rubric, state.metadata.get("example_tags", ()))
+        result = await engine.grade(
+            conversation_of(state), state.output.completion, rubric, state.metadata.get("example_tags", ())
+        )
         if result.errors:
             listing = "; ".join(f"{v.item.criterion[:80]!r}: {v.error}" for v in result.errors)
             raise GradingError(f"{len(result.errors)} of {len(rubric)} criteria could not be graded by {grader_name}: {listing}")
+        if result.score is None:  # the loaders reject rubrics without positive points
+            raise GradingError("the rubric has no criterion with positive points, so no score can be computed")
         return Score(
             value=result.score,
             answer=state.output.completion,

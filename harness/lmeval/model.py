@@ -39,7 +39,7 @@ class EmbeddedLM(LM):
             return self._last[1]
         with self.lm.lock, torch.no_grad():
             logits = self.lm.model(input_ids=torch.tensor([ids])).logits[0].float()
-        logprobs = torch.log_softmax(logits[-n - 1:], dim=-1)
+        logprobs = torch.log_softmax(logits[-n - 1 :], dim=-1)
         self._last = (tuple(ids), logprobs[-1:])
         return logprobs[:-1]
 
@@ -51,8 +51,8 @@ class EmbeddedLM(LM):
             context, continuation = context[:-spaces], context[-spaces:] + continuation
         whole = tok.encode(context + continuation, add_special_tokens=False)
         ctx = tok.encode(context, add_special_tokens=False)
-        cont = whole[len(ctx):] or whole[-1:]
-        ids = (ctx + cont)[-self.lm.max_context:]
+        cont = whole[len(ctx) :] or whole[-1:]
+        ids = (ctx + cont)[-self.lm.max_context :]
         if len(cont) == 1 and (self._last is None or self._last[0] != tuple(ids[:-1])):
             self._logprobs(ids[:-1], 0)  # the context's pass, kept for the other options
         logprobs = self._logprobs(ids, len(cont))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -63,7 +63,7 @@ def _model_name(data: dict) -> str:
 def _date(data: dict) -> str:
     value = data.get("date")
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc).date().isoformat()
+        return datetime.fromtimestamp(value, tz=UTC).date().isoformat()
     return str(value or "")[:10]
 
 
@@ -86,11 +86,21 @@ def lmeval_rows(path: str | Path, model: str | None = None) -> list[dict]:
             continue  # a group row or a task without an accuracy-like metric
         benchmark, subset, split = TASKS.get(task, (task, "", ""))
         n = (counts.get(task) or {}).get("effective", results.get("sample_len"))
-        rows.append({
-            "model": model or _model_name(data), "benchmark": benchmark, "subset": subset, "split": split,
-            "score": found[0], "stderr": found[1], "n": int(n) if n is not None else None, "grader": "",
-            "harness": "lm-eval", "date": _date(data), "log": f"{path.resolve()}#{task}",
-        })
+        rows.append(
+            {
+                "model": model or _model_name(data),
+                "benchmark": benchmark,
+                "subset": subset,
+                "split": split,
+                "score": found[0],
+                "stderr": found[1],
+                "n": int(n) if n is not None else None,
+                "grader": "",
+                "harness": "lm-eval",
+                "date": _date(data),
+                "log": f"{path.resolve()}#{task}",
+            }
+        )
     return rows
 
 

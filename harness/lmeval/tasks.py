@@ -10,16 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.answers import extract_choice
 from harness import medqa
+from harness.answers import extract_choice
 from harness.medqa import LETTERS, MCQuestion, format_prompt
 
 TASK_DIR = Path(__file__).resolve().parents[2] / "tasks" / "lm_eval"
 
 
 def to_doc(q: MCQuestion) -> dict[str, Any]:
-    return {"id": q.id, "question": q.question, "options": [q.options[k] for k in LETTERS],
-            "answer": q.answer, "label": LETTERS.index(q.answer), "meta_info": q.meta.get("meta_info") or ""}
+    return {
+        "id": q.id,
+        "question": q.question,
+        "options": [q.options[k] for k in LETTERS],
+        "answer": q.answer,
+        "label": LETTERS.index(q.answer),
+        "meta_info": q.meta.get("meta_info") or "",
+    }
 
 
 def options_of(doc: dict[str, Any]) -> dict[str, str]:

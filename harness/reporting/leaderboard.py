@@ -74,10 +74,13 @@ def _number(path: Path, line: int, field: str, text: str, low: float, high: floa
 def load_published(path: str | Path | None = None) -> pd.DataFrame:
     """Published results, validated; ``score`` is on the 0-100 scale."""
     path = Path(path) if path else LEADERBOARD_DIR / "published.csv"
-    records, seen = [], {}
+    records: list[dict] = []
+    seen: dict[tuple[str, ...], int] = {}
     for line, row in _rows(path, PUBLISHED_COLUMNS, ["model", "benchmark", "score", "source", "source_ref", "date"]):
         if not BENCHMARK_NAME.match(row["benchmark"]):
-            raise DataError(path, f"{row['benchmark']!r} must be lower-case letters, digits and _ (e.g. healthbench_hard)", line, "benchmark")
+            raise DataError(
+                path, f"{row['benchmark']!r} must be lower-case letters, digits and _ (e.g. healthbench_hard)", line, "benchmark"
+            )
         if not DATE.match(row["date"]):
             raise DataError(path, f"{row['date']!r} is not YYYY-MM-DD or YYYY-MM", line, "date")
         score = _number(path, line, "score", row["score"], 0, 100)
@@ -92,7 +95,8 @@ def load_published(path: str | Path | None = None) -> pd.DataFrame:
 def load_models(path: str | Path | None = None) -> pd.DataFrame:
     """Model registry, validated. Dense models get params_active_b = params_total_b."""
     path = Path(path) if path else LEADERBOARD_DIR / "models.csv"
-    records, names = [], {}
+    records: list[dict] = []
+    names: dict[str, int] = {}
     for line, row in _rows(path, MODEL_COLUMNS, ["model", "architecture", "source"]):
         arch = row["architecture"]
         if arch not in ARCHITECTURES:
@@ -100,9 +104,13 @@ def load_models(path: str | Path | None = None) -> pd.DataFrame:
         total = _number(path, line, "params_total_b", row["params_total_b"], 1e-6, 1e5) if row["params_total_b"] else math.nan
         active = _number(path, line, "params_active_b", row["params_active_b"], 1e-6, 1e5) if row["params_active_b"] else math.nan
         if arch == "unknown" and not (math.isnan(total) and math.isnan(active)):
-            raise DataError(path, "architecture 'unknown' means no public parameter count: leave it empty", line, "params_total_b")
+            raise DataError(
+                path, "architecture 'unknown' means no public parameter count: leave it empty", line, "params_total_b"
+            )
         if arch != "unknown" and math.isnan(total):
-            raise DataError(path, f"a {arch} model needs its total parameter count (or architecture 'unknown')", line, "params_total_b")
+            raise DataError(
+                path, f"a {arch} model needs its total parameter count (or architecture 'unknown')", line, "params_total_b"
+            )
         if arch == "moe" and math.isnan(active):
             raise DataError(path, "a mixture-of-experts model needs its active parameter count", line, "params_active_b")
         if arch == "dense":
@@ -138,15 +146,15 @@ class ModelRegistry:
     def __init__(self, models: pd.DataFrame):
         self.models = models
         self._index: dict[str, int] = {}
-        for i, row in models.iterrows():
-            for name in [row["model"], *row["aliases"]]:
+        for i, (model, aliases) in enumerate(zip(models["model"], models["aliases"])):
+            for name in [model, *aliases]:
                 self._index[name.lower()] = i
 
     def find(self, name: str) -> pd.Series | None:
         parts = name.split("/")
         for candidate in ["/".join(parts[i:]) for i in range(len(parts))]:
             if (i := self._index.get(candidate.lower())) is not None:
-                return self.models.loc[i]
+                return self.models.iloc[i]
         return None
 
 
@@ -164,7 +172,11 @@ def validate(directory: str | Path | None = None) -> list[str]:
                 "model",
             )
     own = load_own_runs(directory / "own_runs.csv")
-    return [f"{directory / 'published.csv'}: {len(published)} rows", f"{directory / 'models.csv'}: {len(registry.models)} rows", f"{directory / 'own_runs.csv'}: {len(own)} rows"]
+    return [
+        f"{directory / 'published.csv'}: {len(published)} rows",
+        f"{directory / 'models.csv'}: {len(registry.models)} rows",
+        f"{directory / 'own_runs.csv'}: {len(own)} rows",
+    ]
 
 
 if __name__ == "__main__":

@@ -34,9 +34,7 @@ def frontier_mask(params, scores) -> list[bool]:
     params, scores = list(params), list(scores)
     if len(params) != len(scores):
         raise ValueError("params and scores differ in length")
-    points = [
-        (float(p), float(s), i) for i, (p, s) in enumerate(zip(params, scores)) if not (_missing(p) or _missing(s))
-    ]
+    points = [(float(p), float(s), i) for i, (p, s) in enumerate(zip(params, scores)) if not (_missing(p) or _missing(s))]
     on = [False] * len(params)
     # by parameters ascending, then score descending: a point is kept when it beats the
     # best score seen among strictly smaller models and is the best at its own size
@@ -48,7 +46,7 @@ def frontier_mask(params, scores) -> list[bool]:
         group = [t for t in points[i:] if t[0] == size]
         top = group[0][1]
         if top > best_smaller:
-            for p, s, index in group:
+            for _, s, index in group:
                 if s == top:
                     on[index] = True
         best_smaller = max(best_smaller, top)

@@ -9,8 +9,8 @@ The command line is ``python -m harness.tools.report``.
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import math
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +23,21 @@ from harness.results import RESULT_COLUMNS, normalize
 
 REPORTS_DIR = Path("reports")
 POINT_COLUMNS = [
-    "model", "origin", "subset", "params_total_b", "params_active_b", "params_b", "score", "stderr", "n",
-    "grader", "source", "source_ref", "date", "log", "on_frontier",
+    "model",
+    "origin",
+    "subset",
+    "params_total_b",
+    "params_active_b",
+    "params_b",
+    "score",
+    "stderr",
+    "n",
+    "grader",
+    "source",
+    "source_ref",
+    "date",
+    "log",
+    "on_frontier",
 ]
 KIND_LABEL = {"total": "total parameters", "active": "active parameters per token (MoE)"}
 
@@ -60,7 +73,9 @@ def build(
     models_path = directory / "models.csv"
     published = load_published(directory / "published.csv")
     registry = ModelRegistry(load_models(models_path))
-    frames = [f for f in (load_own_runs(Path(own_runs) if own_runs else directory / "own_runs.csv"), runs) if f is not None and len(f)]
+    frames = [
+        f for f in (load_own_runs(Path(own_runs) if own_runs else directory / "own_runs.csv"), runs) if f is not None and len(f)
+    ]
     own = normalize(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
     known = sorted(set(published["benchmark"]) | set(own["benchmark"]))
     if benchmark not in known:
@@ -68,12 +83,37 @@ def build(
 
     rows = []
     for _, r in published[published["benchmark"] == benchmark].iterrows():
-        rows.append({"model": r["model"], "origin": "published", "subset": r["subset"], "score": r["score"], "stderr": math.nan,
-                     "n": math.nan, "grader": r["note"], "source": r["source"], "source_ref": r["source_ref"], "date": r["date"], "log": ""})
+        rows.append(
+            {
+                "model": r["model"],
+                "origin": "published",
+                "subset": r["subset"],
+                "score": r["score"],
+                "stderr": math.nan,
+                "n": math.nan,
+                "grader": r["note"],
+                "source": r["source"],
+                "source_ref": r["source_ref"],
+                "date": r["date"],
+                "log": "",
+            }
+        )
     for _, r in own[own["benchmark"] == benchmark].iterrows():
-        rows.append({"model": r["model"], "origin": "own", "subset": r["subset"], "score": 100 * float(r["score"]),
-                     "stderr": 100 * float(r["stderr"]) if pd.notna(r["stderr"]) else math.nan, "n": r["n"], "grader": r["grader"],
-                     "source": "own run", "source_ref": Path(str(r["log"])).name, "date": r["date"], "log": r["log"]})
+        rows.append(
+            {
+                "model": r["model"],
+                "origin": "own",
+                "subset": r["subset"],
+                "score": 100 * float(r["score"]),
+                "stderr": 100 * float(r["stderr"]) if pd.notna(r["stderr"]) else math.nan,
+                "n": r["n"],
+                "grader": r["grader"],
+                "source": "own run",
+                "source_ref": Path(str(r["log"])).name,
+                "date": r["date"],
+                "log": r["log"],
+            }
+        )
 
     messages, seen = [], set()
     for row in rows:
@@ -85,8 +125,10 @@ def build(
             continue
         seen.add(row["model"])
         if entry is None:
-            messages.append(f"{row['model']}: no parameter count - the model has no row in {_shown(models_path)}; "
-                            "add one (model, aliases, architecture, params_total_b, params_active_b, source) to plot it. Listed as unknown.")
+            messages.append(
+                f"{row['model']}: no parameter count - the model has no row in {_shown(models_path)}; "
+                "add one (model, aliases, architecture, params_total_b, params_active_b, source) to plot it. Listed as unknown."
+            )
         elif entry["architecture"] == "unknown":
             messages.append(f"{row['model']}: parameter count not public (closed model) - listed as unknown, not plotted.")
 
@@ -107,18 +149,44 @@ def _label_points(ax, points: pd.DataFrame) -> None:
     half = 6.5 * ax.figure.dpi / 72  # marker (and frontier ring) radius in pixels
     centres = ax.transData.transform(points[["params_b", "score"]].to_numpy(dtype=float)) if len(points) else []
     placed = [Bbox.from_extents(x - half, y - half, x + half, y + half) for x, y in centres]
-    offsets = [(8, 6), (8, -12), (-8, 6), (-8, -12), (10, -3), (-10, -3), (8, 16), (8, -22), (-8, 16), (-8, -22),
-               (20, 20), (20, -28), (-20, 20), (-20, -28), (0, 30), (0, -34)]
+    offsets = [
+        (8, 6),
+        (8, -12),
+        (-8, 6),
+        (-8, -12),
+        (10, -3),
+        (-10, -3),
+        (8, 16),
+        (8, -22),
+        (-8, 16),
+        (-8, -22),
+        (20, 20),
+        (20, -28),
+        (-20, 20),
+        (-20, -28),
+        (0, 30),
+        (0, -34),
+    ]
     for _, p in points.iterrows():
         text = p["model"]
         if p["origin"] == "own":
-            notes = ["own"] + ([f"n={p['n']:.0f}"] if pd.notna(p["n"]) else []) + (["self-graded"] if "self-graded" in str(p["grader"]) or p["grader"] == p["model"] else [])
+            notes = (
+                ["own"]
+                + ([f"n={p['n']:.0f}"] if pd.notna(p["n"]) else [])
+                + (["self-graded"] if "self-graded" in str(p["grader"]) or p["grader"] == p["model"] else [])
+            )
             text += f" ({', '.join(notes)})"
         for dx, dy in offsets:
-            label = ax.annotate(text, (p["params_b"], p["score"]), xytext=(dx, dy), textcoords="offset points",
-                                ha="left" if dx >= 0 else "right", fontsize=8,
-                                color="#b35900" if p["origin"] == "own" else "#1a1a1a",
-                                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75})
+            label = ax.annotate(
+                text,
+                (p["params_b"], p["score"]),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha="left" if dx >= 0 else "right",
+                fontsize=8,
+                color="#b35900" if p["origin"] == "own" else "#1a1a1a",
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75},
+            )
             box = label.get_window_extent(renderer).expanded(1.05, 1.15)
             if not any(box.overlaps(other) for other in placed) or (dx, dy) == offsets[-1]:
                 placed.append(box)
@@ -140,14 +208,31 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
     own = points[points["origin"] == "own"]
     front = points[points["on_frontier"]].sort_values("params_b")
     if len(front):
-        ax.step(front["params_b"], front["score"], where="post", color="#2ca02c", lw=1.5, alpha=0.8, zorder=1,
-                label="Pareto frontier (fewer parameters, higher score)")
+        ax.step(
+            front["params_b"],
+            front["score"],
+            where="post",
+            color="#2ca02c",
+            lw=1.5,
+            alpha=0.8,
+            zorder=1,
+            label="Pareto frontier (fewer parameters, higher score)",
+        )
         ax.scatter(front["params_b"], front["score"], s=160, facecolors="none", edgecolors="#2ca02c", lw=1.8, zorder=2)
     ax.scatter(published["params_b"], published["score"], s=45, color="#1f77b4", zorder=3, label="published")
     if len(own):
         ax.errorbar(own["params_b"], own["score"], yerr=own["stderr"].fillna(0), fmt="none", ecolor="#ff7f0e", zorder=3)
-        ax.scatter(own["params_b"], own["score"], s=140, marker="*", color="#ff7f0e", edgecolors="black", lw=0.6, zorder=4,
-                   label="own run")
+        ax.scatter(
+            own["params_b"],
+            own["score"],
+            s=140,
+            marker="*",
+            color="#ff7f0e",
+            edgecolors="black",
+            lw=0.6,
+            zorder=4,
+            label="own run",
+        )
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
@@ -156,7 +241,9 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
         lo, hi = points["params_b"].min(), points["params_b"].max()
         ax.set_xlim(lo / 2.5, hi * 3)
         if len(front):  # the last frontier point dominates everything to its right
-            ax.plot([front["params_b"].iloc[-1], hi * 3], [front["score"].iloc[-1]] * 2, color="#2ca02c", lw=1.2, ls=":", zorder=1)
+            ax.plot(
+                [front["params_b"].iloc[-1], hi * 3], [front["score"].iloc[-1]] * 2, color="#2ca02c", lw=1.2, ls=":", zorder=1
+            )
         err = points["stderr"].fillna(0)
         smin, smax = (points["score"] - err).min(), (points["score"] + err).max()
         pad = max(3.0, (smax - smin) * 0.12)
@@ -207,18 +294,50 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report.points.itertuples():
-        lines.append("| " + " | ".join(_cell(x) for x in [
-            r.model, r.origin, r.subset, _fmt(r.params_total_b), _fmt(r.params_active_b), f"{r.score:.1f}",
-            _fmt(r.stderr, ".1f", ""), _fmt(r.n, ".0f", ""), "yes" if r.on_frontier else "", f"{r.source}, {r.source_ref}", r.grader]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(x)
+                for x in [
+                    r.model,
+                    r.origin,
+                    r.subset,
+                    _fmt(r.params_total_b),
+                    _fmt(r.params_active_b),
+                    f"{r.score:.1f}",
+                    _fmt(r.stderr, ".1f", ""),
+                    _fmt(r.n, ".0f", ""),
+                    "yes" if r.on_frontier else "",
+                    f"{r.source}, {r.source_ref}",
+                    r.grader,
+                ]
+            )
+            + " |"
+        )
     if len(report.unknown):
-        lines += ["", "## Parameter count unknown (listed, not plotted)", "",
-                  "| model | origin | subset | score | source | grader / note |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Parameter count unknown (listed, not plotted)",
+            "",
+            "| model | origin | subset | score | source | grader / note |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in report.unknown.itertuples():
-            lines.append("| " + " | ".join(_cell(x) for x in [r.model, r.origin, r.subset, f"{r.score:.1f}", f"{r.source}, {r.source_ref}", r.grader]) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    _cell(x) for x in [r.model, r.origin, r.subset, f"{r.score:.1f}", f"{r.source}, {r.source_ref}", r.grader]
+                )
+                + " |"
+            )
     if report.messages:
         lines += ["", "## Notes", ""] + [f"- {m}" for m in report.messages]
-    lines += ["", "Scores from different sources may use different graders and settings; see each source. "
-              "Add a result in `leaderboards/published.csv`, a parameter count in `leaderboards/models.csv`.", ""]
+    lines += [
+        "",
+        "Scores from different sources may use different graders and settings; see each source. "
+        "Add a result in `leaderboards/published.csv`, a parameter count in `leaderboards/models.csv`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -227,7 +346,13 @@ def write_pareto(report: ParetoReport, out: str | Path = REPORTS_DIR, command: s
     stem = f"{report.benchmark}_pareto" + ("" if report.kind == "total" else f"_{report.kind}")
     png = plot(report, out / f"{stem}.png")
     md = out / f"{stem}.md"
-    md.write_text(markdown(report, png.name, command or f"python -m harness.tools.report pareto --benchmark {report.benchmark} --params {report.kind}"))
+    md.write_text(
+        markdown(
+            report,
+            png.name,
+            command or f"python -m harness.tools.report pareto --benchmark {report.benchmark} --params {report.kind}",
+        )
+    )
     return png, md
 
 
@@ -235,8 +360,14 @@ def _report_files(out: Path) -> list[Path]:
     """Files under ``out``, without those git ignores (raw local logs), when ``out`` is in a git checkout."""
     files = [p.resolve() for p in out.rglob("*") if p.is_file()]
     try:
-        listed = subprocess.run(["git", "check-ignore", "--stdin"], cwd=out, input="\n".join(map(str, files)),
-                                capture_output=True, text=True, timeout=30)
+        listed = subprocess.run(
+            ["git", "check-ignore", "--stdin"],
+            cwd=out,
+            input="\n".join(map(str, files)),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError):
         return files
     ignored = set(listed.stdout.splitlines()) if listed.returncode in (0, 1) else set()
@@ -248,8 +379,14 @@ def write_index(out: str | Path = REPORTS_DIR) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tables = sorted(out.glob("*_pareto*.md"))
-    lines = ["# Reports", "", "Generated by `python -m harness.tools.report index`; regenerate after adding results.", "",
-             "## Performance vs parameters (Pareto)", ""]
+    lines = [
+        "# Reports",
+        "",
+        "Generated by `python -m harness.tools.report index`; regenerate after adding results.",
+        "",
+        "## Performance vs parameters (Pareto)",
+        "",
+    ]
     for md in tables:
         png = md.with_suffix(".png")
         title = md.read_text().splitlines()[0].lstrip("# ").strip() if md.stat().st_size else md.stem
@@ -259,8 +396,10 @@ def write_index(out: str | Path = REPORTS_DIR) -> Path:
         lines.append("(none yet: run `python -m harness.tools.report pareto --benchmark healthbench_hard`)")
     mine = {p.name for md in tables for p in (md, md.with_suffix(".png"))} | {"README.md"}
     others = sorted(
-        p.relative_to(out.resolve()).as_posix() for p in _report_files(out)
-        if not (p.parent == out.resolve() and p.name in mine) and not any(x.startswith(".") for x in p.relative_to(out.resolve()).parts)
+        p.relative_to(out.resolve()).as_posix()
+        for p in _report_files(out)
+        if not (p.parent == out.resolve() and p.name in mine)
+        and not any(x.startswith(".") for x in p.relative_to(out.resolve()).parts)
     )
     if others:
         lines += ["", "## Other reports", ""] + [f"- [{name}]({name})" for name in others]

@@ -28,6 +28,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+import aiohttp  # noqa: F401,E402  (imported up front, so no timed run pays for the first import)
 
 from harness.clients import OpenAIChat
 from harness.data import read_jsonl, resolve_file
@@ -36,8 +39,6 @@ from harness.grading import RubricGrader, criterion_prompt, parse_json_object, p
 from harness.healthbench import HealthBenchExample, load_file, load_healthbench
 from harness.rubric import rubric_score
 from harness.tools.sim_server import SimProcess
-
-import aiohttp  # noqa: F401,E402  (imported up front, so no timed run pays for the first import)
 
 HARD_SAMPLE = "hard_sample50_seed42.jsonl"
 OSS_SAMPLE = "oss_eval_sample500.jsonl"
@@ -125,7 +126,7 @@ def grading_cost(size: Size) -> dict:
         for mode in ("per_criterion", "batched"):
             srv.reset_stats()
 
-            async def run() -> list:
+            async def run(mode: str = mode) -> list:
                 _, chat = clients(srv.base_url, 32)
                 engine = RubricGrader(chat, grader_id="sim-grader", mode=mode, max_concurrency=32)
                 return await asyncio.gather(
@@ -157,9 +158,13 @@ def grading_cost(size: Size) -> dict:
         "scores_identical": scores["per_criterion"] == scores["batched"],
     }
     return {
-        "config": {"data": f"healthbench/{HARD_SAMPLE}", "latency_s": 0.0, "concurrency": 32,
-                   "response": "each row's ideal_completion (the canned sim reply where a row has none)",
-                   "token_count": "regex word tokens (harness.tools.sim_server.count_tokens), grader requests only"},
+        "config": {
+            "data": f"healthbench/{HARD_SAMPLE}",
+            "latency_s": 0.0,
+            "concurrency": 32,
+            "response": "each row's ideal_completion (the canned sim reply where a row has none)",
+            "token_count": "regex word tokens (harness.tools.sim_server.count_tokens), grader requests only",
+        },
         "figures": figures,
         "targets": {"grader_calls_ratio": ["<=", 0.2], "grader_input_tokens_ratio": ["<=", 1 / 3]},
         "notes": [NOTE_HARD],
@@ -222,7 +227,7 @@ def throughput(size: Size) -> dict:
             asyncio.run(full_run_async(rows[:2], srv.base_url, mode, 2))
         full_run_threadpool(rows[:1], srv.base_url, 1)
         for c in size.concurrencies:
-            runs = {}
+            runs: dict[str, Any] = {}
             scores = {}
             plan = [("batched", "batched"), ("per_criterion", "per_criterion"), ("threadpool_per_criterion", "per_criterion")]
             for name, sizing in plan:
@@ -277,8 +282,11 @@ def throughput(size: Size) -> dict:
         },
         "figures": figures,
         "targets": {"wall_time_over_lower_bound": ["<=", 1.2]},
-        "notes": [NOTE_HARD, "harness_cpu = CPU seconds of the benchmark process (client side: harness, openai client, "
-                  "event loop) during the run; the server runs in another process."],
+        "notes": [
+            NOTE_HARD,
+            "harness_cpu = CPU seconds of the benchmark process (client side: harness, openai client, "
+            "event loop) during the run; the server runs in another process.",
+        ],
     }
 
 
@@ -302,21 +310,30 @@ def load(size: Size) -> dict:
             times.append(time.perf_counter() - t0)
         file_mb = path.stat().st_size / 1e6
     return {
-        "config": {"file": f"{size.load_rows} rows: healthbench/{OSS_SAMPLE} repeated with distinct prompt_ids, "
-                   "written to a temp file", "repeats": 5},
-        "figures": {"rows": len(examples), "file_mb": file_mb, "load_s_median": statistics.median(times),
-                    "load_s_min": min(times), "load_s_max": max(times)},
+        "config": {
+            "file": f"{size.load_rows} rows: healthbench/{OSS_SAMPLE} repeated with distinct prompt_ids, written to a temp file",
+            "repeats": 5,
+        },
+        "figures": {
+            "rows": len(examples),
+            "file_mb": file_mb,
+            "load_s_median": statistics.median(times),
+            "load_s_min": min(times),
+            "load_s_max": max(times),
+        },
         "targets": {"load_s_median": ["<=", 2.0]},
-        "notes": ["The official 5000-row file is not available offline; timing covers JSON parsing and full "
-                  "validation (harness.healthbench.load_healthbench, including the official row-count check)."],
+        "notes": [
+            "The official 5000-row file is not available offline; timing covers JSON parsing and full "
+            "validation (harness.healthbench.load_healthbench, including the official row-count check)."
+        ],
     }
 
 
 # ---- scenario 5: client CPU per call -------------------------------------------------------
 def client_overhead(size: Size) -> dict:
     """Client CPU per grader call: harness.clients.OpenAIChat (aiohttp) vs the openai SDK."""
-    from openai import AsyncOpenAI, DefaultAsyncHttpxClient
     import httpx
+    from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
     calls, concurrency = (600, 64) if size is FULL else (60, 8)
     messages = [{"role": "user", "content": "hello " * 200}]
@@ -333,6 +350,7 @@ def client_overhead(size: Size) -> dict:
         return (time.process_time() - cpu) / calls * 1000, time.perf_counter() - wall
 
     with SimProcess(size.latency_s) as srv:
+
         async def ours():
             chat = OpenAIChat(srv.base_url, "sim-model", max_connections=concurrency)
             result = await drive(lambda: chat(messages))
@@ -349,10 +367,16 @@ def client_overhead(size: Size) -> dict:
         (ours_ms, ours_wall), (sdk_ms, sdk_wall) = asyncio.run(ours()), asyncio.run(sdk())
     bound = calls * size.latency_s / concurrency
     return {
-        "config": {"calls": calls, "concurrency": concurrency, "latency_s": size.latency_s,
-                   "server": "harness.tools.sim_server in a child process"},
-        "figures": {"client_cpu_ms_per_call": {"openai_chat_aiohttp": ours_ms, "openai_sdk": sdk_ms},
-                    "wall_time_over_lower_bound": {"openai_chat_aiohttp": ours_wall / bound, "openai_sdk": sdk_wall / bound}},
+        "config": {
+            "calls": calls,
+            "concurrency": concurrency,
+            "latency_s": size.latency_s,
+            "server": "harness.tools.sim_server in a child process",
+        },
+        "figures": {
+            "client_cpu_ms_per_call": {"openai_chat_aiohttp": ours_ms, "openai_sdk": sdk_ms},
+            "wall_time_over_lower_bound": {"openai_chat_aiohttp": ours_wall / bound, "openai_sdk": sdk_wall / bound},
+        },
         "notes": ["CPU is this process's CPU time (time.process_time) divided by the number of calls."],
     }
 
@@ -419,8 +443,11 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def main(argv: Sequence[str] | None = None, scenarios: dict[str, Callable[[Size], dict]] = SCENARIOS,
-         prog: str = "python -m harness.tools.bench") -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    scenarios: dict[str, Callable[[Size], dict]] = SCENARIOS,
+    prog: str = "python -m harness.tools.bench",
+) -> int:
     """Run the named scenarios; a caller may pass more (the verl recipe adds its reward scenario)."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("scenarios", nargs="*", default=list(scenarios), help=f"any of {', '.join(scenarios)} (default all)")

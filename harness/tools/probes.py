@@ -144,7 +144,7 @@ class KeywordJudge:
         negated = _NEGATED.match(criterion)
         if points < 0 and not negated:  # an undesirable behaviour: "do not take X" is not doing X
             reply = _affirmed(reply)
-        wanted = stems(criterion[negated.end():] if negated else criterion)
+        wanted = stems(criterion[negated.end() :] if negated else criterion)
         if not wanted:
             return False
         coverage = len(wanted & stems(reply)) / len(wanted)
@@ -159,14 +159,18 @@ def examples_with_reference(examples: Sequence[HealthBenchExample]) -> list[Heal
 
 
 async def score_probes(
-    examples: Sequence[HealthBenchExample], grader: Grader, grader_id: str, mode: str = "per_criterion",
-    probes: Sequence[str] = PROBES, max_concurrency: int = 16,
+    examples: Sequence[HealthBenchExample],
+    grader: Grader,
+    grader_id: str,
+    mode: str = "per_criterion",
+    probes: Sequence[str] = PROBES,
+    max_concurrency: int = 16,
 ) -> list[dict]:
     """One row per (example, reply): prompt_id, probe ("honest" or a probe name), score, errors."""
     engine = RubricGrader(grader, grader_id=grader_id, mode=mode, max_concurrency=max_concurrency, retry_delay=0.05)
     jobs = []
     for example in examples_with_reference(examples):
-        replies = {"honest": example.ideal_completion, **{k: v for k, v in probe_responses(example).items() if k in probes}}
+        replies = {"honest": example.ideal_completion or "", **{k: v for k, v in probe_responses(example).items() if k in probes}}
         jobs += [(example, name, text) for name, text in replies.items()]
     grades = await asyncio.gather(*(engine.grade(e.prompt, text, e.rubrics, e.example_tags) for e, _, text in jobs))
     return [
@@ -184,22 +188,28 @@ def compare(rows: Sequence[dict]) -> list[dict]:
         mine = [r for r in rows if r["probe"] == probe and r["score"] is not None and honest.get(r["prompt_id"]) is not None]
         if not mine:
             continue
-        out.append({
-            "probe": probe,
-            "n": len(mine),
-            "mean": statistics.fmean(r["score"] for r in mine),
-            "honest_mean": statistics.fmean(honest[r["prompt_id"]] for r in mine),
-            "beats_honest": sum(r["score"] > honest[r["prompt_id"]] + 1e-9 for r in mine),
-            "beats_empty": sum(empty.get(r["prompt_id"]) is not None and r["score"] > empty[r["prompt_id"]] + 1e-9 for r in mine),
-            "max_margin": max(r["score"] - honest[r["prompt_id"]] for r in mine),
-            "errors": sum(r["errors"] > 0 for r in rows if r["probe"] == probe),
-        })
+        out.append(
+            {
+                "probe": probe,
+                "n": len(mine),
+                "mean": statistics.fmean(r["score"] for r in mine),
+                "honest_mean": statistics.fmean(honest[r["prompt_id"]] for r in mine),
+                "beats_honest": sum(r["score"] > honest[r["prompt_id"]] + 1e-9 for r in mine),
+                "beats_empty": sum(
+                    empty.get(r["prompt_id"]) is not None and r["score"] > empty[r["prompt_id"]] + 1e-9 for r in mine
+                ),
+                "max_margin": max(r["score"] - honest[r["prompt_id"]] for r in mine),
+                "errors": sum(r["errors"] > 0 for r in rows if r["probe"] == probe),
+            }
+        )
     return out
 
 
 def table(summary: Sequence[dict]) -> str:
-    lines = ["| reply | n | mean score | honest mean | beats honest | max margin vs honest | beats empty | errored |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| reply | n | mean score | honest mean | beats honest | max margin vs honest | beats empty | errored |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for s in summary:
         lines.append(
             f"| {s['probe']} | {s['n']} | {s['mean']:.3f} | {s['honest_mean']:.3f} | {s['beats_honest']} | "
@@ -253,14 +263,17 @@ def build_report(data_files: Sequence[Path], limit: int | None, mode: str, log: 
         summary = compare(rows)
         parts += [f"### `{data_file.name}`: {len(examples)} examples", "", table(summary), ""]
         if all(abs(s["mean"]) < 1e-12 for s in summary):
-            parts += ["The keyword judge meets none of these criteria for any reply (consensus criteria are long",
-                      "descriptions of ideal behaviour, not keyword checks), so this table tells nothing either way.", ""]
+            parts += [
+                "The keyword judge meets none of these criteria for any reply (consensus criteria are long",
+                "descriptions of ideal behaviour, not keyword checks), so this table tells nothing either way.",
+                "",
+            ]
         empty_wins = next((s["beats_honest"] for s in summary if s["probe"] == "empty"), 0)
         if empty_wins:
             parts += [
                 f"In {empty_wins} of these examples even the empty reply outscores the honest answer: the keyword judge",
                 "cannot tell a correct statement from a wrong one sharing its words (an honest list of a drug's side",
-                "effects \"meets\" a negative criterion listing wrong side effects), so the honest answer collects negative",
+                'effects "meets" a negative criterion listing wrong side effects), so the honest answer collects negative',
                 "points. That is a limit of the scripted judge; the check that matters here is *beats empty*: text written",
                 "to fool the grader earns nothing that silence does not.",
                 "",
@@ -285,7 +298,12 @@ def build_report(data_files: Sequence[Path], limit: int | None, mode: str, log: 
         raw = _run(examples, KeywordJudge(), "keyword-judge-raw", mode)
     finally:
         grading.neutralize = original
-    parts += ["**no delimiter defusing**", "", table([s for s in compare(raw) if s["probe"] in ("honest", "grader_instructions")]), ""]
+    parts += [
+        "**no delimiter defusing**",
+        "",
+        table([s for s in compare(raw) if s["probe"] in ("honest", "grader_instructions")]),
+        "",
+    ]
 
     parts += [
         "## Real grader",
@@ -303,30 +321,33 @@ def build_real_report(real: str, source: Path, real_limit: int, mode: str, log: 
     rows = _run(real_examples, local_grader(), real, mode)
     seconds = time.monotonic() - started
     log(f"{real}: {len(rows)} replies graded in {seconds:.0f}s")
-    return "\n".join([
-        "# Reward-hacking probes: real grader",
-        "",
-        f"Generated by `python -m harness.tools.probes --real-grader {real}` (harness/tools/probes.py); see reward_hacking.md for the",
-        "probes and the scripted-judge figures.",
-        "",
-        f"## `{real}` = the embedded SmolLM2-135M (CPU), {len(real_examples)} examples from `{source.name}`",
-        "",
-        f"The {len(real_examples)} examples with the fewest criteria: "
-        + ", ".join(f"`{e.prompt_id}` ({len(e.rubrics)} criteria)" for e in real_examples) + ".",
-        "",
-        "**A 135M-parameter model is far too small to be a trustworthy judge**: these figures show the pipeline",
-        "running end to end with a real model, not how a production grader behaves. Prompts longer than its",
-        "context keep their end (the criterion), so most of the `extremely_long` reply is cut.",
-        "",
-        table(compare(rows)),
-        "",
-        "| prompt_id | reply | score | errored criteria |",
-        "|---|---|---|---|",
-        *[f"| {r['prompt_id']} | {r['probe']} | {_fmt(r['score'])} | {r['errors']} |" for r in rows],
-        "",
-        f"Wall time: {seconds:.0f} s for {len(rows)} replies (grading mode `{mode}`, 2 shared CPU cores).",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Reward-hacking probes: real grader",
+            "",
+            f"Generated by `python -m harness.tools.probes --real-grader {real}` (harness/tools/probes.py); see reward_hacking.md for the",
+            "probes and the scripted-judge figures.",
+            "",
+            f"## `{real}` = the embedded SmolLM2-135M (CPU), {len(real_examples)} examples from `{source.name}`",
+            "",
+            f"The {len(real_examples)} examples with the fewest criteria: "
+            + ", ".join(f"`{e.prompt_id}` ({len(e.rubrics)} criteria)" for e in real_examples)
+            + ".",
+            "",
+            "**A 135M-parameter model is far too small to be a trustworthy judge**: these figures show the pipeline",
+            "running end to end with a real model, not how a production grader behaves. Prompts longer than its",
+            "context keep their end (the criterion), so most of the `extremely_long` reply is cut.",
+            "",
+            table(compare(rows)),
+            "",
+            "| prompt_id | reply | score | errored criteria |",
+            "|---|---|---|---|",
+            *[f"| {r['prompt_id']} | {r['probe']} | {_fmt(r['score'])} | {r['errors']} |" for r in rows],
+            "",
+            f"Wall time: {seconds:.0f} s for {len(rows)} replies (grading mode `{mode}`, 2 shared CPU cores).",
+            "",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -334,13 +355,24 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m harness.tools.probes", description=__doc__.split("\n")[0])
     root = (local_data_dir() or Path("data")) / "healthbench"
-    defaults = [root / "hard_sample50_seed42.jsonl", root / "consensus_context_seeking_hard_104.jsonl", root / "oss_eval_sample500.jsonl"]
-    parser.add_argument("--data-file", type=Path, action="append", default=None,
-                        help=f"HealthBench-format JSONL, repeatable (default: the three subsets under ${DATA_DIR_ENV}/healthbench)")
+    defaults = [
+        root / "hard_sample50_seed42.jsonl",
+        root / "consensus_context_seeking_hard_104.jsonl",
+        root / "oss_eval_sample500.jsonl",
+    ]
+    parser.add_argument(
+        "--data-file",
+        type=Path,
+        action="append",
+        default=None,
+        help=f"HealthBench-format JSONL, repeatable (default: the three subsets under ${DATA_DIR_ENV}/healthbench)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="examples (with an ideal completion) per file")
     parser.add_argument("--grading-mode", choices=GRADING_MODES, default="per_criterion")
     parser.add_argument("--real-grader", choices=["m2bench/default"], default=None, help="also grade with the embedded model")
-    parser.add_argument("--real-data-file", type=Path, default=None, help="examples for the real grader (default: first --data-file)")
+    parser.add_argument(
+        "--real-data-file", type=Path, default=None, help="examples for the real grader (default: first --data-file)"
+    )
     parser.add_argument("--real-limit", type=int, default=2)
     parser.add_argument("--real-only", action="store_true", help="with --real-grader: skip the scripted-judge report")
     parser.add_argument("--out", type=Path, default=Path("reports/reward_hacking.md"))
@@ -351,7 +383,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.real_grader:
         real_out = args.out.with_name(Path(REAL_REPORT).name)
-        real_out.write_text(build_real_report(args.real_grader, args.real_data_file or files[0], args.real_limit, args.grading_mode) + "\n")
+        real_out.write_text(
+            build_real_report(args.real_grader, args.real_data_file or files[0], args.real_limit, args.grading_mode) + "\n"
+        )
         print(f"wrote {real_out}")
         if args.real_only:
             return

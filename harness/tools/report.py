@@ -74,8 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = run_results(args.logs, args.lmeval)
         for benchmark in benchmarks:
             report = build(benchmark, args.params, runs, args.own_runs, args.leaderboards)
-            command = f"python -m harness.tools.report pareto --benchmark {benchmark} --params {args.params}" + (
-                " --logs " + " ".join(args.logs) if args.logs else "") + (" --lmeval " + " ".join(args.lmeval) if args.lmeval else "")
+            command = (
+                f"python -m harness.tools.report pareto --benchmark {benchmark} --params {args.params}"
+                + (" --logs " + " ".join(args.logs) if args.logs else "")
+                + (" --lmeval " + " ".join(args.lmeval) if args.lmeval else "")
+            )
             png, md = write_pareto(report, args.out, command)
             for message in report.messages:
                 print(f"note: {message}", file=sys.stderr)

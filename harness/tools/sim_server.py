@@ -170,7 +170,8 @@ class SimServer:
             return
 
         async def shutdown() -> None:
-            self._server.close()
+            if self._server is not None:
+                self._server.close()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -222,6 +223,7 @@ class SimServer:
     # ---- HTTP ------------------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None  # a handler always runs inside a task
         self._tasks.add(task)
         try:
             while True:
@@ -235,8 +237,13 @@ class SimServer:
                 body = await self._read_body(reader, headers)
                 status, payload, extra = await self._route(method, path.split("?")[0], body)
                 keep = headers.get("connection", "").lower() != "close"
-                out = [f"HTTP/1.1 {status} {_STATUS.get(status, 'Status')}", "Content-Type: application/json",
-                       f"Content-Length: {len(payload)}", "Connection: " + ("keep-alive" if keep else "close"), *extra]
+                out = [
+                    f"HTTP/1.1 {status} {_STATUS.get(status, 'Status')}",
+                    "Content-Type: application/json",
+                    f"Content-Length: {len(payload)}",
+                    "Connection: " + ("keep-alive" if keep else "close"),
+                    *extra,
+                ]
                 writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + payload)
                 await writer.drain()
                 if not keep:
@@ -309,7 +316,7 @@ class SimServer:
             return 429, _error("simulated rate limit", "rate_limit_exceeded"), ["Retry-After: 0"]
         if fault == "bad_body":
             return 200, b'{"id": "chatcmpl-sim", "choices": [{"index": 0, "mess', []
-        content = reply if is_grader else self.model_reply
+        content = reply if reply is not None else self.model_reply
         if fault == "truncated_json":
             content = content[: len(content) // 2]
         elif fault == "non_json":
@@ -330,8 +337,13 @@ class SimProcess:
 
     def __init__(self, latency_s: float = 0.3, **options):
         self.args = ["--port", "0", "--latency", str(latency_s)]
-        flags = {"grader_latency_s": "--grader-latency", "jitter_s": "--jitter", "error_rate": "--error-rate",
-                 "hang_s": "--hang", "seed": "--seed"}
+        flags = {
+            "grader_latency_s": "--grader-latency",
+            "jitter_s": "--jitter",
+            "error_rate": "--error-rate",
+            "hang_s": "--hang",
+            "seed": "--seed",
+        }
         for name, value in options.items():
             if name == "faults":
                 self.args += ["--faults", ",".join(value)]
@@ -346,6 +358,7 @@ class SimProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "harness.tools.sim_server", *self.args], stdout=subprocess.PIPE, text=True
         )
+        assert self.proc.stdout is not None  # stdout=PIPE
         line = self.proc.stdout.readline()
         match = re.search(r"(http://\S+/v1)", line)
         if not match:
@@ -362,7 +375,8 @@ class SimProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-            self.proc.stdout.close()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
             self.proc = None
 
     def stats(self) -> dict:
@@ -401,8 +415,11 @@ def _completion(model: str, content: str, prompt_tokens: int) -> bytes:
             "created": int(time.time()),
             "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
     ).encode()
 
@@ -420,8 +437,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     server = SimServer(
-        args.latency, host=args.host, port=args.port, grader_latency_s=args.grader_latency, jitter_s=args.jitter,
-        error_rate=args.error_rate, faults=[f for f in args.faults.split(",") if f], hang_s=args.hang, seed=args.seed,
+        args.latency,
+        host=args.host,
+        port=args.port,
+        grader_latency_s=args.grader_latency,
+        jitter_s=args.jitter,
+        error_rate=args.error_rate,
+        faults=[f for f in args.faults.split(",") if f],
+        hang_s=args.hang,
+        seed=args.seed,
     ).start()
     print(f"sim server on {server.base_url} (latency {args.latency}s, error rate {args.error_rate}); Ctrl-C stops", flush=True)
     import signal

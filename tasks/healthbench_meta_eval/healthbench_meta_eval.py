@@ -4,6 +4,8 @@ from harness.evals.meta_eval import meta_eval_task
 
 
 @task
-def healthbench_meta_eval(data_file: str | None = None, grading_mode: str = "per_criterion", structured_output: bool = True) -> Task:
+def healthbench_meta_eval(
+    data_file: str | None = None, grading_mode: str = "per_criterion", structured_output: bool = True
+) -> Task:
     """HealthBench meta-eval: the model under test grades rubric criteria; agreement with physicians."""
     return meta_eval_task(data_file, grading_mode, structured_output)

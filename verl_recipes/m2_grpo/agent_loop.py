@@ -22,7 +22,6 @@ from verl.utils.profiler import simple_timer
 
 from harness.consultation import ChatDoctor, run_consultation
 from harness.patient import PatientSimulator
-
 from verl_recipes.m2_grpo import reward
 from verl_recipes.m2_grpo.consultation import MODE, case_of, patient_chat
 
@@ -54,7 +53,8 @@ class TokenChat:
             self.token_ids = await self.loop.ct_build_initial_tokens(messages)
         else:  # the new observation (patient reply / findings) enters with mask 0
             merged, mask, logprobs = await self.loop.ct_merge_context_msg(
-                self.seen, messages, self.token_ids, self.response_mask, self.logprobs or None)
+                self.seen, messages, self.token_ids, self.response_mask, self.logprobs or None
+            )
             if len(mask) >= self.response_length:
                 self.out_of_budget = True
                 return ""
@@ -64,11 +64,15 @@ class TokenChat:
             self.observations += 1
         with simple_timer("generate_sequences", self.metrics):
             output = await self.loop.server_manager.generate(
-                request_id=self.request_id, prompt_ids=self.token_ids, sampling_params=self.sampling_params)
+                request_id=self.request_id, prompt_ids=self.token_ids, sampling_params=self.sampling_params
+            )
         merged, mask, logprobs = await self.loop.ct_merge_assistant_token(
-            self.token_ids, output.token_ids, self.response_mask,
+            self.token_ids,
+            output.token_ids,
+            self.response_mask,
             self.logprobs if (self.logprobs or output.log_probs) else None,
-            assistant_logprobs=output.log_probs or None)
+            assistant_logprobs=output.log_probs or None,
+        )
         self.token_ids, self.response_mask = merged.token_ids, mask
         if logprobs is not None:
             self.logprobs = logprobs
@@ -101,15 +105,16 @@ class ConsultationAgentLoop(AgentLoopBase):
         record = json.dumps(episode.to_dict())
         final = doctor.messages[-1]["content"] if doctor.messages[-1]["role"] == "assistant" else ""
         with simple_timer("compute_score", chat.metrics):
-            result = await reward.compute_score(reward.CONSULTATION, final, kwargs["reward_model"]["ground_truth"],
-                                                {**extra_info, "transcript": record})
+            result = await reward.compute_score(
+                reward.CONSULTATION, final, kwargs["reward_model"]["ground_truth"], {**extra_info, "transcript": record}
+            )
         info: dict[str, Any] = dict(result)
         if self.overlong_keys:
             info.update(overlong_reward=0.0, overlong=False)
         n = self.response_length
         return AgentLoopOutput(
             prompt_ids=chat.token_ids[: chat.prompt_length],
-            response_ids=chat.token_ids[chat.prompt_length:][:n],
+            response_ids=chat.token_ids[chat.prompt_length :][:n],
             response_mask=chat.response_mask[:n],
             response_logprobs=chat.logprobs[:n] if chat.logprobs else None,
             reward_score=result["score"],

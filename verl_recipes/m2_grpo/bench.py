@@ -34,9 +34,7 @@ def reward_batch(size: Size) -> list[tuple[HealthBenchExample, str]]:
     examples = load_file(resolve_file("healthbench", OSS_SAMPLE))[: size.prompts]
     distinct = min(6, size.rollouts)
     return [
-        (e, f"{response_for(e, 'No reply.')}\n\n(rollout variant {r % distinct})")
-        for e in examples
-        for r in range(size.rollouts)
+        (e, f"{response_for(e, 'No reply.')}\n\n(rollout variant {r % distinct})") for e in examples for r in range(size.rollouts)
     ]
 
 
@@ -46,8 +44,11 @@ def reward_scorer(grader: OpenAIChat, mode: str, concurrency: int, cache: Gradin
     engine = reward.configure(grader, grader_id="sim-grader", mode=mode, max_concurrency=concurrency, cache=cache)
 
     async def score_bridge(example, response):
-        extra = {"conversation": json.dumps(example.prompt), "example_tags": json.dumps(example.example_tags),
-                 "item_id": example.prompt_id}
+        extra = {
+            "conversation": json.dumps(example.prompt),
+            "example_tags": json.dumps(example.example_tags),
+            "item_id": example.prompt_id,
+        }
         rubric = json.dumps([i.to_dict() for i in example.rubrics])
         result = await reward.compute_score(reward.HEALTHBENCH, response, rubric, extra)
         return result["score"] if result["reward_valid"] else None
@@ -89,7 +90,7 @@ def reward_latency(size: Size) -> dict:
                 srv.reset_stats()
                 hits0, misses0, shared0 = cache.hits, cache.misses, engine.shared_in_flight
 
-                async def run():
+                async def run(score=score):
                     return await asyncio.gather(*(score(e, r) for e, r in batch))
 
                 t0 = time.perf_counter()
@@ -97,17 +98,19 @@ def reward_latency(size: Size) -> dict:
                 wall = time.perf_counter() - t0
                 calls = srv.stats()["grader_calls"]
                 bound = rtt * math.ceil(calls / c) if calls else 0.0
-                passes.append({
-                    "pass": label,
-                    "wall_time_s": wall,
-                    "grader_calls": calls,
-                    "cache_hits": cache.hits - hits0,
-                    "cache_misses": cache.misses - misses0,
-                    "pairs_shared_in_flight": engine.shared_in_flight - shared0,
-                    "lower_bound_s": bound,
-                    "wall_time_over_lower_bound": wall / bound if bound else None,
-                    "failed": sum(s is None for s in scores),
-                })
+                passes.append(
+                    {
+                        "pass": label,
+                        "wall_time_s": wall,
+                        "grader_calls": calls,
+                        "cache_hits": cache.hits - hits0,
+                        "cache_misses": cache.misses - misses0,
+                        "pairs_shared_in_flight": engine.shared_in_flight - shared0,
+                        "lower_bound_s": bound,
+                        "wall_time_over_lower_bound": wall / bound if bound else None,
+                        "failed": sum(s is None for s in scores),
+                    }
+                )
             figures[mode] = passes
     figures["wall_time_over_lower_bound"] = {m: figures[m][0]["wall_time_over_lower_bound"] for m in ("batched", "per_criterion")}
     return {

@@ -57,7 +57,6 @@ def data_proto(row: dict, response: str, tokenizer: Any):
     """One verl batch item as the rollout produces it (prompt ids + response ids + masks)."""
     import numpy as np
     import torch
-
     from verl import DataProto
 
     prompt = tokenizer.encode("\n".join(m["content"] for m in row["prompt"]))[-64:]
@@ -89,8 +88,13 @@ async def reward_check(cfg, paths: dict[str, Path]) -> list[dict]:
     for row, response, expected in samples(rows):
         out = await manager.run_single(data_proto(row, response, tokenizer))
         info = {k: float(v) for k, v in out["reward_extra_info"].items() if k in reward.EXTRA_KEYS}
-        line = {"data_source": row["data_source"], "item_id": row["extra_info"]["item_id"],
-                "reward": float(out["reward_score"]), **info, "grader": reward.engine().grader_id}
+        line = {
+            "data_source": row["data_source"],
+            "item_id": row["extra_info"]["item_id"],
+            "reward": float(out["reward_score"]),
+            **info,
+            "grader": reward.engine().grader_id,
+        }
         results.append(line)
         if sorted(info) != sorted(reward.EXTRA_KEYS) or info["reward_valid"] != 1.0:
             raise M2BenchError(f"reward check failed for {line['item_id']}: {line}")
@@ -99,8 +103,13 @@ async def reward_check(cfg, paths: dict[str, Path]) -> list[dict]:
     consultation = [r for r in rows if r["data_source"] == reward.CONSULTATION]
     if consultation:  # multi-turn rows are scored inside the agent loop: check that path
         info = await check_episode(consultation[0])
-        line = {"data_source": reward.CONSULTATION, "item_id": consultation[0]["extra_info"]["item_id"],
-                "reward": info["score"], **info, "grader": reward.engine().grader_id}
+        line = {
+            "data_source": reward.CONSULTATION,
+            "item_id": consultation[0]["extra_info"]["item_id"],
+            "reward": info["score"],
+            **info,
+            "grader": reward.engine().grader_id,
+        }
         results.append(line)
         if info["reward_valid"] != 1.0:
             raise M2BenchError(f"reward check failed for {line['item_id']}: {line}")
@@ -117,8 +126,10 @@ class ScriptedDoctor:
         self.turn += 1
         if self.turn == 1 and not final_only:
             return Action("ask", "When did this start, and has anything made it better or worse?")
-        return Action.from_call("final_assessment", {"diagnosis": self.case.diagnosis, "differential": [],
-                                                     "plan": "Confirm with the appropriate tests and treat."})
+        return Action.from_call(
+            "final_assessment",
+            {"diagnosis": self.case.diagnosis, "differential": [], "plan": "Confirm with the appropriate tests and treat."},
+        )
 
 
 async def check_episode(row: dict, max_turns: int = 3) -> dict[str, float]:

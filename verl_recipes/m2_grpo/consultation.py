@@ -24,7 +24,6 @@ from harness.consultation import (
 )
 from harness.local_model import local_grader
 from harness.rubric_generator import case_rubric
-
 from verl_recipes.m2_grpo import grader
 
 PATIENT_URL_ENV = "M2BENCH_PATIENT_BASE_URL"
@@ -33,8 +32,10 @@ MODE = "conversation"
 
 
 def opening_messages(case: Case) -> list[dict[str, str]]:
-    return [{"role": "system", "content": f"{DOCTOR_INSTRUCTIONS}\n\n{TEXT_PROTOCOL}"},
-            {"role": "user", "content": opening(case, MODE)}]
+    return [
+        {"role": "system", "content": f"{DOCTOR_INSTRUCTIONS}\n\n{TEXT_PROTOCOL}"},
+        {"role": "user", "content": opening(case, MODE)},
+    ]
 
 
 def case_of(extra_info: dict) -> Case:
@@ -58,15 +59,15 @@ def _make_patient_chat() -> Callable[[list[dict[str, str]]], Awaitable[str]]:
     if url and model:
         from harness.clients import OpenAIChat
 
-        client = OpenAIChat(url, model, api_key=grader.grader_api_key(),
-                            temperature=0.7, max_tokens=256)
+        client = OpenAIChat(url, model, api_key=grader.grader_api_key(), temperature=0.7, max_tokens=256)
         return lambda messages: client(messages)
     embedded = local_grader()
     return lambda messages: embedded(messages, None)
 
 
-async def consultation_reward(solution_str: str, ground_truth: Any, extra_info: dict, *, invalid_score: float = 0.0,
-                              max_invalid_fraction: float = 0.2) -> dict[str, float]:
+async def consultation_reward(
+    solution_str: str, ground_truth: Any, extra_info: dict, *, invalid_score: float = 0.0, max_invalid_fraction: float = 0.2
+) -> dict[str, float]:
     """Consultation rubric score of the episode in ``extra_info['transcript']`` (an Episode dict)."""
     item = str(extra_info.get("item_id", ""))
     raw = extra_info.get("transcript")
@@ -88,6 +89,12 @@ async def consultation_reward(solution_str: str, ground_truth: Any, extra_info: 
             problem = "; ".join(result.errors) or "no score"
     calls = result.grader_calls if result is not None else 0
     graded = sum(v.met is not None for v in result.verdicts) if result is not None else 0
-    return grader.finish(None if problem else result.score, problem, calls, graded,
-                         what=f"consultation reward for {item}", invalid_score=invalid_score,
-                         max_invalid_fraction=max_invalid_fraction)
+    return grader.finish(
+        result.score if result is not None and not problem else None,
+        problem,
+        calls,
+        graded,
+        what=f"consultation reward for {item}",
+        invalid_score=invalid_score,
+        max_invalid_fraction=max_invalid_fraction,
+    )

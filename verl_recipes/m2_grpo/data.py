@@ -74,9 +74,17 @@ def in_val(item_id: str, fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
-def row(data_source: str, prompt: list[dict[str, str]], ability: str, ground_truth: str, item_id: str,
-        agent_name: str = SINGLE_TURN_AGENT, style: str = "model", **extra: Any) -> dict:
-    info = {name: "" for name in EXTRA_FIELDS}
+def row(
+    data_source: str,
+    prompt: list[dict[str, str]],
+    ability: str,
+    ground_truth: str,
+    item_id: str,
+    agent_name: str = SINGLE_TURN_AGENT,
+    style: str = "model",
+    **extra: Any,
+) -> dict:
+    info: dict[str, Any] = {name: "" for name in EXTRA_FIELDS}
     info.update({k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in extra.items()})
     info["item_id"] = item_id
     info["index"] = 0
@@ -109,19 +117,33 @@ def healthbench_row(example: Any, source_file: str) -> dict:
     """One HealthBench example as a verl row (rubric as ground truth, conversation in extra_info)."""
     from verl_recipes.m2_grpo.reward import HEALTHBENCH
 
-    return row(HEALTHBENCH, example.prompt, "medical_rubric",
-               json.dumps([i.to_dict() for i in example.rubrics], ensure_ascii=False), f"healthbench:{example.prompt_id}",
-               source_file=source_file, conversation=example.prompt, example_tags=example.example_tags)
+    return row(
+        HEALTHBENCH,
+        example.prompt,
+        "medical_rubric",
+        json.dumps([i.to_dict() for i in example.rubrics], ensure_ascii=False),
+        f"healthbench:{example.prompt_id}",
+        source_file=source_file,
+        conversation=example.prompt,
+        example_tags=example.example_tags,
+    )
 
 
 def medqa_row(q: Any, source_file: str) -> dict:
     """One MedQA question as a verl row: the eval's chain-of-thought prompt, the letter as ground truth."""
     from harness.medqa import format_prompt
-
     from verl_recipes.m2_grpo.reward import MEDQA
 
-    return row(MEDQA, [{"role": "user", "content": format_prompt(q, cot=True)}], "medical_mcq", q.answer,
-               f"medqa:{q.id}", style="rule", source_file=source_file, options=q.options)
+    return row(
+        MEDQA,
+        [{"role": "user", "content": format_prompt(q, cot=True)}],
+        "medical_mcq",
+        q.answer,
+        f"medqa:{q.id}",
+        style="rule",
+        source_file=source_file,
+        options=q.options,
+    )
 
 
 def export_healthbench(fraction: float, limit: int | None, out: Export) -> None:
@@ -129,8 +151,10 @@ def export_healthbench(fraction: float, limit: int | None, out: Export) -> None:
 
     train_path = next((p for n in HEALTHBENCH_TRAIN_FILES if (p := local_file("healthbench", n))), None)
     if train_path is None:
-        raise DataError(Path("healthbench") / HEALTHBENCH_TRAIN_FILES[0],
-                        f"no HealthBench training file; put one of {', '.join(HEALTHBENCH_TRAIN_FILES)} under $M2BENCH_DATA_DIR/healthbench/")
+        raise DataError(
+            Path("healthbench") / HEALTHBENCH_TRAIN_FILES[0],
+            f"no HealthBench training file; put one of {', '.join(HEALTHBENCH_TRAIN_FILES)} under $M2BENCH_DATA_DIR/healthbench/",
+        )
     eval_paths = [p for n in HEALTHBENCH_EVAL_FILES if (p := local_file("healthbench", n))]
     excluded: set[str] = set()
     for path in eval_paths:
@@ -160,8 +184,12 @@ def export_medqa(fraction: float, limit: int | None, out: Export) -> None:
     kept = [q for q in dev if _norm(q.question) not in test_texts]
     rows = [medqa_row(q, "phrases_no_exclude_dev.jsonl") for q in kept]
     _split(_limit(rows, limit), fraction, out)
-    out.manifest["medqa"] = {"train_split": "dev", "rows_in_split": len(dev), "excluded_eval_split": "test",
-                             "excluded_rows": len(dev) - len(kept)}
+    out.manifest["medqa"] = {
+        "train_split": "dev",
+        "rows_in_split": len(dev),
+        "excluded_eval_split": "test",
+        "excluded_rows": len(dev) - len(kept),
+    }
 
 
 def case_key(case: Any) -> str:
@@ -170,7 +198,6 @@ def case_key(case: Any) -> str:
 
 def export_consultation(fraction: float, limit: int | None, out: Export) -> None:
     from harness.cases import load_cases
-
     from verl_recipes.m2_grpo.consultation import opening_messages
     from verl_recipes.m2_grpo.reward import CONSULTATION
 
@@ -185,13 +212,26 @@ def export_consultation(fraction: float, limit: int | None, out: Export) -> None
             logger.warning("consultation eval set %s not available (%s)", name, exc)
     kept = [c for c in cases if case_key(c) not in excluded_keys]
     rows = [
-        row(CONSULTATION, opening_messages(c), "medical_consultation", c.diagnosis, f"consultation:{c.case_id}",
-            agent_name=CONSULTATION_AGENT, source_file=CONSULTATION_TRAIN_SET, case_id=c.case_id, case=c.to_dict())
+        row(
+            CONSULTATION,
+            opening_messages(c),
+            "medical_consultation",
+            c.diagnosis,
+            f"consultation:{c.case_id}",
+            agent_name=CONSULTATION_AGENT,
+            source_file=CONSULTATION_TRAIN_SET,
+            case_id=c.case_id,
+            case=c.to_dict(),
+        )
         for c in kept
     ]
     _split(_limit(rows, limit), fraction, out)
-    out.manifest["consultation"] = {"train_set": CONSULTATION_TRAIN_SET, "cases": len(cases),
-                                    "excluded_eval_sets": used_sets, "excluded_rows": len(cases) - len(kept)}
+    out.manifest["consultation"] = {
+        "train_set": CONSULTATION_TRAIN_SET,
+        "cases": len(cases),
+        "excluded_eval_sets": used_sets,
+        "excluded_rows": len(cases) - len(kept),
+    }
 
 
 EXPORTERS = {"healthbench": export_healthbench, "medqa": export_medqa, "consultation": export_consultation}

@@ -97,6 +97,7 @@ def engine() -> RubricGrader:
             if _state is None:
                 configure()
         state = _state
+    assert state is not None  # configure() set it
     return state.engine
 
 
@@ -113,8 +114,12 @@ def json_field(value: Any) -> Any:
 
 
 def result(score: float, valid: bool, grader_calls: int = 0, graded: int = 0) -> dict[str, float]:
-    return {"score": float(score), "reward_valid": 1.0 if valid else 0.0, "grader_calls": float(grader_calls),
-            "graded_criteria": float(graded)}
+    return {
+        "score": float(score),
+        "reward_valid": 1.0 if valid else 0.0,
+        "grader_calls": float(grader_calls),
+        "graded_criteria": float(graded),
+    }
 
 
 def _check_invalid_rate(valid: bool, max_invalid_fraction: float, problem: str) -> None:
@@ -131,8 +136,16 @@ def _check_invalid_rate(valid: bool, max_invalid_fraction: float, problem: str) 
         )
 
 
-def finish(score: float | None, problem: str, grader_calls: int, graded: int, *, what: str, invalid_score: float,
-           max_invalid_fraction: float) -> dict[str, float]:
+def finish(
+    score: float | None,
+    problem: str,
+    grader_calls: int,
+    graded: int,
+    *,
+    what: str,
+    invalid_score: float,
+    max_invalid_fraction: float,
+) -> dict[str, float]:
     """The reward dict for a graded sample, or the logged, counted fallback when ``score`` is None."""
     if score is None:
         logger.error("%s not graded (fallback score %s): %s", what, invalid_score, problem)

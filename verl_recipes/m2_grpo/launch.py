@@ -105,8 +105,14 @@ def validate(cfg) -> None:
 
 
 def launch_command(overrides: list[str]) -> list[str]:
-    return [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-path={CONFIG_DIR}", f"--config-name={CONFIG_NAME}",
-            *overrides]
+    return [
+        sys.executable,
+        "-m",
+        "verl.trainer.main_ppo",
+        f"--config-path={CONFIG_DIR}",
+        f"--config-name={CONFIG_NAME}",
+        *overrides,
+    ]
 
 
 def gpu_problem() -> str | None:
@@ -121,8 +127,10 @@ def gpu_problem() -> str | None:
     missing = [m for m in ("transfer_queue",) if importlib.util.find_spec(m) is None]
     engines = [m for m in ("vllm", "sglang") if importlib.util.find_spec(m) is not None]
     if missing or not engines:
-        return ("verl's GPU extras are missing (need transfer_queue and vllm or sglang): "
-                "pip install 'verl[vllm]==0.9.1' on the GPU machine")
+        return (
+            "verl's GPU extras are missing (need transfer_queue and vllm or sglang): "
+            "pip install 'verl[vllm]==0.9.1' on the GPU machine"
+        )
     return None
 
 

@@ -23,6 +23,7 @@ The grader, its engine and the valid/invalid bookkeeping live in ``grader.py``; 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from harness.answers import score_choice
@@ -47,23 +48,44 @@ CONSULTATION = "m2bench/consultation"
 DATA_SOURCES = (HEALTHBENCH, MEDQA, CONSULTATION)
 
 
-async def rubric_reward(conversation: list[dict[str, str]], response: str, rubric: list[RubricItem],
-                        example_tags: list[str] = (), *, invalid_score: float = 0.0,
-                        max_invalid_fraction: float = 0.2, item_id: str = "") -> dict[str, float]:
+async def rubric_reward(
+    conversation: list[dict[str, str]],
+    response: str,
+    rubric: list[RubricItem],
+    example_tags: Sequence[str] = (),
+    *,
+    invalid_score: float = 0.0,
+    max_invalid_fraction: float = 0.2,
+    item_id: str = "",
+) -> dict[str, float]:
     """Rubric score of ``response`` through the harness engine, as a reward dict."""
     grade = await engine().grade(conversation, response, rubric, example_tags)
     problem = "; ".join(f"{v.item.criterion[:60]!r}: {v.error}" for v in grade.errors) or "no positive points"
-    return finish(grade.score, problem, grade.grader_calls, len(grade.verdicts) - len(grade.errors),
-                  what=f"reward for {item_id or 'sample'}", invalid_score=invalid_score,
-                  max_invalid_fraction=max_invalid_fraction)
+    return finish(
+        grade.score,
+        problem,
+        grade.grader_calls,
+        len(grade.verdicts) - len(grade.errors),
+        what=f"reward for {item_id or 'sample'}",
+        invalid_score=invalid_score,
+        max_invalid_fraction=max_invalid_fraction,
+    )
 
 
 def rubric_items(raw: Any) -> list[RubricItem]:
     return [RubricItem.from_dict(r) for r in json_field(raw)]
 
 
-async def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None,
-                        *, invalid_score: float = 0.0, max_invalid_fraction: float = 0.2, **kwargs: Any) -> dict[str, float]:
+async def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: dict | None = None,
+    *,
+    invalid_score: float = 0.0,
+    max_invalid_fraction: float = 0.2,
+    **kwargs: Any,
+) -> dict[str, float]:
     """verl's custom reward function. Returns ``{score, reward_valid, grader_calls, graded_criteria}``.
 
     ``invalid_score`` and ``max_invalid_fraction`` can be set through
@@ -76,11 +98,16 @@ async def compute_score(data_source: str, solution_str: str, ground_truth: Any, 
         return result(score_choice(solution_str, options, str(ground_truth)), True)
     if data_source == HEALTHBENCH:
         return await rubric_reward(
-            json_field(extra_info["conversation"]), solution_str, rubric_items(ground_truth),
+            json_field(extra_info["conversation"]),
+            solution_str,
+            rubric_items(ground_truth),
             json_field(extra_info.get("example_tags") or "[]"),
-            invalid_score=invalid_score, max_invalid_fraction=max_invalid_fraction, item_id=item_id,
+            invalid_score=invalid_score,
+            max_invalid_fraction=max_invalid_fraction,
+            item_id=item_id,
         )
     if data_source == CONSULTATION:
-        return await consultation_reward(solution_str, ground_truth, extra_info, invalid_score=invalid_score,
-                                         max_invalid_fraction=max_invalid_fraction)
+        return await consultation_reward(
+            solution_str, ground_truth, extra_info, invalid_score=invalid_score, max_invalid_fraction=max_invalid_fraction
+        )
     raise GradingError(f"unknown data_source {data_source!r}; this reward handles {', '.join(DATA_SOURCES)}")
