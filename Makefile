@@ -1,4 +1,5 @@
-# m2bench: `make demo` (offline end-to-end run) and `make test` (the whole suite; .ci/run calls it).
+# m2bench: `make demo` (offline end-to-end run) and `make test` (lint, then the whole suite; .ci/run calls it).
+# `make test-fast` leaves out the tests marked slow (the edit loop); `make lint` runs ruff and mypy.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ export M2BENCH_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/d
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup setup-test demo test
+.PHONY: setup setup-test demo lint test test-fast
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,16 @@ setup-test: $(VENV)/.test
 demo: setup
 	$(BIN)/python -m harness.tools.demo
 
-test: setup-test
+lint: setup-test
+	$(BIN)/ruff check harness verl_recipes tasks tests
+	$(BIN)/ruff format --check harness verl_recipes tasks tests
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no tests: that fails the run too
+test: lint
 	@$(BIN)/python -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$status
+
+test-fast: setup-test
+	@$(BIN)/python -m pytest -q -m "not slow"; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$status

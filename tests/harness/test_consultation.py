@@ -1,0 +1,133 @@
+import asyncio
+import json
+
+import pytest
+from inspect_ai import eval as inspect_eval
+from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
+from harness.consultation import Action, ChatDoctor, run_consultation, score_consultation
+from harness.errors import ArgumentError
+from harness.evals.consultation import consultation_task
+from harness.grading import RubricGrader
+from harness.patient import PatientSimulator
+from harness.rubric_generator import deterministic_items
+from tests.helpers.cases import echo_facts, make_case, sections
+from tests.helpers.scripted import mock_model, scripted_grader, scripted_grader_model
+
+
+def doctor_script(*calls):
+    queue = [json.dumps({"tool": t, "arguments": a}) for t, a in calls]
+
+    async def chat(messages):
+        return queue.pop(0) if queue else json.dumps({"tool": "ask", "arguments": {"question": "Anything else?"}})
+
+    return ChatDoctor(chat)
+
+
+async def patient_chat(messages):
+    return echo_facts(messages)
+
+
+FINAL = ("final_assessment", {"diagnosis": "Myasthenia gravis", "differential": ["Lambert-Eaton"], "plan": "pyridostigmine"})
+
+
+def test_episode_ends_on_final_assessment():
+    case = make_case()
+    doctor = doctor_script(("ask", {"question": "Trouble climbing stairs?"}), ("order_test", {"name": "electromyography"}), FINAL)
+    episode = asyncio.run(run_consultation(case, doctor, PatientSimulator(case, patient_chat), max_turns=10))
+    assert episode.turns_used == 3 and not episode.timed_out
+    assert episode.assessment.diagnosis == "Myasthenia gravis"
+    assert episode.tests_ordered == ["Electromyography"] and episode.revealed_fact_ids == ["f2"]
+    assert [e["role"] for e in episode.events] == ["case", "doctor", "patient", "doctor", "order_test", "doctor"]
+
+
+def test_episode_ends_at_turn_cap():
+    case = make_case()
+    doctor = doctor_script()  # only ever asks
+    episode = asyncio.run(run_consultation(case, doctor, PatientSimulator(case, patient_chat), max_turns=3))
+    assert episode.turns_used == 3 and episode.timed_out and episode.assessment is None
+    assert episode.events[-2]["content"] == "turn cap reached (3 turns)" and episode.events[-1]["forced"]
+
+
+def test_forced_final_after_cap_is_kept():
+    case = make_case()
+    doctor = doctor_script(("ask", {"question": "Any pain?"}), FINAL)
+    episode = asyncio.run(run_consultation(case, doctor, PatientSimulator(case, patient_chat), max_turns=1))
+    assert episode.timed_out and episode.assessment.diagnosis == "Myasthenia gravis" and episode.turns_used == 1
+
+
+def test_bad_tool_call_is_an_invalid_turn():
+    assert Action.from_call("final_assessment", {"diagnosis": ""}).tool == "invalid"
+    assert Action.from_call("prescribe", {}).tool == "invalid"
+    with pytest.raises(ArgumentError, match="max_turns"):
+        asyncio.run(run_consultation(make_case(), doctor_script(), PatientSimulator(make_case(), patient_chat), max_turns=-1))
+
+
+def test_score_consultation_uses_the_engine():
+    case = make_case()
+    doctor = doctor_script(("ask", {"question": "Trouble climbing stairs?"}), FINAL)
+    episode = asyncio.run(run_consultation(case, doctor, PatientSimulator(case, patient_chat), max_turns=5))
+    rubric = deterministic_items(case)
+    grader = scripted_grader(lambda criterion: "Myasthenia" in criterion)
+    engine = RubricGrader(grader, grader_id="scripted")
+    result = asyncio.run(score_consultation(case, episode, episode.assessment, engine, rubric))
+    assert result.diagnosis_correct is True and grader.calls == len(rubric) == len(result.verdicts)
+    assert result.critical_fact_recall == 0.5  # f2 of the critical f1, f2
+    positive = sum(i.points for i in rubric if i.points > 0)
+    assert result.score == pytest.approx(10 / positive) and result.metrics["diagnostic_accuracy"] == 1.0
+    wrong = asyncio.run(
+        score_consultation(case, episode, None, RubricGrader(scripted_grader(lambda c: False), grader_id="x"), rubric)
+    )
+    assert wrong.diagnosis_correct is False and wrong.score == 0
+
+
+def _doctor_model():
+    """Inspect mock doctor: asks once, then gives a final assessment (real tool calls)."""
+    turns = []
+
+    def output(input, tools, tool_choice, config):
+        turns.append(1)
+        if len(turns) == 1 and len(tools) > 1:
+            out = ModelOutput.for_tool_call("mockllm/model", "ask", {"question": "Do you smoke or drink?"})
+        else:
+            out = ModelOutput.for_tool_call("mockllm/model", "final_assessment", FINAL[1])
+        out.usage = ModelUsage(input_tokens=5, output_tokens=5, total_tokens=10)
+        return out
+
+    return get_model("mockllm/model", custom_outputs=output, memoize=False)
+
+
+def test_inspect_task_logs_transcript_facts_and_verdicts(tmp_path):
+    from harness.evals import consultation as module
+
+    task = consultation_task("agentclinic_medqa", max_turns=4)
+    task.dataset = task.dataset[:1]
+    roles = {
+        "patient": mock_model(lambda prompt: "I do not smoke and I drink wine occasionally."),
+        "grader": scripted_grader_model(lambda criterion: "Myasthenia" in criterion),
+        "rubric_generator": mock_model(lambda prompt: sections()),
+    }
+    [log] = inspect_eval(task, model=_doctor_model(), model_roles=roles, log_dir=str(tmp_path), display="none")
+    assert log.status == "success", log.error
+    sample = log.samples[0]
+    record = sample.metadata["consultation"]
+    assert record["turns_used"] == 2 and not record["timed_out"]
+    assert [e["role"] for e in record["events"]][:3] == ["case", "doctor", "patient"]
+    assert record["tokens"]["doctor"] == 20 and record["tokens"]["patient"] == 2
+    score = sample.scores["consultation_scorer"]
+    assert score.metadata["diagnosis_correct"] is True
+    assert any(v["criterion"].startswith("Safety red flag") for v in score.metadata["verdicts"])
+    assert any(m.role == "tool" and "wine" in m.text for m in sample.messages)
+    metrics = log.results.scores[0].metrics
+    assert "score" in metrics and "bootstrap_std" in metrics and metrics["diagnostic_accuracy"].value == 1.0
+    assert log.eval.metadata["benchmark"] == "consultation" and log.eval.metadata["rubric_graded"] is True
+    assert module.PATIENT_ROLE in log.eval.model_roles
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [({"max_turns": -1}, "max_turns"), ({"mode": "oral"}, "mode"), ({"persona": "pirate"}, "persona"), ({"cases": "x"}, "cases")],
+)
+def test_task_arguments_validated(args, name):
+    with pytest.raises(ArgumentError, match=name):
+        consultation_task(**args)

@@ -1,0 +1,87 @@
+import asyncio
+
+import pytest
+
+from harness.errors import ArgumentError
+from harness.patient import REDACTED, PatientSimulator
+from tests.helpers.cases import echo_facts, make_case
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_unasked_fact_is_not_revealed():
+    async def chat(messages):
+        return echo_facts(messages)
+
+    sim = PatientSimulator(make_case(), chat)
+    reply = run(sim.reply("Do you smoke or drink alcohol?"))
+    assert "wine" in reply.text and "stairs" not in reply.text
+    assert reply.revealed_fact_ids == ["f3"] and not reply.leaked
+    reply = run(sim.reply("Any trouble climbing stairs?"))
+    assert "stairs" in reply.text and "f2" in reply.revealed_fact_ids
+    assert sim.revealed == ["f3", "f2"]
+
+
+def test_open_question_reveals_one_fact_at_a_time():
+    async def chat(messages):
+        return echo_facts(messages)
+
+    sim = PatientSimulator(make_case(), chat)
+    assert run(sim.reply("What brings you in today?")).revealed_fact_ids == ["f1"]
+    assert run(sim.reply("Tell me more.")).revealed_fact_ids == ["f2"]
+
+
+def test_leaking_reply_is_regenerated_and_counted():
+    drafts = iter(["I read online that it is myasthenia gravis.", "My eyes see double."])
+
+    async def chat(messages):
+        return next(drafts)
+
+    sim = PatientSimulator(make_case(), chat, persona="anxious")
+    reply = run(sim.reply("How are you?"))
+    assert reply.leaked and reply.regenerated and not reply.redacted
+    assert reply.text == "My eyes see double." and sim.leaks == 1 and sim.replies == 1
+
+
+def test_persistent_leak_is_redacted_including_aliases():
+    async def chat(messages):
+        return "Maybe MG? The test showed decreased muscle response with repetitive stimulation."
+
+    sim = PatientSimulator(make_case(), chat)
+    reply = run(sim.reply("What do you think it is?"))
+    assert reply.redacted and "MG" not in reply.text and "repetitive stimulation" not in reply.text
+    assert REDACTED in reply.text and sim.redactions == 1
+
+
+def test_ordered_test_value_is_no_leak():
+    async def chat(messages):
+        return "You said the decreased muscle response with repetitive stimulation was found."
+
+    sim = PatientSimulator(make_case(), chat)
+    assert "Decreased muscle response" in sim.order_test("electromyography (EMG)")
+    assert not run(sim.reply("Did you understand the result?")).leaked
+
+
+def test_lookups_are_deterministic():
+    sim = PatientSimulator(make_case(), chat=None)
+    assert "Ptosis" in sim.examine("cranial nerves")
+    assert "no abnormal findings" in sim.examine("abdomen")
+    assert "within normal limits" in sim.order_test("chest x-ray")
+    assert sim.ordered_tests == [] and sim.examined == ["cranial nerves", "abdomen"]
+
+
+def test_unknown_persona():
+    with pytest.raises(ArgumentError, match="low_health_literacy"):
+        PatientSimulator(make_case(), chat=None, persona="pirate")
+
+
+def test_part_of_the_diagnosis_name_is_caught_as_a_leak():
+    async def chat(messages):
+        return "My cousin had myasthenia too, I think."
+
+    sim = PatientSimulator(make_case(), chat)
+    reply = run(sim.reply("Anything in the family?"))
+    assert reply.leaked and "myasthenia" not in reply.text.lower()
+    assert sim.leaks == 1

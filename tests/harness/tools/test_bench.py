@@ -1,0 +1,84 @@
+"""Benchmark plumbing (reduced size) and the engine properties the benchmarks rely on."""
+
+import asyncio
+import json
+
+import pytest
+
+from harness.cache import GradingCache
+from harness.grading import PROMPT_VERSION, RubricGrader
+from harness.rubric import RubricItem
+from harness.tools import bench
+from tests.helpers.scripted import scripted_grader
+
+ITEMS = [
+    RubricItem("Advises urgent care for chest pain", 8),
+    RubricItem("Mentions aspirin dose", 3),
+    RubricItem("Recommends waiting it out", -6),
+    RubricItem("Asks about age", 2),
+]
+CONVO = [{"role": "user", "content": "I have chest pain."}]
+
+
+def test_modes_give_identical_scores_for_identical_verdicts():
+    decide = lambda c: "aspirin" not in c  # noqa: E731
+    grades = {}
+    for mode in ("per_criterion", "batched"):
+        grader = scripted_grader(decide)
+        grades[mode] = (
+            asyncio.run(RubricGrader(grader, grader_id="s", mode=mode).grade(CONVO, "Go to the ER.", ITEMS)),
+            grader.calls,
+        )
+    per, batched = grades["per_criterion"], grades["batched"]
+    assert per[0].score == batched[0].score == (8 + 2 - 6) / 13
+    assert per[0].metrics == batched[0].metrics
+    assert (per[1], batched[1]) == (len(ITEMS), 1)
+
+
+def test_cache_returns_same_verdicts_and_is_keyed_on_grader_and_prompt_version(tmp_path, monkeypatch):
+    cache = GradingCache(tmp_path / "c.sqlite")
+    first = scripted_grader(lambda c: "age" in c)
+    one = asyncio.run(RubricGrader(first, grader_id="judge-a", mode="batched", cache=cache).grade(CONVO, "r", ITEMS))
+    again = scripted_grader(lambda c: True)  # would answer differently if asked
+    hit = asyncio.run(RubricGrader(again, grader_id="judge-a", mode="batched", cache=cache).grade(CONVO, "r", ITEMS))
+    assert again.calls == 0 and [v.met for v in hit.verdicts] == [v.met for v in one.verdicts]
+    assert all(v.cached for v in hit.verdicts)
+    other_model = asyncio.run(RubricGrader(again, grader_id="judge-b", mode="batched", cache=cache).grade(CONVO, "r", ITEMS))
+    assert again.calls == 1 and all(v.met for v in other_model.verdicts)
+    monkeypatch.setattr("harness.grading.PROMPT_VERSION", PROMPT_VERSION + "-next")
+    asyncio.run(RubricGrader(again, grader_id="judge-a", mode="batched", cache=cache).grade(CONVO, "r", ITEMS))
+    assert again.calls == 2
+    other_response = asyncio.run(RubricGrader(again, grader_id="judge-a", mode="batched", cache=cache).grade(CONVO, "r2", ITEMS))
+    assert again.calls == 3 and not any(v.cached for v in other_response.verdicts)
+
+
+def test_identical_pairs_graded_concurrently_are_graded_once():
+    scripted = scripted_grader(lambda c: "age" in c)
+
+    async def grader(messages, schema=None):  # takes time, like a real grader, so the gradings overlap
+        await asyncio.sleep(0.05)
+        return await scripted(messages, schema)
+
+    async def run(engine):
+        return await asyncio.gather(*(engine.grade(CONVO, "same reply", ITEMS) for _ in range(5)))
+
+    engine = RubricGrader(grader, grader_id="s", mode="batched")
+    grades = asyncio.run(run(engine))
+    assert scripted.calls == 1 and engine.shared_in_flight == 4
+    assert len({g.score for g in grades}) == 1
+
+
+@pytest.mark.slow
+def test_small_benchmark_writes_reports(tmp_path):
+    assert bench.main(["--small", "--out", str(tmp_path)]) == 0
+    for name in bench.SCENARIOS:
+        found = list(tmp_path.glob(f"*-{name}.json"))
+        assert len(found) == 1 and found[0].with_suffix(".md").is_file()
+        result = json.loads(found[0].read_text())
+        assert result["machine"]["cores"] and result["config"] and result["figures"]
+    cost = json.loads(next(tmp_path.glob("*-grading_cost.json")).read_text())["figures"]
+    assert 0 < cost["grader_calls_ratio"] < 1 and 0 < cost["grader_input_tokens_ratio"] < 1
+    assert cost["scores_identical"] is True
+    throughput = json.loads(next(tmp_path.glob("*-throughput.json")).read_text())["figures"]
+    assert set(throughput["wall_time_over_lower_bound"]) == {str(c) for c in bench.SMALL.concurrencies}
+    assert all(v >= 0.9 for v in throughput["wall_time_over_lower_bound"].values())  # cannot beat the bound

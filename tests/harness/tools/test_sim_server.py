@@ -1,0 +1,120 @@
+"""The latency-simulating OpenAI-compatible server: real HTTP, deterministic verdicts, faults."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from harness.clients import OpenAIChat, RetryableHTTPError
+from harness.errors import ArgumentError
+from harness.grading import RubricGrader, batched_prompt, criterion_prompt
+from harness.rubric import RubricItem
+from harness.tools.sim_server import SimServer, count_tokens, grader_reply, simulated_verdict
+
+ITEMS = [RubricItem(f"Mentions red-flag symptom number {i}", 5 - i) for i in range(6)]
+CONVO = [{"role": "user", "content": "I have a headache."}]
+
+
+def test_verdicts_depend_only_on_criterion_and_agree_across_prompt_forms():
+    verdicts = [simulated_verdict(i.criterion) for i in ITEMS]
+    assert len(set(verdicts)) == 2  # this fixture has both outcomes
+    one = [json.loads(grader_reply(criterion_prompt(CONVO, "r", i)))["criteria_met"] for i in ITEMS]
+    many = json.loads(grader_reply(batched_prompt(CONVO, "other reply", ITEMS)))
+    assert one == verdicts == [many[str(n)]["criteria_met"] for n in range(1, len(ITEMS) + 1)]
+    assert grader_reply("no rubric here") is None
+
+
+def test_count_tokens_is_word_tokens():
+    assert count_tokens("Take 2 tablets, twice a day.") == 8
+
+
+def test_models_route_and_counters():
+    with SimServer(latency_s=0.0) as srv:
+        models = httpx.get(srv.base_url + "/models").json()
+        assert [m["id"] for m in models["data"]] == ["sim-model", "sim-grader"]
+        assert httpx.get(srv.base_url + "/nothing").status_code == 404
+        reply = asyncio.run(OpenAIChat(srv.base_url, "sim-model", max_retries=0)([{"role": "user", "content": "hi there"}]))
+        assert reply == srv.model_reply
+        stats = srv.stats()
+        assert (stats["calls"], stats["model_calls"], stats["grader_calls"], stats["input_tokens"]) == (1, 1, 0, 2)
+
+
+def test_sustains_128_concurrent_requests_with_latency():
+    async def burst(url):
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            return await asyncio.gather(*(client.post(url + "/chat/completions", json=body) for _ in range(128)))
+
+    with SimServer(latency_s=0.5) as srv:
+        responses = asyncio.run(burst(srv.base_url))
+        assert all(r.status_code == 200 for r in responses)
+        assert srv.stats()["max_concurrent"] == 128  # all 128 were in flight at once, not served one after another
+
+
+def test_engine_modes_agree_through_http():
+    with SimServer(latency_s=0.0) as srv:
+        chat = OpenAIChat(srv.base_url, "sim-grader", max_retries=0)
+        grades = {
+            mode: asyncio.run(RubricGrader(chat, grader_id="sim", mode=mode).grade(CONVO, "reply", ITEMS))
+            for mode in ("per_criterion", "batched")
+        }
+        assert srv.stats()["grader_calls"] == len(ITEMS) + 1
+    assert [v.met for v in grades["batched"].verdicts] == [v.met for v in grades["per_criterion"].verdicts]
+    assert grades["batched"].score == grades["per_criterion"].score is not None
+
+
+def test_queued_faults_in_order():
+    prompt = criterion_prompt(CONVO, "r", ITEMS[0])
+    with SimServer(latency_s=0.0, hang_s=5) as srv:
+        srv.queue_faults(["http_500", "http_429", "truncated_json", "non_json", "empty", None, "timeout"])
+        chat = OpenAIChat(srv.base_url, "sim-grader", max_retries=0, timeout=0.5)
+
+        async def call():
+            return await chat([{"role": "user", "content": prompt}])
+
+        with pytest.raises(RetryableHTTPError, match="HTTP 500"):
+            asyncio.run(call())
+        with pytest.raises(RetryableHTTPError, match="HTTP 429"):
+            asyncio.run(call())
+        truncated, prose, empty, healthy = (asyncio.run(call()) for _ in range(4))
+        assert json.loads(healthy)["criteria_met"] == simulated_verdict(ITEMS[0].criterion)
+        assert healthy.startswith(truncated) and len(truncated) < len(healthy)
+        assert "{" not in prose and empty == ""
+        with pytest.raises(TimeoutError):
+            asyncio.run(call())
+        assert srv.stats()["faults"] == {k: 1 for k in ("http_500", "http_429", "truncated_json", "non_json", "empty", "timeout")}
+
+
+def test_error_rate_is_seeded():
+    def run(seed):
+        with SimServer(latency_s=0.0, error_rate=0.5, faults=["http_500"], seed=seed) as srv:
+            codes = []
+            with httpx.Client() as client:
+                for _ in range(20):
+                    r = client.post(srv.base_url + "/chat/completions", json={"messages": [{"role": "user", "content": "x"}]})
+                    codes.append(r.status_code)
+            return codes
+
+    first = run(1)
+    assert first == run(1) and {200, 500} == set(first)
+
+
+def test_unknown_fault_is_rejected():
+    with pytest.raises(ArgumentError):
+        SimServer(faults=["meteor"])
+
+
+def test_child_process_server_and_control_routes():
+    from harness.tools.sim_server import SimProcess
+
+    with SimProcess(latency_s=0.0) as srv:
+        prompt = criterion_prompt(CONVO, "r", ITEMS[0])
+        reply = asyncio.run(OpenAIChat(srv.base_url, "sim-grader", max_retries=0)([{"role": "user", "content": prompt}]))
+        assert json.loads(reply)["criteria_met"] == simulated_verdict(ITEMS[0].criterion)
+        stats = srv.stats()
+        assert stats["grader_calls"] == 1 and stats["grader_input_tokens"] == count_tokens(prompt)
+        srv.reset_stats()
+        assert srv.stats()["calls"] == 0
+    assert srv.proc is None

@@ -1,0 +1,1 @@
+"""Test support (not tests): data paths, scripted models, small cases. Fixtures live in conftest.py."""
