@@ -19,21 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.data import Row, read_jsonl, resolve_file
+from harness.data import Row, read_jsonl, resolve
 from harness.errors import ArgumentError, DataError
+from harness.evalsets import CASE_SETS
 
 WITHHELD = "[withheld]"
 DIAGNOSIS_QUESTION = "What is the most likely diagnosis?"
-
-# name -> (dataset folder, file name, converter name)
-CASE_SETS: dict[str, tuple[str, str, str]] = {
-    "agentclinic_medqa": ("agentclinic", "agentclinic_medqa.jsonl", "osce"),
-    "agentclinic_medqa_extended": ("agentclinic", "agentclinic_medqa_extended.jsonl", "osce"),
-    "agentclinic_nejm": ("agentclinic", "agentclinic_nejm.jsonl", "nejm"),
-    "agentclinic_nejm_extended": ("agentclinic", "agentclinic_nejm_extended.jsonl", "nejm"),
-    "mediq": ("mediq", "all_dev_good.jsonl", "mediq"),
-    "mediq_craftmd": ("mediq", "all_craft_md.jsonl", "mediq"),
-}
 
 
 @dataclass
@@ -125,8 +116,7 @@ def scrub(text: str, terms: list[str], mark: str = WITHHELD) -> str:
 def case_path(name: str) -> Path:
     if name not in CASE_SETS:
         raise ArgumentError("cases", name, list(CASE_SETS))
-    folder, file, _ = CASE_SETS[name]
-    return resolve_file(folder, file)
+    return resolve(CASE_SETS[name].file)
 
 
 def load_cases(name: str, path: str | Path | None = None) -> list[Case]:
@@ -139,7 +129,7 @@ def _load(name: str, path: str | Path | None) -> tuple[list[Case], list[int]]:
     if name not in CASE_SETS:
         raise ArgumentError("cases", name, list(CASE_SETS))
     path = Path(path) if path else case_path(name)
-    convert = _CONVERTERS[CASE_SETS[name][2]]
+    convert = _CONVERTERS[CASE_SETS[name].format]
     cases: list[Case] = []
     skipped: list[int] = []
     seen: dict[str, int] = {}

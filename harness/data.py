@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DataError
+from harness.evalsets import DataFile
 
 DATA_DIR_ENV = "M2BENCH_DATA_DIR"
 CACHE_DIR_ENV = "M2BENCH_CACHE_DIR"
@@ -71,6 +72,26 @@ def _download(url: str, dest: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def resolve(file: DataFile) -> Path:
+    """A local path for a registered data file: found, downloaded, or a DataError saying where to get it."""
+    if file.url is not None or not file.source:
+        return resolve_file(file.dataset, file.name, file.url)
+    try:
+        return resolve_file(file.dataset, file.name, None)
+    except DataError as exc:
+        raise DataError(
+            exc.path,
+            f"{file.dataset} file {file.name!r} not found. It has no direct download URL: get it from {file.source} "
+            f"and put it at ${DATA_DIR_ENV}/{file.dataset}/{file.name} (or in the cache folder {file.dataset}/).",
+        ) from None
+
+
+def find_local(file: DataFile) -> Path | None:
+    """A registered data file from ``$M2BENCH_DATA_DIR`` or the cache, never downloaded; None when absent."""
+    roots = [r for r in (local_data_dir(), cache_dir()) if r is not None]
+    return next((r / file.dataset / file.name for r in roots if (r / file.dataset / file.name).is_file()), None)
 
 
 def user_path(path: str | Path) -> Path:

@@ -1,7 +1,8 @@
 """HealthBench data: official files, validation, loading.
 
 Official release (MIT, OpenAI simple-evals), one subfolder ``healthbench/`` under
-``$M2BENCH_DATA_DIR`` or the cache. Row counts of official files are verified on load.
+``$M2BENCH_DATA_DIR`` or the cache; file names, URLs and row counts come from ``harness.evalsets``
+and the row count of a registered file name is verified on load.
 """
 
 from __future__ import annotations
@@ -10,20 +11,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.data import Row, read_jsonl, resolve_file, user_path
+from harness.data import Row, read_jsonl, resolve, user_path
 from harness.errors import ArgumentError, DataError
+from harness.evalsets import HEALTHBENCH, HEALTHBENCH_SUBSETS, official_count
 from harness.rubric import RubricItem
 
-BASE_URL = "https://openaipublic.blob.core.windows.net/simple-evals/healthbench/"
-
-# subset -> (official file name, official row count)
-OFFICIAL_FILES: dict[str, tuple[str, int | None]] = {
-    "full": ("2025-05-07-06-14-12_oss_eval.jsonl", 5000),
-    "hard": ("hard_2025-05-08-21-00-10.jsonl", 1000),
-    "consensus": ("consensus_2025-05-09-20-00-46.jsonl", 3671),
-    "meta_eval": ("2025-05-07-06-14-12_oss_meta_eval.jsonl", None),
-}
-SUBSETS = ("full", "hard", "consensus")
 ROLES = ("system", "user", "assistant", "developer")
 MAX_ABS_POINTS = 10  # HealthBench rubric points lie in [-10, 10]
 
@@ -38,29 +30,22 @@ class HealthBenchExample:
 
 
 def official_path(subset: str) -> Path:
-    if subset not in OFFICIAL_FILES:
-        raise ArgumentError("subset", subset, SUBSETS)
-    name = OFFICIAL_FILES[subset][0]
-    return resolve_file("healthbench", name, BASE_URL + name)
+    """The official file of ``subset`` (or ``meta_eval``): local, cached or downloaded."""
+    if subset not in HEALTHBENCH:
+        raise ArgumentError("subset", subset, HEALTHBENCH_SUBSETS)
+    return resolve(HEALTHBENCH[subset])
 
 
 def load_healthbench(subset: str = "hard", data_file: str | Path | None = None) -> list[HealthBenchExample]:
     """Load a HealthBench subset (official file) or an explicit ``data_file`` in the same format."""
-    if subset not in SUBSETS:
-        raise ArgumentError("subset", subset, SUBSETS)
+    if subset not in HEALTHBENCH_SUBSETS:
+        raise ArgumentError("subset", subset, HEALTHBENCH_SUBSETS)
     path = user_path(data_file) if data_file else official_path(subset)
     examples = load_file(path)
-    expected = _official_count(path)
+    expected = official_count("healthbench", path.name)
     if expected is not None and len(examples) != expected:
         raise DataError(path, f"has {len(examples)} rows; the official file has {expected}")
     return examples
-
-
-def _official_count(path: Path) -> int | None:
-    for name, count in OFFICIAL_FILES.values():
-        if path.name == name:
-            return count
-    return None
 
 
 def load_file(path: str | Path) -> list[HealthBenchExample]:

@@ -3,12 +3,13 @@
 Neither data set is in ``../shared/data``; the loaders read ``$M2BENCH_DATA_DIR/<dataset>/<file>``
 (or the cache) and otherwise say where to get the files. No data is invented.
 
-- MedMCQA (Pal et al. 2022, Apache-2.0): ``medmcqa/dev.json`` from the official archive
+- MedMCQA (Pal et al. 2022, Apache-2.0): the dev file of the official archive
   (github.com/medmcqa/medmcqa -> Google Drive), JSON lines with question, opa..opd, cop (1-4).
   The official test set has no public answers, so the dev split (4183 rows) is the scored one.
-- PubMedQA (Jin et al. 2019, MIT): ``pubmedqa/ori_pqal.json`` (1000 expert-labelled questions) and
-  ``pubmedqa/test_ground_truth.json`` (the 500-question test split), both in github.com/pubmedqa/pubmedqa
-  ``data/``; downloaded from there when online. Options: A yes, B no, C maybe.
+- PubMedQA (Jin et al. 2019, MIT): the 1000 expert-labelled questions and the 500-question test
+  split's ground truth, both in github.com/pubmedqa/pubmedqa ``data/``; downloaded from there when
+  online. Options: A yes, B no, C maybe.
+File names, URLs and row counts: ``harness.evalsets`` (MEDMCQA, PUBMEDQA).
 """
 
 from __future__ import annotations
@@ -16,26 +17,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.data import Row, read_jsonl, resolve_file, user_path
+from harness.data import Row, read_jsonl, resolve, user_path
 from harness.errors import ArgumentError, DataError
-from harness.medqa import MCQuestion, local_file
+from harness.evalsets import MEDMCQA, PUBMEDQA, official_count
+from harness.medqa import MCQuestion
 
-MEDMCQA_SOURCE = "https://github.com/medmcqa/medmcqa (Google Drive archive data.zip)"
-MEDMCQA_FILES = {"dev": ("dev.json", 4183)}
-PUBMEDQA_URL = "https://raw.githubusercontent.com/pubmedqa/pubmedqa/master/data/"
-PUBMEDQA_FILES = {"labeled": ("ori_pqal.json", 1000), "test": ("test_ground_truth.json", 500)}
 PUBMEDQA_OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}
 
 
 def load_medmcqa(split: str = "dev", data_file: str | Path | None = None) -> list[MCQuestion]:
-    if split not in MEDMCQA_FILES:
-        raise ArgumentError("split", split, tuple(MEDMCQA_FILES))
-    name, count = MEDMCQA_FILES[split]
-    path = user_path(data_file) if data_file else local_file("medmcqa", name, MEDMCQA_SOURCE)
+    if split not in MEDMCQA:
+        raise ArgumentError("split", split, tuple(MEDMCQA))
+    path = user_path(data_file) if data_file else resolve(MEDMCQA[split])
     questions = [parse_medmcqa(Row(obj, path, line)) for line, obj in read_jsonl(path)]
     if not questions:
         raise DataError(path, "no rows")
-    if path.name == name and len(questions) != count:
+    count = official_count("medmcqa", path.name)
+    if count is not None and len(questions) != count:
         raise DataError(path, f"has {len(questions)} rows; the official file has {count}")
     return questions
 
@@ -67,14 +65,13 @@ def load_pubmedqa(split: str = "test") -> list[MCQuestion]:
         text = "\n".join(str(c) for c in contexts) + "\n\nQuestion: " + row.text("QUESTION")
         answer = next(k for k, v in PUBMEDQA_OPTIONS.items() if v == decision)
         questions.append(MCQuestion(pmid, text, dict(PUBMEDQA_OPTIONS), answer, {"pmid": pmid}))
-    if len(questions) != PUBMEDQA_FILES["test"][1]:
-        raise DataError(test, f"has {len(questions)} questions; the official test split has {PUBMEDQA_FILES['test'][1]}")
+    if len(questions) != PUBMEDQA["test"].rows:
+        raise DataError(test, f"has {len(questions)} questions; the official test split has {PUBMEDQA['test'].rows}")
     return questions
 
 
 def _pubmedqa_file(key: str) -> Path:
-    name = PUBMEDQA_FILES[key][0]
-    return resolve_file("pubmedqa", name, PUBMEDQA_URL + name)
+    return resolve(PUBMEDQA[key])
 
 
 def _json_object(path: Path) -> dict:

@@ -12,16 +12,11 @@ import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.data import Row, read_jsonl, resolve_file, user_path
+from harness.data import Row, read_jsonl, resolve, user_path
 from harness.errors import ArgumentError, DataError
+from harness.evalsets import MEDQA, official_count
 
-SOURCE = "https://github.com/jind11/MedQA (Google Drive: data_clean/questions/US/4_options/)"
-# split -> (official file name, official row count)
-OFFICIAL_FILES: dict[str, tuple[str, int]] = {
-    "test": ("phrases_no_exclude_test.jsonl", 1273),
-    "dev": ("phrases_no_exclude_dev.jsonl", 1272),
-}
-SPLITS = tuple(OFFICIAL_FILES)
+SPLITS = tuple(MEDQA)
 LETTERS = ("A", "B", "C", "D")
 
 
@@ -40,22 +35,10 @@ class MCQuestion:
         return self.options[self.answer]
 
 
-def local_file(dataset: str, name: str, source: str) -> Path:
-    """A data file with no download URL: found locally, else a DataError saying where to get it."""
-    try:
-        return resolve_file(dataset, name, None)
-    except DataError as exc:
-        raise DataError(
-            exc.path,
-            f"{dataset} file {name!r} not found. It has no direct download URL: get it from {source} "
-            f"and put it at $M2BENCH_DATA_DIR/{dataset}/{name} (or in the cache folder {dataset}/).",
-        ) from None
-
-
 def official_path(split: str) -> Path:
-    if split not in OFFICIAL_FILES:
+    if split not in MEDQA:
         raise ArgumentError("split", split, SPLITS)
-    return local_file("medqa", OFFICIAL_FILES[split][0], SOURCE)
+    return resolve(MEDQA[split])
 
 
 def load_medqa(split: str = "test", data_file: str | Path | None = None, shuffle_seed: int | None = None) -> list[MCQuestion]:
@@ -67,9 +50,9 @@ def load_medqa(split: str = "test", data_file: str | Path | None = None, shuffle
         raise ArgumentError("split", split, SPLITS)
     path = user_path(data_file) if data_file else official_path(split)
     questions = load_file(path, split)
-    for name, count in OFFICIAL_FILES.values():
-        if path.name == name and len(questions) != count:
-            raise DataError(path, f"has {len(questions)} rows; the official file has {count}")
+    count = official_count("medqa", path.name)
+    if count is not None and len(questions) != count:
+        raise DataError(path, f"has {len(questions)} rows; the official file has {count}")
     if shuffle_seed:
         questions = [shuffle_options(q, shuffle_seed) for q in questions]
     return questions

@@ -1,6 +1,6 @@
 """HealthBench meta-eval: a grader's verdicts against physician labels, with the official metric.
 
-Data: the official file ``2025-05-07-06-14-12_oss_meta_eval.jsonl`` (OpenAI simple-evals, MIT), one
+Data: the official meta-eval file (``harness.evalsets.HEALTHBENCH["meta_eval"]``; OpenAI simple-evals, MIT), one
 row per (conversation, completion, rubric criterion): ``prompt`` (messages), ``completion``,
 ``rubric`` (criterion text), ``category``, ``binary_labels`` (one bool per physician) and
 ``anonymized_physician_ids``.
@@ -28,11 +28,12 @@ from pathlib import Path
 
 from harness.data import Row, read_jsonl, user_path
 from harness.errors import DataError
+from harness.evalsets import HEALTHBENCH
 from harness.grading import GRADING_MODES, RubricGrader
-from harness.healthbench import BASE_URL, OFFICIAL_FILES, official_path, parse_prompt
+from harness.healthbench import official_path, parse_prompt
 from harness.rubric import RubricItem
 
-META_EVAL_FILE = OFFICIAL_FILES["meta_eval"][0]
+META_EVAL = HEALTHBENCH["meta_eval"]
 CRITERION_POINTS = 1.0  # the meta-eval rows carry the criterion text only; the prompt shows 1 point
 
 
@@ -56,8 +57,8 @@ def load_meta_eval(data_file: str | Path | None = None) -> list[MetaEvalRow]:
         except DataError as exc:
             raise DataError(
                 exc.path,
-                f"the HealthBench meta-eval file is not available ({exc.message}). Download {BASE_URL + META_EVAL_FILE} "
-                f"and put it at $M2BENCH_DATA_DIR/healthbench/{META_EVAL_FILE}, or pass data_file=...",
+                f"the HealthBench meta-eval file is not available ({exc.message}). Download {META_EVAL.url} "
+                f"and put it at $M2BENCH_DATA_DIR/healthbench/{META_EVAL.name}, or pass data_file=...",
             ) from exc
     rows = [parse_row(Row(obj, path, line)) for line, obj in read_jsonl(path)]
     if not rows:
@@ -189,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--base-url", required=True, help="OpenAI-compatible server of the grader")
     parser.add_argument("--model", required=True, help="grader model name")
     parser.add_argument("--mode", default="per_criterion", choices=GRADING_MODES)
-    parser.add_argument("--data-file", default=None, help=f"default: the official {META_EVAL_FILE}")
+    parser.add_argument("--data-file", default=None, help=f"default: the official {META_EVAL.name}")
     parser.add_argument("--limit", type=int, default=None, help="first N rows only")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--out", default=None, help="write the JSON report here")
@@ -198,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     chat = OpenAIChat(args.base_url, args.model, max_connections=args.concurrency)
     engine = RubricGrader(chat, grader_id=chat.name, mode=args.mode, max_concurrency=args.concurrency, cache=default_cache())
     labels = asyncio.run(grade_rows(rows, engine))
-    result = report(rows, labels, grader=chat.name, mode=args.mode, data_file=args.data_file or META_EVAL_FILE)
+    result = report(rows, labels, grader=chat.name, mode=args.mode, data_file=args.data_file or META_EVAL.name)
     text = json.dumps(result, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -170,3 +170,19 @@ def test_the_checker_sees_each_kind_of_violation(tmp_path):
         "import circle: harness.cache -> harness.data -> harness.cache",
     ):
         assert expected in found, f"missing: {expected}\nfound:\n{found}"
+
+
+def test_the_eval_set_registry_is_the_only_list_of_data_files():
+    """No module but harness/evalsets.py names a registered data file (loaders, the training export's
+    hold-out rule, benchmarks, probes and the demo all take them from the registry)."""
+    from harness.evalsets import data_files
+
+    names = {f.name for f in data_files()}
+    found = []
+    for name, path in our_modules(ROOT).items():
+        if name == "harness.evalsets":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found += [f"{name}:{node.lineno} names {n}" for n in names if n in node.value]
+    assert found == []

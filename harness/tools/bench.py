@@ -33,18 +33,19 @@ from typing import Any
 import aiohttp  # noqa: F401,E402  (imported up front, so no timed run pays for the first import)
 
 from harness.clients import OpenAIChat
-from harness.data import read_jsonl, resolve_file
+from harness.data import read_jsonl, resolve
 from harness.errors import ArgumentError
+from harness.evalsets import HEALTHBENCH, HEALTHBENCH_SAMPLES
 from harness.grading import RubricGrader, criterion_prompt, parse_json_object, parse_verdict
 from harness.healthbench import HealthBenchExample, load_file, load_healthbench
 from harness.rubric import rubric_score
 from harness.tools.sim_server import SimProcess
 
-HARD_SAMPLE = "hard_sample50_seed42.jsonl"
-OSS_SAMPLE = "oss_eval_sample500.jsonl"
+HARD_SAMPLE = HEALTHBENCH_SAMPLES["hard"]
+OSS_SAMPLE = HEALTHBENCH_SAMPLES["full"]
 NOTE_HARD = (
     "The full HealthBench Hard file (1000 rows) is not available offline; the 50-row public sample "
-    f"healthbench/{HARD_SAMPLE} (random.seed(42) sample of Hard) is used, cycled with distinct prompt_ids "
+    f"healthbench/{HARD_SAMPLE.name} (random.seed(42) sample of Hard) is used, cycled with distinct prompt_ids "
     "where a scenario needs more rows."
 )
 
@@ -82,7 +83,7 @@ def machine() -> dict:
 
 
 def hard_examples() -> list[HealthBenchExample]:
-    return load_file(resolve_file("healthbench", HARD_SAMPLE))
+    return load_file(resolve(HARD_SAMPLE))
 
 
 def cycle(examples: Sequence[HealthBenchExample], n: int) -> list[HealthBenchExample]:
@@ -159,7 +160,7 @@ def grading_cost(size: Size) -> dict:
     }
     return {
         "config": {
-            "data": f"healthbench/{HARD_SAMPLE}",
+            "data": f"healthbench/{HARD_SAMPLE.name}",
             "latency_s": 0.0,
             "concurrency": 32,
             "response": "each row's ideal_completion (the canned sim reply where a row has none)",
@@ -269,7 +270,7 @@ def throughput(size: Size) -> dict:
     }
     return {
         "config": {
-            "data": f"healthbench/{HARD_SAMPLE} (cycled)",
+            "data": f"healthbench/{HARD_SAMPLE.name} (cycled)",
             "latency_s": size.latency_s,
             "concurrencies": list(size.concurrencies),
             "workload": f"ceil({size.waves} x concurrency / calls per example) examples per run, so every run has "
@@ -292,10 +293,10 @@ def throughput(size: Size) -> dict:
 
 # ---- scenario 4: load ------------------------------------------------------------------------
 def load(size: Size) -> dict:
-    rows = [obj for _, obj in read_jsonl(resolve_file("healthbench", OSS_SAMPLE))]
+    rows = [obj for _, obj in read_jsonl(resolve(OSS_SAMPLE))]
     with tempfile.TemporaryDirectory() as tmp:
         # the official file name, so load_healthbench also checks the official row count (5000)
-        path = Path(tmp) / "2025-05-07-06-14-12_oss_eval.jsonl"
+        path = Path(tmp) / HEALTHBENCH["full"].name
         with path.open("w", encoding="utf-8") as out:
             for i in range(size.load_rows):
                 row = rows[i % len(rows)]
@@ -311,7 +312,7 @@ def load(size: Size) -> dict:
         file_mb = path.stat().st_size / 1e6
     return {
         "config": {
-            "file": f"{size.load_rows} rows: healthbench/{OSS_SAMPLE} repeated with distinct prompt_ids, written to a temp file",
+            "file": f"{size.load_rows} rows: healthbench/{OSS_SAMPLE.name} repeated with distinct prompt_ids, written to a temp file",
             "repeats": 5,
         },
         "figures": {

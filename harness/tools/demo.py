@@ -13,13 +13,14 @@ import os
 import sys
 from pathlib import Path
 
+from harness.data import find_local
 from harness.errors import DataError
+from harness.evalsets import HEALTHBENCH_SAMPLES
 from harness.grading import GRADING_MODES
 from harness.healthbench import official_path
 from harness.local_model import MODEL_DESCRIPTION
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBSET_FILE = "hard_sample50_seed42.jsonl"  # public 50-row sample of Hard (see ../shared/data/healthbench)
 
 
 def hard_data() -> tuple[str | None, str]:
@@ -27,11 +28,8 @@ def hard_data() -> tuple[str | None, str]:
     try:
         return None, f"official HealthBench Hard file {official_path('hard')}"
     except DataError as official_error:
-        from harness.data import local_data_dir
-
-        root = local_data_dir()
-        sample = root / "healthbench" / SUBSET_FILE if root else None
-        if sample is None or not sample.is_file():
+        sample = find_local(HEALTHBENCH_SAMPLES["hard"])
+        if sample is None:
             raise official_error
         return str(sample), f"public 50-row sample of HealthBench Hard ({sample}); the official file was not reachable"
 

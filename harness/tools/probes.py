@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from harness.data import DATA_DIR_ENV, find_local
+from harness.evalsets import HEALTHBENCH_SAMPLES
 from harness.grading import GRADING_MODES, Grader, RubricGrader, is_batched_prompt
 from harness.healthbench import HealthBenchExample, load_file
 from harness.local_model import local_grader
@@ -351,21 +353,14 @@ def build_real_report(real: str, source: Path, real_limit: int, mode: str, log: 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from harness.data import DATA_DIR_ENV, local_data_dir
-
     parser = argparse.ArgumentParser(prog="python -m harness.tools.probes", description=__doc__.split("\n")[0])
-    root = (local_data_dir() or Path("data")) / "healthbench"
-    defaults = [
-        root / "hard_sample50_seed42.jsonl",
-        root / "consensus_context_seeking_hard_104.jsonl",
-        root / "oss_eval_sample500.jsonl",
-    ]
+    defaults = [HEALTHBENCH_SAMPLES[subset] for subset in ("hard", "consensus", "full")]
     parser.add_argument(
         "--data-file",
         type=Path,
         action="append",
         default=None,
-        help=f"HealthBench-format JSONL, repeatable (default: the three subsets under ${DATA_DIR_ENV}/healthbench)",
+        help=f"HealthBench-format JSONL, repeatable (default: the three public samples under ${DATA_DIR_ENV}/healthbench)",
     )
     parser.add_argument("--limit", type=int, default=None, help="examples (with an ideal completion) per file")
     parser.add_argument("--grading-mode", choices=GRADING_MODES, default="per_criterion")
@@ -377,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--real-only", action="store_true", help="with --real-grader: skip the scripted-judge report")
     parser.add_argument("--out", type=Path, default=Path("reports/reward_hacking.md"))
     args = parser.parse_args(argv)
-    files = args.data_file or [f for f in defaults if f.is_file()]
+    files = args.data_file or [p for f in defaults if (p := find_local(f))]
     if not files:
         parser.error(f"no data file found; pass --data-file or set ${DATA_DIR_ENV}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,7 @@ def test_agentclinic_medqa_real_file_and_scrub_count():
 
 @pytest.mark.parametrize("name", list(CASE_SETS))
 def test_no_visible_field_names_the_diagnosis(name):
-    folder, file, _ = CASE_SETS[name]
-    shared_file(folder, file)
+    shared_file(CASE_SETS[name].file.dataset, CASE_SETS[name].file.name)
     for case in load_cases(name):
         for alias in case.diagnosis_aliases():
             assert not any(mentions(v, alias) or mentions(k, alias) for k, v in case.tests.items()), (case.case_id, alias)

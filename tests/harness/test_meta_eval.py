@@ -9,7 +9,7 @@ from harness import data
 from harness.errors import DataError
 from harness.grading import RubricGrader
 from harness.meta_eval import (
-    META_EVAL_FILE,
+    META_EVAL,
     grade_rows,
     grader_agreement,
     load_meta_eval,
@@ -70,7 +70,7 @@ def test_missing_official_file_says_where_to_put_it(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_download", offline)
     with pytest.raises(DataError) as err:
         load_meta_eval()
-    assert META_EVAL_FILE in str(err.value) and "M2BENCH_DATA_DIR/healthbench" in str(err.value)
+    assert META_EVAL.name in str(err.value) and "M2BENCH_DATA_DIR/healthbench" in str(err.value)
 
 
 @pytest.mark.parametrize("agree_with", ["majority", "always_yes"])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness.cache import GradingCache
 from harness.clients import OpenAIChat
-from harness.data import resolve_file
+from harness.data import resolve
 from harness.grading import criterion_prompt
 from harness.healthbench import HealthBenchExample, load_file
 from harness.tools.bench import OSS_SAMPLE, SCENARIOS, Size, clients, main, response_for
@@ -31,7 +31,7 @@ from verl_recipes.m2_grpo import reward
 def reward_batch(size: Size) -> list[tuple[HealthBenchExample, str]]:
     """prompts x rollouts (example, response) pairs; 6 distinct responses per prompt, so rollouts
     6 and 7 repeat rollouts 0 and 1 (identical pairs, as GRPO groups often have)."""
-    examples = load_file(resolve_file("healthbench", OSS_SAMPLE))[: size.prompts]
+    examples = load_file(resolve(OSS_SAMPLE))[: size.prompts]
     distinct = min(6, size.rollouts)
     return [
         (e, f"{response_for(e, 'No reply.')}\n\n(rollout variant {r % distinct})") for e in examples for r in range(size.rollouts)
@@ -115,7 +115,7 @@ def reward_latency(size: Size) -> dict:
     figures["wall_time_over_lower_bound"] = {m: figures[m][0]["wall_time_over_lower_bound"] for m in ("batched", "per_criterion")}
     return {
         "config": {
-            "batch": f"{size.prompts} prompts x {size.rollouts} rollouts from healthbench/{OSS_SAMPLE}; "
+            "batch": f"{size.prompts} prompts x {size.rollouts} rollouts from healthbench/{OSS_SAMPLE.name}; "
             "6 distinct responses per prompt (rollouts 6, 7 repeat 0, 1)",
             "path": path,
             "latency_s": size.latency_s,

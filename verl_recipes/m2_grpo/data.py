@@ -5,18 +5,19 @@ Columns (verl ``RLHFDataset``): ``data_source``, ``prompt`` (chat messages), ``a
 JSON text so every row has the same column schema) and ``agent_name`` (which verl agent loop
 rolls the row out: ``single_turn_agent`` or ``m2_consultation``).
 
-Held-out rule (what may train; tests/test_verl_data.py checks it):
+Held-out rule (what may train; tests/verl_recipes/m2_grpo/test_data.py checks it). The files and
+their roles (reporting / training) come from ``harness.evalsets``:
 - MedQA: train/val rows come from the **dev** split only; the **test** split is the reporting
   set, and any dev question whose text also appears in test is dropped.
 - HealthBench: rows come from the oss_eval file (the official 5000-row file when it is present
-  locally, else ``oss_eval_sample500.jsonl``) **minus every prompt_id found in a reporting file**:
+  locally, else its public 500-row sample) **minus every prompt_id found in a reporting file**:
   the Hard and Consensus files (official and the local samples, whichever are present). When
   the official Hard/Consensus files are absent, rows of those sets outside the local samples
   cannot be recognised; the manifest says so (``complete_exclusion: false``). Note the
   ``healthbench`` (full) eval draws from the same oss_eval pool, so report full-set scores of a
   model trained here only on rows it did not train on.
 - Consultation: cases of ``agentclinic_medqa_extended`` whose (complaint, diagnosis) is not in
-  any consultation reporting set (``CONSULTATION_EVAL_SETS``).
+  any consultation reporting set (``harness.evalsets.case_sets("reporting")``).
 Within the training pool a stable hash of the item id puts ``val_fraction`` of rows in val.
 No credentials are written: rows hold only data-set text and ids.
 """
@@ -32,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.data import cache_dir, local_data_dir, read_jsonl
+from harness import evalsets
+from harness.data import find_local, read_jsonl
 from harness.errors import ArgumentError, DataError
 
 logger = logging.getLogger(__name__)
@@ -42,16 +44,9 @@ SINGLE_TURN_AGENT = "single_turn_agent"
 CONSULTATION_AGENT = "m2_consultation"
 EXTRA_FIELDS = ("index", "item_id", "split", "source_file", "conversation", "example_tags", "options", "case_id", "case")
 
-HEALTHBENCH_TRAIN_FILES = ("2025-05-07-06-14-12_oss_eval.jsonl", "oss_eval_sample500.jsonl")
-HEALTHBENCH_EVAL_FILES = (
-    "hard_2025-05-08-21-00-10.jsonl",
-    "consensus_2025-05-09-20-00-46.jsonl",
-    "hard_sample50_seed42.jsonl",
-    "consensus_context_seeking_hard_104.jsonl",
-)
-HEALTHBENCH_OFFICIAL_EVAL = HEALTHBENCH_EVAL_FILES[:2]
+# the training pools (harness.evalsets role "training"); every reporting file and case set is held out
+HEALTHBENCH_TRAIN_FILES = (evalsets.HEALTHBENCH["full"], evalsets.HEALTHBENCH_SAMPLES["full"])
 CONSULTATION_TRAIN_SET = "agentclinic_medqa_extended"
-CONSULTATION_EVAL_SETS = ("agentclinic_medqa", "agentclinic_nejm", "mediq_craftmd")
 
 
 @dataclass
@@ -61,12 +56,6 @@ class Export:
     train: list[dict] = field(default_factory=list)
     val: list[dict] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
-
-
-def local_file(dataset: str, name: str) -> Path | None:
-    """``dataset/name`` from $M2BENCH_DATA_DIR or the cache, without downloading."""
-    roots = [r for r in (local_data_dir(), cache_dir()) if r is not None]
-    return next((r / dataset / name for r in roots if (r / dataset / name).is_file()), None)
 
 
 def in_val(item_id: str, fraction: float) -> bool:
@@ -149,13 +138,15 @@ def medqa_row(q: Any, source_file: str) -> dict:
 def export_healthbench(fraction: float, limit: int | None, out: Export) -> None:
     from harness.healthbench import load_file
 
-    train_path = next((p for n in HEALTHBENCH_TRAIN_FILES if (p := local_file("healthbench", n))), None)
+    train_path = next((p for f in HEALTHBENCH_TRAIN_FILES if (p := find_local(f))), None)
     if train_path is None:
+        names = ", ".join(f.name for f in HEALTHBENCH_TRAIN_FILES)
         raise DataError(
-            Path("healthbench") / HEALTHBENCH_TRAIN_FILES[0],
-            f"no HealthBench training file; put one of {', '.join(HEALTHBENCH_TRAIN_FILES)} under $M2BENCH_DATA_DIR/healthbench/",
+            Path("healthbench") / HEALTHBENCH_TRAIN_FILES[0].name,
+            f"no HealthBench training file; put one of {names} under $M2BENCH_DATA_DIR/healthbench/",
         )
-    eval_paths = [p for n in HEALTHBENCH_EVAL_FILES if (p := local_file("healthbench", n))]
+    reporting = evalsets.reporting_files("healthbench")
+    eval_paths = [p for f in reporting if (p := find_local(f))]
     excluded: set[str] = set()
     for path in eval_paths:
         excluded |= healthbench_ids(path)
@@ -168,7 +159,7 @@ def export_healthbench(fraction: float, limit: int | None, out: Export) -> None:
         "rows_in_file": len(examples),
         "excluded_eval_files": [p.name for p in eval_paths],
         "excluded_rows": len(examples) - len(kept),
-        "complete_exclusion": all(local_file("healthbench", n) for n in HEALTHBENCH_OFFICIAL_EVAL),
+        "complete_exclusion": all(find_local(f) for f in reporting if f.sample_of is None),
     }
 
 
@@ -182,7 +173,7 @@ def export_medqa(fraction: float, limit: int | None, out: Export) -> None:
     dev, test = load_medqa("dev"), load_medqa("test")
     test_texts = {_norm(q.question) for q in test}
     kept = [q for q in dev if _norm(q.question) not in test_texts]
-    rows = [medqa_row(q, "phrases_no_exclude_dev.jsonl") for q in kept]
+    rows = [medqa_row(q, evalsets.MEDQA["dev"].name) for q in kept]
     _split(_limit(rows, limit), fraction, out)
     out.manifest["medqa"] = {
         "train_split": "dev",
@@ -204,7 +195,7 @@ def export_consultation(fraction: float, limit: int | None, out: Export) -> None
     cases = load_cases(CONSULTATION_TRAIN_SET)
     excluded_keys: set[str] = set()
     used_sets = []
-    for name in CONSULTATION_EVAL_SETS:
+    for name in evalsets.case_sets("reporting"):
         try:
             excluded_keys |= {case_key(c) for c in load_cases(name)}
             used_sets.append(name)

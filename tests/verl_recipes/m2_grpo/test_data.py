@@ -47,11 +47,10 @@ def test_columns_are_what_verl_reads(exported):
 def test_no_row_of_the_reporting_eval_sets(exported):
     export, _ = exported
     rows = export.train + export.val
+    # the oracle: the public Hard and Consensus samples of this machine, named here, not by the registry
     eval_ids = set()
-    for name in data.HEALTHBENCH_EVAL_FILES:
-        if path := data.local_file("healthbench", name):
-            eval_ids |= healthbench_ids(path)
-    assert eval_ids  # the local Hard and Consensus samples are there
+    for name in ("hard_sample50_seed42.jsonl", "consensus_context_seeking_hard_104.jsonl"):
+        eval_ids |= healthbench_ids(shared_file("healthbench", name))
     hb_ids = {r["extra_info"]["item_id"].split(":", 1)[1] for r in rows if r["data_source"] == "m2bench/healthbench"}
     assert hb_ids and not hb_ids & eval_ids
     assert export.manifest["healthbench"]["excluded_rows"] == 8  # 4 in Hard, 4 in Consensus (PROVENANCE.md)
