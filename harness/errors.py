@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 
 class M2BenchError(Exception):
@@ -32,3 +35,23 @@ class ArgumentError(M2BenchError, ValueError):
 
 class GradingError(M2BenchError):
     """A grader reply could not be used after all retries."""
+
+
+def run_cli(main: Callable[[], int | None]) -> NoReturn:
+    """Run a command's ``main`` and exit with its status.
+
+    Expected failures become one line on stderr and a non-zero exit: our own errors and bad paths
+    (``error: ...``, exit 2, with a ``hint: ...`` line where the error carries one), Ctrl-C (exit 130).
+    Anything else is a bug and keeps its traceback.
+    """
+    try:
+        status = main()
+    except (M2BenchError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if hint := getattr(exc, "hint", None):
+            print(f"hint: {hint}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(status or 0)

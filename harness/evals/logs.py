@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.errors import DataError
 from harness.results import RESULT_COLUMNS, normalize
 
 # headline metric and its error, in order of preference
@@ -14,10 +15,16 @@ SCORE_METRICS = ("score", "accuracy", "mean")
 ERROR_METRICS = ("bootstrap_std", "stderr")
 
 
-def _log_files(paths: Iterable[str | Path]) -> list[Path]:
+def log_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Inspect log files: the files given, and the ``.eval`` / ``.json`` files of the folders given."""
     files: list[Path] = []
     for path in map(Path, paths):
-        files.extend(sorted(path.glob("*.eval")) + sorted(path.glob("*.json")) if path.is_dir() else [path])
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.eval")) + sorted(path.glob("*.json")))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise DataError(path, "file or folder not found")
     return files
 
 
@@ -58,5 +65,5 @@ def log_row(path: str | Path) -> dict | None:
 
 def results_table(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Results table from Inspect log files or folders of them."""
-    rows = [row for f in _log_files(paths) if (row := log_row(f)) is not None]
+    rows = [row for f in log_files(paths) if (row := log_row(f)) is not None]
     return normalize(pd.DataFrame(rows, columns=RESULT_COLUMNS))

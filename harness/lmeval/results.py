@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.errors import DataError
+from harness.errors import DataError, run_cli
 from harness.results import RESULT_COLUMNS, append_results, normalize
 
 # lm-eval task -> (benchmark, subset, split); the subset matches the Inspect task's metadata
@@ -35,7 +35,12 @@ MODEL_ALIASES = {"m2bench-default": "m2bench/default", "EmbeddedLM": "m2bench/de
 def result_files(paths) -> list[Path]:
     files: list[Path] = []
     for path in map(Path, paths):
-        files.extend(sorted(path.rglob("results_*.json")) if path.is_dir() else [path])
+        if path.is_dir():
+            files.extend(sorted(path.rglob("results_*.json")))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise DataError(path, "file or folder not found")
     return files
 
 
@@ -109,17 +114,24 @@ def lmeval_table(paths, model: str | None = None) -> pd.DataFrame:
     return normalize(pd.DataFrame(rows, columns=RESULT_COLUMNS))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.lmeval.results", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="lm-eval results JSON files or --output_path folders")
     parser.add_argument("--csv", help="merge the rows into this results CSV")
     parser.add_argument("--model", help="model name to record (default: from the results file)")
     args = parser.parse_args(argv)
+    if not result_files(args.paths):
+        raise DataError(", ".join(args.paths), "no lm-eval results file (results_*.json) found")
     table = lmeval_table(args.paths, args.model)
+    if table.empty:
+        raise DataError(
+            ", ".join(args.paths), "no task with an accuracy-like metric (acc, exact_match, acc_norm) in these results"
+        )
     if args.csv:
         append_results(table, args.csv)
     print(table.drop(columns=["log"]).to_string(index=False))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

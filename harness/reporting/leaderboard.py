@@ -16,16 +16,16 @@ Run ``python -m harness.reporting.leaderboard`` to validate the files.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import math
 import re
-import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from harness.errors import DataError
+from harness.errors import DataError, run_cli
 from harness.results import RESULT_COLUMNS, normalize
 
 LEADERBOARD_DIR = Path(__file__).resolve().parents[2] / "leaderboards"
@@ -179,8 +179,17 @@ def validate(directory: str | Path | None = None) -> list[str]:
     ]
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.reporting.leaderboard", description="Validate the leaderboard files."
+    )
+    parser.add_argument(
+        "folder", nargs="?", default=None, help=f"folder with published.csv, models.csv, own_runs.csv (default {LEADERBOARD_DIR})"
+    )
+    args = parser.parse_args(argv)
+    print("\n".join(validate(args.folder)) + "\nall leaderboard files are valid")
+    return 0
+
+
 if __name__ == "__main__":
-    try:
-        print("\n".join(validate(sys.argv[1] if len(sys.argv) > 1 else None)) + "\nall leaderboard files are valid")
-    except DataError as exc:
-        sys.exit(f"error: {exc}")
+    run_cli(main)

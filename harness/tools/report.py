@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.errors import ArgumentError, DataError
+from harness.errors import ArgumentError, DataError, run_cli
 from harness.evals.logs import results_table
 from harness.lmeval.results import lmeval_table
 from harness.reporting.leaderboard import LEADERBOARD_DIR, load_published
@@ -92,4 +92,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

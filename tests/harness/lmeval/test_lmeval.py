@@ -147,3 +147,12 @@ def test_importer_missing_stderr_is_nan(tmp_path):
     path.write_text(json.dumps({"results": {"other_task": {"acc,none": 0.4}}, "config": {"model": "vllm"}}))
     row = lmeval_rows(path)[0]
     assert row["benchmark"] == "other_task" and row["model"] == "vllm" and math.isnan(row["stderr"])
+
+
+def test_results_import_of_an_empty_folder_is_an_error_not_an_empty_table(tmp_path):
+    from harness.lmeval.results import main
+
+    with pytest.raises(DataError, match="no lm-eval results file"):
+        main([str(tmp_path)])
+    with pytest.raises(DataError, match="file or folder not found"):
+        main([str(tmp_path / "missing")])

@@ -1,0 +1,69 @@
+"""Did every run finish? For scripts and CI: ``inspect eval`` exits 0 whatever a run's status.
+
+    python -m harness.evals.check LOG_OR_FOLDER [...]
+
+Prints one line per Inspect log and exits 0 only when every log finished with status ``success``
+and scored all its planned samples (dataset samples x epochs, after ``--limit``); 1 when any run
+failed, was cancelled, is still running or left samples unscored; 2 when no log was found.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import DataError, run_cli
+from harness.evals.logs import log_files
+
+
+@dataclass
+class RunStatus:
+    log: Path
+    task: str
+    status: str
+    completed: int
+    planned: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success" and self.planned > 0 and self.completed == self.planned
+
+    def line(self) -> str:
+        verdict = "ok" if self.ok else "FAILED"
+        return f"{verdict}: {self.task} {self.status}, {self.completed}/{self.planned} samples scored ({self.log})"
+
+
+def run_status(path: Path) -> RunStatus:
+    from inspect_ai.log import read_eval_log
+
+    try:
+        log = read_eval_log(str(path), header_only=True)
+    except Exception as exc:  # a truncated or foreign file: a failed run, named
+        raise DataError(path, f"not a readable Inspect log ({type(exc).__name__}: {exc})") from None
+    results = log.results
+    planned = results.total_samples if results else 0
+    if results and results.logged_samples is not None:  # a drained or cancelled run planned more than it resolved
+        planned = max(planned, results.logged_samples)
+    completed = results.completed_samples if results else 0
+    return RunStatus(path, log.eval.task, log.status, completed, planned)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.evals.check", description=__doc__.split("\n\n")[0])
+    parser.add_argument("logs", nargs="+", help="Inspect log files (.eval, .json) or folders of them")
+    args = parser.parse_args(argv)
+    files = log_files(args.logs)
+    if not files:
+        raise DataError(", ".join(args.logs), "no Inspect log (.eval or .json) found")
+    statuses = [run_status(f) for f in files]
+    for s in statuses:
+        print(s.line())
+    failed = sum(not s.ok for s in statuses)
+    print(f"{len(statuses) - failed} of {len(statuses)} runs complete")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
