@@ -15,8 +15,9 @@ import atexit
 import os
 import random
 import weakref
+from collections.abc import MutableMapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 
 def redact_url(url: str) -> str:
@@ -26,6 +27,29 @@ def redact_url(url: str) -> str:
     if parts.port:
         host += f":{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def move_url_credentials(environ: MutableMapping[str, str]) -> list[str]:
+    """Take credentials out of every ``<NAME>_BASE_URL`` variable before a client or log sees them.
+
+    ``http://user:secret@host/v1`` becomes ``http://host/v1``; the password (or the user part when
+    there is no password) moves to ``<NAME>_API_KEY`` unless that variable is already set.
+    Returns the names of the variables changed.
+    """
+    changed = []
+    for name, value in list(environ.items()):
+        if not name.endswith("_BASE_URL") or "@" not in value:
+            continue
+        parts = urlsplit(value)
+        if parts.username is None and parts.password is None:
+            continue
+        environ[name] = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[1], parts.path, parts.query, parts.fragment))
+        key = name[: -len("_BASE_URL")] + "_API_KEY"
+        secret = parts.password or parts.username
+        if secret and not environ.get(key):
+            environ[key] = unquote(secret)
+        changed.append(name)
+    return changed
 
 
 class RetryableHTTPError(RuntimeError):

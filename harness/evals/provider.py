@@ -1,9 +1,16 @@
-"""Inspect entry point: registers the ``m2bench/default`` model provider (the embedded model)."""
+"""Inspect entry point: registers the ``m2bench/default`` model provider (the embedded model).
+
+Inspect imports this module (its ``inspect_ai`` entry point) when an eval starts, before any model
+is created; at that moment credentials are taken out of ``<NAME>_BASE_URL`` variables (into
+``<NAME>_API_KEY``), so Inspect never writes them into a log header or a trace file.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 from typing import Any
 
 from inspect_ai.model import (
@@ -18,7 +25,13 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolCall, ToolChoice, ToolInfo
 
+from harness.clients import move_url_credentials
 from harness.local_model import LocalModel
+
+if moved := move_url_credentials(os.environ):
+    logging.getLogger(__name__).warning(
+        "credentials taken out of %s and into the matching *_API_KEY (Inspect would write them into logs)", ", ".join(moved)
+    )
 
 
 def message_dicts(messages: list[ChatMessage]) -> list[dict[str, str]]:

@@ -3,8 +3,8 @@
 A run uses key ``sk-test-SECRET123`` for the model under test and the grader, and base URL
 ``http://user:pass@127.0.0.1:<port>/v1`` for the model under test (with one grader fault, so error
 texts are logged too); then every byte written (the Inspect log, unzipped; the grading cache; the
-results table as CSV and parquet; the console) is searched for the secrets. Known gap (strict
-xfail): credentials in the *grader role's* base URL are written to the Inspect log by Inspect.
+results table as CSV and parquet; the console) is searched for the secrets. Credentials in base-URL
+variables of an `inspect eval` run (the grader role's too) are covered by tests/harness/evals/test_provider.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 import zipfile
 from pathlib import Path
 
-import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import GenerateConfig, get_model
 
@@ -23,7 +22,7 @@ from harness.evals.logs import results_table
 from harness.grading import RubricGrader
 from harness.healthbench import load_file
 from harness.tools.sim_server import CRITERION, SimServer
-from tests.helpers.paths import FIXTURES, ROOT
+from tests.helpers.paths import FIXTURES, ROOT, shared_file
 
 KEY = "sk-test-SECRET123"
 SECRETS = ("SECRET123", "user:pass", "pass@")
@@ -62,18 +61,7 @@ def leaks(blobs: dict[str, bytes]) -> list[str]:
     return [f"{name}: {secret}" for name, blob in blobs.items() for secret in SECRETS if secret.encode() in blob]
 
 
-INSPECT_ROLE_URL = (
-    "Inspect records a model role's base URL verbatim in the log header (model_roles.grader.base_url), "
-    "credentials included; keep credentials out of base URLs (use <NAME>_API_KEY)"
-)
-
-
-@pytest.mark.parametrize(
-    "grader_url_credentials",
-    [False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=INSPECT_ROLE_URL))],
-    ids=["key-and-model-url", "grader-url"],
-)
-def test_no_secret_in_log_cache_or_results(monkeypatch, tmp_path, capfd, caplog, grader_url_credentials):
+def test_no_secret_in_log_cache_or_results(monkeypatch, tmp_path, capfd, caplog):
     caplog.set_level(logging.INFO)
     monkeypatch.chdir(ROOT)
     cache = tmp_path / "cache"
@@ -81,8 +69,7 @@ def test_no_secret_in_log_cache_or_results(monkeypatch, tmp_path, capfd, caplog,
     with SimServer(0.0) as model_srv, FailsOnce(0.0) as grader_srv:
         monkeypatch.setenv("SIMM_BASE_URL", with_credentials(model_srv.base_url))
         monkeypatch.setenv("SIMM_API_KEY", KEY)
-        grader_url = with_credentials(grader_srv.base_url) if grader_url_credentials else grader_srv.base_url
-        monkeypatch.setenv("SIMG_BASE_URL", grader_url)
+        monkeypatch.setenv("SIMG_BASE_URL", grader_srv.base_url)
         monkeypatch.setenv("SIMG_API_KEY", KEY)
         grader = get_model("openai-api/simg/sim-grader", config=GenerateConfig(max_retries=0), memoize=False, max_retries=0)
         [log] = inspect_eval(
@@ -151,10 +138,8 @@ def test_verl_reward_and_export_hold_no_secret(monkeypatch, tmp_path, caplog):
             reward.reset()
     assert result["reward_valid"] == 1.0
     assert all(s not in grader_id for s in SECRETS)
-    try:
-        export = data.build(data.parse_sources("healthbench"), 0.2, 20)
-    except Exception as exc:  # the export needs the public data files
-        pytest.skip(f"export not available here: {exc}")
+    shared_file("healthbench", "oss_eval_sample500.jsonl")  # the export's training pool on this machine
+    export = data.build(data.parse_sources("healthbench"), 0.2, 20)
     data.write(export, tmp_path / "export")
     blobs = files_text(tmp_path)
     assert any(name.endswith("train.parquet") for name in blobs)
