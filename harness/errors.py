@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -28,7 +28,7 @@ class DataError(M2BenchError, ValueError):
 class ArgumentError(M2BenchError, ValueError):
     """A task or command argument has a value outside its valid set."""
 
-    def __init__(self, name: str, value: object, valid: list | tuple | str):
+    def __init__(self, name: str, value: object, valid: Sequence[object] | str):
         valid_text = valid if isinstance(valid, str) else ", ".join(map(str, valid))
         super().__init__(f"invalid {name}={value!r}; valid values: {valid_text}")
 

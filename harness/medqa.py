@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harness.arguments import whole
 from harness.data import Row, read_jsonl, resolve, user_path
 from harness.errors import ArgumentError, DataError
 from harness.evalsets import MEDQA, official_count
@@ -101,10 +102,7 @@ def parse_shuffle_choices(value: int | bool | str | None) -> int | None:
     """The ``shuffle_choices`` argument (task arg, lm-eval metadata) as a seed; None when off."""
     if value in (None, False, 0, "0", "", "none", "None", "false", "False"):
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ArgumentError("shuffle_choices", value, "an integer seed (0 or none = off)") from None
+    return whole("shuffle_choices", value, minimum=1, meaning=" (the shuffle seed; 0 or none = off)")
 
 
 def shuffle_options(q: MCQuestion, seed: int) -> MCQuestion:

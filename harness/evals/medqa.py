@@ -10,9 +10,9 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.scorer import CORRECT, INCORRECT, Metric, SampleScore, Score, Target, accuracy, metric, scorer, stderr
 from inspect_ai.solver import TaskState, generate
 
+from harness import arguments
 from harness.answers import extract_choice
-from harness.data import user_path
-from harness.errors import ArgumentError
+from harness.arguments import choice, flag
 from harness.medqa import SPLITS, MCQuestion, format_prompt, load_medqa, parse_shuffle_choices
 
 
@@ -60,25 +60,15 @@ def choice_scorer():
     return score
 
 
-def _flag(name: str, value: bool | str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("true", "1", "yes"):
-        return True
-    if str(value).lower() in ("false", "0", "no"):
-        return False
-    raise ArgumentError(name, value, ("true", "false"))
-
-
 def medqa_task(
     split: str = "test", cot: bool | str = False, shuffle_choices: int | None = None, data_file: str | None = None
 ) -> Task:
     """MedQA-USMLE task; use Inspect's ``--epochs N`` for run-to-run variance."""
-    if split not in SPLITS:
-        raise ArgumentError("split", split, SPLITS)
-    cot = _flag("cot", cot)
+    choice("split", split, SPLITS)
+    cot = flag("cot", cot)
     seed = parse_shuffle_choices(shuffle_choices)
-    questions = load_medqa(split, data_file, seed)
+    path = arguments.data_file("data_file", data_file) if data_file else None
+    questions = load_medqa(split, path, seed)
     return Task(
         dataset=MemoryDataset([to_sample(q, cot) for q in questions], name=f"medqa_{split}"),
         solver=generate(),
@@ -89,6 +79,6 @@ def medqa_task(
             "subset": "usmle_4opt",
             "cot": cot,
             "shuffle_choices": seed,
-            "data_file": str(user_path(data_file)) if data_file else None,
+            "data_file": str(path) if path else None,
         },
     )

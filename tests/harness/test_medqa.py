@@ -132,3 +132,11 @@ def test_prompt_lists_options_and_answer_format():
     assert "C) Right coronary artery" in direct and "A) Left anterior descending artery" in direct
     assert "ANSWER: $LETTER" in direct and "ABCD" in direct
     assert "step by step" in cot and "step by step" not in direct
+
+
+def test_a_fractional_shuffle_seed_is_refused_not_rounded():
+    from harness.medqa import parse_shuffle_choices
+
+    assert parse_shuffle_choices("7") == 7 and parse_shuffle_choices(0) is None
+    with pytest.raises(ArgumentError, match=r"shuffle_choices=1.5"):
+        parse_shuffle_choices(1.5)

@@ -118,3 +118,12 @@ def test_embedded_model_end_to_end_inspect_and_lmeval(tmp_path, monkeypatch):
     assert set(table.model) == {"m2bench/default"} and set(table.benchmark) == {"medqa"}
     assert list(table.n) == [5, 5]
     assert table.score.between(0, 1).all()
+
+
+def test_bad_arguments_stop_before_any_work(tmp_path):
+    with pytest.raises(ArgumentError, match=r"cot='maybe'"):
+        medqa_task(cot="maybe")
+    with pytest.raises(ArgumentError, match=r"shuffle_choices=1.5"):
+        medqa_task(shuffle_choices=1.5)
+    with pytest.raises(ArgumentError, match="a data file, not a folder"):
+        medqa_task(data_file=str(tmp_path))

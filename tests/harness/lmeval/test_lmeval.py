@@ -161,7 +161,10 @@ def test_results_import_of_an_empty_folder_is_an_error_not_an_empty_table(tmp_pa
 def test_results_import_keeps_no_credentials_of_model_args(tmp_path):
     """lm-eval itself keeps model_args (base_url included) in its results JSON; our table never copies them."""
     data = json.loads((FIXTURES / "medqa_lmeval_results.json").read_text())
-    data["config"] = {"model": "local-chat-completions", "model_args": "model=judge,base_url=http://u:pw-SECRET@host/v1/chat/completions"}
+    data["config"] = {
+        "model": "local-chat-completions",
+        "model_args": "model=judge,base_url=http://u:pw-SECRET@host/v1/chat/completions",
+    }
     (tmp_path / "results_1.json").write_text(json.dumps(data))
     table = lmeval_table([tmp_path])
     assert len(table) and "pw-SECRET" not in table.to_csv()
