@@ -22,6 +22,7 @@ from typing import Any
 from harness.data import Row, read_jsonl, resolve
 from harness.errors import ArgumentError, DataError
 from harness.evalsets import CASE_SETS
+from harness.terms import diagnosis_aliases, giveaways, normalize
 
 WITHHELD = "[withheld]"
 DIAGNOSIS_QUESTION = "What is the most likely diagnosis?"
@@ -82,25 +83,13 @@ class Case:
         return cls(**data)
 
 
-def diagnosis_aliases(diagnosis: str) -> list[str]:
-    """The diagnosis, its parenthesised abbreviation and its name without it; 'A or B' split."""
-    text = diagnosis.strip().strip(".")
-    out = [text]
-    for inner in re.findall(r"\(([^)]+)\)", text):
-        if len(inner.strip()) >= 3 or inner.strip().isupper():
-            out.append(inner.strip())
-    bare = re.sub(r"\s*\([^)]*\)", "", text).strip()
-    out.append(bare)
-    for part in re.split(r"\s+or\s+|/|;", bare):
-        if len(part.strip()) >= 4:
-            out.append(part.strip())
-    return [a for a in dict.fromkeys(out) if a]
-
-
 def term_pattern(term: str) -> re.Pattern[str]:
-    """Whole-word match; short all-capital abbreviations (MG, PML) match case-sensitively."""
+    """Whole-word match; hyphens and spaces interchangeable ("Stevens Johnson" = "Stevens-Johnson"),
+    a possessive allowed; short all-capital abbreviations (MG, PML) match case-sensitively."""
     flags = 0 if term.isupper() and len(term) <= 5 else re.IGNORECASE
-    return re.compile(r"(?<![\w-])" + re.escape(term) + r"(?![\w-])", flags)
+    words = [re.escape(w) for w in re.split(r"[\s\-]+", term.strip()) if w]
+    body = r"[\s\-]+".join(words) if words else re.escape(term)
+    return re.compile(r"(?<![\w-])" + body + r"(?:['\u2019]s)?(?![\w-])", flags)
 
 
 def mentions(text: str, term: str) -> bool:
@@ -125,19 +114,24 @@ def load_cases(name: str, path: str | Path | None = None) -> list[Case]:
 
 
 def _load(name: str, path: str | Path | None) -> tuple[list[Case], list[int]]:
-    """(cases, line numbers of rows skipped because they hold no patient case)."""
+    """(cases, line numbers of rows skipped: no patient case, another subset, or not a diagnosis question)."""
     if name not in CASE_SETS:
         raise ArgumentError("cases", name, list(CASE_SETS))
+    case_set = CASE_SETS[name]
     path = Path(path) if path else case_path(name)
-    convert = _CONVERTERS[CASE_SETS[name].format]
+    convert = _CONVERTERS[case_set.format]
     cases: list[Case] = []
     skipped: list[int] = []
     seen: dict[str, int] = {}
-    for line, obj in read_jsonl(path):
-        case = convert(Row(obj, path, line), f"{name}-{len(cases) + len(skipped)}", name)
-        if case is None:
+    rows = _read_csv(path) if case_set.format == "craftmd" else read_jsonl(path)
+    for line, obj in rows:
+        row = Row(obj, path, line)
+        if case_set.subset and row.text("dataset") not in case_set.subset:
+            continue
+        case = convert(row, f"{name}-{len(cases) + len(skipped)}", name)
+        if case is None or (case_set.diagnosis_only and not asks_for_diagnosis(case.question)):
             skipped.append(line)
-        elif case.case_id in seen:  # only source ids (MediQ "id") can repeat
+        elif case.case_id in seen:  # only source ids (MediQ "id", CRAFT-MD "case_id") can repeat
             raise DataError(path, f"duplicate case id {case.case_id!r} (first on line {seen[case.case_id]})", line, "id")
         else:
             seen[case.case_id] = line
@@ -147,13 +141,39 @@ def _load(name: str, path: str | Path | None) -> tuple[list[Case], list[int]]:
     return cases, skipped
 
 
+_ASKS_FOR_DIAGNOSIS = re.compile(
+    r"\b(?:most likely|most probable|likely|probable|correct|what is the|what's the|which of the following is the)\s+diagnos[ie]s\b"
+    r"|\bdiagnosis\s+(?:is|for|in)\b|^\s*diagnosis\s*\??\s*$",
+    re.IGNORECASE,
+)
+
+
+def asks_for_diagnosis(question: str) -> bool:
+    """Whether a case question asks for a diagnosis ("most likely diagnosis?"), not a test, step or mechanism."""
+    return bool(_ASKS_FOR_DIAGNOSIS.search(question)) and not re.search(
+        r"next (?:best )?step|confirm|establish|diagnostic (?:test|study)|best initial test", question, re.IGNORECASE
+    )
+
+
+def _read_csv(path: Path):
+    """(line, row) for each CSV record; the line is where the record starts."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        start = reader.line_num + 1
+        for row in reader:
+            yield start, {k or "index": v for k, v in row.items()}
+            start = reader.line_num + 1
+
+
 def load_report(name: str, path: str | Path | None = None) -> dict[str, Any]:
     """Counts for a case set: cases, scrubbed cases (diagnosis named in a visible field), flags."""
     cases, skipped = _load(name, path)
     flags = Counter(flag if flag.startswith("scrubbed:") else flag.split(":")[0] for c in cases for flag in c.flags)
     return {
         "cases": len(cases),
-        "skipped_rows": len(skipped),  # rows with no patient context (e.g. biostatistics questions)
+        "skipped_rows": len(skipped),  # rows with no patient context, or (diagnosis-only sets) not asking for a diagnosis
         "scrubbed_cases": sum(any(f.startswith("scrubbed:") for f in c.flags) for c in cases),
         "scrubbed_test_cases": sum("scrubbed:tests" in c.flags for c in cases),
         "flagged_cases": sum(bool(c.flags) for c in cases),
@@ -164,19 +184,27 @@ def load_report(name: str, path: str | Path | None = None) -> dict[str, Any]:
 
 
 def _scrub_case(case: Case) -> Case:
-    terms = case.diagnosis_aliases()
-    hit = lambda text: any(mentions(text, t) for t in terms)  # noqa: E731
-    if any(hit(v) or hit(k) for k, v in case.tests.items()):
-        case.tests = {scrub(k, terms): scrub(v, terms) for k, v in case.tests.items()}
+    """Replace every name of the diagnosis in the fields the doctor or patient sees by WITHHELD.
+
+    Test results, exam findings and the patient's record lose the diagnosis, its aliases and
+    its giveaway words (``harness.terms.giveaways``: "consistent with CLL/SLL" -> "consistent
+    with [withheld]"); test names lose only full aliases, so "STI screen / Gonorrhea" can still
+    be ordered.
+    """
+    names = giveaways(case.diagnosis)
+    aliases = case.diagnosis_aliases()
+    hit = lambda text, terms=names: any(mentions(text, t) for t in terms)  # noqa: E731
+    if any(hit(v) or hit(k, aliases) for k, v in case.tests.items()):
+        case.tests = {scrub(k, aliases): scrub(v, names) for k, v in case.tests.items()}
         case.flags.append("scrubbed:tests")
     if any(hit(v) or hit(k) for k, v in case.exam.items()):
-        case.exam = {scrub(k, terms): scrub(v, terms) for k, v in case.exam.items()}
+        case.exam = {scrub(k, names): scrub(v, names) for k, v in case.exam.items()}
         case.flags.append("scrubbed:exam")
     if any(hit(f.text) for f in case.history) or hit(case.presenting_complaint) or hit(case.persona):
         for f in case.history:
-            f.text = scrub(f.text, terms)
-        case.presenting_complaint = scrub(case.presenting_complaint, terms)
-        case.persona = scrub(case.persona, terms)
+            f.text = scrub(f.text, names)
+        case.presenting_complaint = scrub(case.presenting_complaint, names)
+        case.persona = scrub(case.persona, names)
         case.flags.append("scrubbed:history")
     return case
 
@@ -342,11 +370,28 @@ def _patient_sentences(info: str) -> list[str]:
 # --- MediQ ------------------------------------------------------------------------------------
 
 _TEST_WORDS = re.compile(
-    r"\b(laborator|lab\b|labs\b|serum|plasma|blood (?:test|count|culture)|culture|biopsy|x-ray|radiograph|ct\b|mri|ultrasound|"
-    r"echocardiogra|ecg|ekg|electrocardiogra|urinalysis|smear|stain|titer|assay|level[s]?\b|concentration|hemoglobin|"
-    r"leukocyte|platelet|sodium|potassium|creatinine|glucose|antibod|pcr|scan|imaging|histolog|patholog)",
+    r"\b(laborator|lab\b|labs\b|serum|plasma|blood (?:test|count|culture|gas)|culture|biopsy|x-ray|radiograph|ct\b|mri|ultraso|"
+    r"echocardiogra|ecg|ekg|electrocardiogra|urinalysis|urine (?:shows|reveals|analysis|studies|culture)|smear|stain|titer|assay|"
+    r"level[s]?\b|concentration|hemoglobin|haemoglobin|hematocrit|reticulocyte|leukocyte|platelet|sodium|potassium|creatinine|"
+    r"glucose|antibod|antigen|pcr|scan|imaging|histolog|patholog|microscop|cerebrospinal|lumbar puncture|csf|aspirat|"
+    r"spirometr|fev1|angiogra|endoscop|colonoscop|electrophoresis|cholesterol|triglycerides|bilirubin|albumin|ldh|"
+    r"arterial blood|hco3|koh|\bige\b|\bigg\b|\bigm\b|cd4|ferritin|troponin|tsh|lipase|amylase|cortisol|enzyme)",
     re.IGNORECASE,
 )
+_LAB_VALUE = re.compile(
+    r"\d[\d,.]*\s*(?:mg/dl|meq/l|mmol/l|g/dl|u/l|iu/l|/mm3|/mm\^3|/[μµu]l|[μµ]g|ng/ml|pg/ml|mm/h|mosm)", re.IGNORECASE
+)
+_SUBJECT = re.compile(r"\s*(?:\b(?:is|are|was|were|shows?|showed|reveals?|revealed|demonstrates?|of)\b|:)", re.IGNORECASE)
+
+
+def _test_name(text: str, n: int) -> str:
+    """A short name for a MediQ lab fact ("Cerebrospinal fluid analysis shows ..." -> "Cerebrospinal fluid analysis")."""
+    subject = _SUBJECT.split(text, maxsplit=1)[0]
+    subject = re.sub(r"^(?:the |patient's |his |her |a |an )", "", subject.strip(), flags=re.IGNORECASE)
+    words = subject.split()[:8] or text.split()[:4]
+    return f"{' '.join(words).strip(' ,.')} (finding {n})"
+
+
 _EXAM_WORDS = re.compile(
     r"\b(temperature|blood pressure|pulse|heart rate|respirations|respiratory rate|oxygen saturation|bmi|"
     r"examination|exam\b|auscultation|palpation|tender|murmur|reflex|on inspection|vital signs|°)",
@@ -380,8 +425,8 @@ def _mediq(row: Row, case_id: str, source: str) -> Case | None:
     tests: dict[str, str] = {}
     for n, text in enumerate(facts_raw, 1):
         text = re.sub(r"^\s*\d+\.\s*", "", text).strip()
-        if m := _TEST_WORDS.search(text):
-            tests[f"{m.group(1).strip().lower()} (finding {n})"] = text
+        if _TEST_WORDS.search(text) or _LAB_VALUE.search(text):
+            tests[_test_name(text, n)] = text
         elif _EXAM_WORDS.search(text):
             exam[f"finding {n}"] = text
         else:
@@ -408,7 +453,104 @@ def _sentences(text: str) -> list[str]:
     return parts or [text.strip()]
 
 
-_CONVERTERS = {"osce": _osce, "nejm": _nejm, "mediq": _mediq}
+# --- CRAFT-MD (raw CSV) ----------------------------------------------------------------------
+
+_CRAFTMD_AGE = re.compile(
+    r"\b(\d+)[- ](year|month|week|day)s?[- ]old\s+(?:\w+\s+){0,2}?(man|woman|boy|girl|male|female|infant|baby|child|patient)",
+    re.I,
+)
+
+
+def _craftmd(row: Row, case_id: str, source: str) -> Case:
+    """One CRAFT-MD row (case_vignette, choice_1..4, answer, category, dataset, case_id) as a case.
+
+    The vignette's sentences become history facts, exam findings (examination, vital signs) or
+    test results (laboratory, imaging); a closing question sentence becomes the case question.
+    """
+    vignette = row.text("case_vignette").strip()
+    options = {chr(ord("A") + i): row.text(f"choice_{i + 1}").strip() for i in range(4)}
+    answer = row.text("answer").strip()
+    letters = [k for k, v in options.items() if v.lower() == answer.lower()]
+    flags = [f"dataset:{row.text('dataset')}", f"category:{row.text('category', required=False)}"]
+    if not letters:  # upstream row 112: answer 'Henoch-Scholein vasculitis', choice 'IgA vasculitis' (a synonym)
+        names = {normalize(a) for a in diagnosis_aliases(answer)}
+        letters = [k for k, v in options.items() if normalize(v) in names]
+        if not letters:
+            raise row.error("answer", f"{answer!r} is not one of the choices {list(options.values())}")
+        flags.append(f"answer_mismatch:{letters[0]}={options[letters[0]]!r} vs answer={answer!r}")
+    sentences = _sentences(vignette)
+    question = DIAGNOSIS_QUESTION
+    if len(sentences) > 1 and sentences[-1].endswith("?"):
+        question = sentences.pop()
+    history: list[Fact] = []
+    exam: dict[str, str] = {}
+    tests: dict[str, str] = {}
+    for n, text in enumerate(sentences, 1):
+        if n > 1 and (_TEST_WORDS.search(text) or _LAB_VALUE.search(text)):
+            tests[_test_name(text, n)] = text
+        elif n > 1 and _EXAM_WORDS.search(text):
+            exam[f"finding {n}"] = text
+        else:
+            history.append(Fact(f"f{n}", text, "history", _NEGATION.search(text) is None))
+    age = _CRAFTMD_AGE.search(vignette)
+    demographics = f"{age.group(1)}-{age.group(2)}-old {age.group(3)}" if age else "adult"
+    return Case(
+        case_id=f"{source.split('_')[0]}-{row.text('case_id').strip()}",
+        source=source,
+        presenting_complaint=sentences[0] if sentences else vignette,
+        demographics=demographics,
+        history=history,
+        exam=exam,
+        tests=tests,
+        diagnosis=answer,
+        differentials=[v for k, v in options.items() if k != letters[0]],
+        question=question,
+        options=options,
+        answer_idx=letters[0],
+        flags=flags,
+    )
+
+
+def medqa_duplicates(name: str = "craftmd", threshold: float = 0.8) -> dict[str, str]:
+    """Cases of a case set whose vignette duplicates a MedQA test or dev question: {case_id: "test" | "dev"}.
+
+    CRAFT-MD's MedQA-USMLE vignettes come from MedQA; a training export that draws on MedQA dev
+    (or any set reported next to CRAFT-MD) holds these out. A duplicate is a question whose
+    word set overlaps the vignette's by at least ``threshold`` (Jaccard), so light edits count.
+    """
+    from harness.medqa import load_medqa
+
+    def words(text: str) -> frozenset[str]:
+        return frozenset(re.findall(r"[a-z0-9]+", text.lower()))
+
+    index: dict[str, list[tuple[frozenset[str], str]]] = {}
+    for split in ("test", "dev"):
+        for q in load_medqa(split):
+            w = words(q.question)
+            for key in _shingles(w):
+                index.setdefault(key, []).append((w, split))
+    found: dict[str, str] = {}
+    for case in load_cases(name):
+        text = " ".join([case.presenting_complaint, *(f.text for f in case.history), *case.exam.values(), *case.tests.values()])
+        w = words(text)
+        best = 0.0
+        for key in _shingles(w):
+            for other, split in index.get(key, ()):
+                score = len(w & other) / len(w | other)
+                if score > best:
+                    best, found[case.case_id] = score, split
+        if best < threshold:
+            found.pop(case.case_id, None)
+    return found
+
+
+def _shingles(words: frozenset[str]) -> list[str]:
+    """A few rare-ish words that two near-identical questions share (candidate keys)."""
+    long = sorted(w for w in words if len(w) >= 7)
+    return long[:3] + long[-3:]
+
+
+_CONVERTERS = {"osce": _osce, "nejm": _nejm, "mediq": _mediq, "craftmd": _craftmd}
 
 
 if __name__ == "__main__":  # python -m harness.cases: data-quality counts for every case set

@@ -2,42 +2,60 @@
 
 Public API, shared by the Inspect task and the verl reward:
 
-    episode = await run_consultation(case, doctor, patient, max_turns=20, mode="conversation")
+    episode = await run_consultation(case, doctor, patient, max_turns=20, mode="conversation", answer="free_text")
         case: harness.cases.Case; patient: harness.patient.PatientSimulator;
-        doctor: any object with ``async act(observation: str, final_only: bool = False) -> Action``
+        doctor: any object with ``async act(observation: str, final_only: bool = False, fresh: bool = False) -> Action``
         (``ChatDoctor(chat)`` wraps a plain ``async (messages) -> str`` chat callable).
-    result = await score_consultation(case, transcript, assessment, engine, rubric)
+    result = await score_consultation(case, transcript, assessment, engine, rubric, tokens=...)
         transcript: Episode (or its ``events`` list); assessment: Assessment | None;
         engine: harness.grading.RubricGrader; rubric: list[RubricItem]
-        (harness.rubric_generator.case_rubric). Returns ConsultationResult: score (rubric score,
-        None when a criterion could not be graded), diagnosis_correct, critical_fact_recall,
-        turns_used, timed_out, leak_rate, tokens, verdicts, metrics (for harness.rubric.summarize).
+        (harness.rubric_generator.case_rubric). Returns ConsultationResult: score, diagnosis_correct
+        and the checks behind it, critical_fact_recall, leak / hallucination / false-denial rates,
+        turns, tokens, verdicts, metrics (for harness.rubric.summarize).
 
-The doctor acts with four tools: ask(question), examine(system), order_test(name) and
-final_assessment(diagnosis, differential, plan). The episode ends on final_assessment or at the
-turn cap (one turn = one doctor action); at the cap the doctor is asked once more for a final
-assessment (``timed_out`` stays True). Diagnostic accuracy is the grader's verdict on the
-rubric's diagnosis item, judged by the same engine as every other criterion.
+Modes (CRAFT-MD's three formats): ``vignette`` (the whole case at once), ``conversation`` (the
+doctor asks, examines and orders tests: ask / examine / order_test / final_assessment),
+``summary`` (the conversation, then a summary of it is given to the doctor afresh, who answers
+from the summary alone). Answer types: ``free_text`` (the final assessment names a diagnosis)
+or ``multiple_choice`` (the case's options are shown at the end and the doctor picks one). With
+free text, a case that has options is also asked the multiple-choice question after the
+conversation, as a cross-check (CRAFT-MD's design). The episode ends on final_assessment or at
+the turn cap (one turn = one doctor action); at the cap the doctor is asked once more for a final
+assessment (``timed_out`` stays True).
+
+Diagnosis verdict (``diagnosis_verdict``): a non-answer ("pending", "unsure", none) is wrong by
+rule, before any judge; a multiple-choice answer is checked against the answer letter; a free
+text answer that names the case's diagnosis or a curated alias is correct; otherwise a dedicated
+judge call on the final assessment only decides. The judge is asked in every decided case too,
+so judge-check agreement is reported; a grader that marks every rubric criterion met, penalties
+included, is flagged (``grader_all_met``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from harness.answers import extract_choice
 from harness.cases import DIAGNOSIS_QUESTION, Case
 from harness.errors import ArgumentError
 from harness.grading import RubricGrader, parse_json_object
+from harness.grounding import entailed
 from harness.patient import PatientSimulator
-from harness.rubric import RubricItem, Verdict
+from harness.rubric import RubricItem, Verdict, example_metrics
 from harness.rubric_generator import DIAGNOSIS_TAG, diagnosis_item
+from harness.terms import diagnosis_aliases, normalize, phrase_in
+
+logger = logging.getLogger(__name__)
 
 TOOLS = ("ask", "examine", "order_test", "final_assessment")
 ARGUMENT = {"ask": "question", "examine": "system", "order_test": "name"}  # tool -> its one argument
-MODES = ("conversation", "vignette")
+MODES = ("conversation", "vignette", "summary")
+ANSWERS = ("free_text", "multiple_choice")
 Mode = str  # one of MODES, checked where a run starts
 
 DOCTOR_INSTRUCTIONS = """You are a physician seeing a patient. Take a focused history by asking questions
@@ -47,6 +65,15 @@ order_test(name) returns a test result; final_assessment(diagnosis, differential
 VIGNETTE_INSTRUCTIONS = """You are a physician. Read the case below and give your final assessment
 with final_assessment(diagnosis, differential, plan)."""
 FINAL_NOW = "The consultation time is over. Give your final assessment now with final_assessment."
+MCQ_NOW = (
+    "Which of the following is the answer to the case question? Reply with final_assessment, "
+    "putting the letter and text of your choice as the diagnosis."
+)
+SUMMARY_PROMPT = """Summarise this doctor-patient consultation as a short clinical vignette: everything the
+patient said, every examination finding and every test result that came up, and nothing else.
+Do not add a diagnosis or any fact that is not in the consultation.
+
+{transcript}"""
 
 
 @dataclass
@@ -87,7 +114,10 @@ class Action:
 
 
 class Doctor(Protocol):
-    async def act(self, observation: str, final_only: bool = False) -> Action: ...
+    async def act(self, observation: str, final_only: bool = False, fresh: bool = False) -> Action: ...
+
+
+Summarizer = Callable[[list[dict[str, str]]], Awaitable[str]]  # chat callable that writes the summary
 
 
 @dataclass
@@ -107,10 +137,16 @@ class Episode:
     redactions: int
     persona: str = "neutral"
     tokens: dict[str, int] = field(default_factory=dict)  # role -> tokens, where the adapters report them
+    answer: str = "free_text"
+    hallucinations: int = 0
+    false_denials: int = 0
+    mcq_answer: str | None = None  # the multiple-choice cross-check's reply (free text, case with options)
+    summary: str | None = None  # summary mode: the summary the final answer was given from
 
     @property
-    def leak_rate(self) -> float:
-        return self.leaks / self.patient_replies if self.patient_replies else 0.0
+    def leak_rate(self) -> float | None:
+        """Share of patient replies whose first draft leaked; None when the patient never spoke."""
+        return self.leaks / self.patient_replies if self.patient_replies else None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "leak_rate": self.leak_rate}
@@ -121,16 +157,32 @@ def check_max_turns(max_turns: object) -> None:
         raise ArgumentError("max_turns", max_turns, "a whole number >= 0 (e.g. 20)")
 
 
-def opening(case: Case, mode: Mode) -> str:
+def check_mode(mode: str, answer: str = "free_text") -> None:
+    if mode not in MODES:
+        raise ArgumentError("mode", mode, MODES)
+    if answer not in ANSWERS:
+        raise ArgumentError("answer", answer, ANSWERS)
+
+
+def options_text(case: Case) -> str:
+    return "\n".join(f"{k}. {v}" for k, v in (case.options or {}).items())
+
+
+def opening(case: Case, mode: Mode, answer: str = "free_text") -> str:
+    """What the doctor sees first. Options are shown up front only in vignette mode with multiple-choice answers."""
     if mode == "vignette":
         text = case.vignette()
     else:
         text = f"Your patient: {case.demographics}. Presenting complaint: {case.presenting_complaint}"
     if case.question and case.question != DIAGNOSIS_QUESTION:
         text += f"\nQuestion to answer in your final assessment: {case.question}"
-    if mode == "vignette" and case.options:
-        text += "\nOptions: " + "; ".join(f"{k}. {v}" for k, v in case.options.items())
+    if mode == "vignette" and answer == "multiple_choice" and case.options:
+        text += "\nOptions:\n" + options_text(case)
     return text
+
+
+def mcq_prompt(case: Case) -> str:
+    return f"{case.question or DIAGNOSIS_QUESTION}\n{options_text(case)}\n\n{MCQ_NOW}"
 
 
 async def run_consultation(
@@ -141,29 +193,55 @@ async def run_consultation(
     mode: Mode = "conversation",
     force_final: bool = True,
     tokens: dict[str, int] | None = None,
+    answer: str = "free_text",
+    summarizer: Summarizer | None = None,
+    mcq_check: bool = True,
 ) -> Episode:
     """Run one consultation to a final assessment or the turn cap (see module docstring)."""
     check_max_turns(max_turns)
-    if mode not in MODES:
-        raise ArgumentError("mode", mode, MODES)
-    observation = opening(case, mode)
+    check_mode(mode, answer)
+    if answer == "multiple_choice" and not case.options:
+        raise ArgumentError("answer", answer, f"free_text (case {case.case_id} has no options)")
+    if mode == "summary" and summarizer is None:
+        raise ArgumentError("mode", mode, "conversation or vignette (summary mode needs a summarizer model)")
+    observation = opening(case, mode, answer)
     events: list[dict[str, Any]] = [{"role": "case", "content": observation}]
     assessment: Assessment | None = None
     turns = 0
     limit = 0 if mode == "vignette" else max_turns
+    multiple_choice = answer == "multiple_choice" and mode != "vignette"
     while turns < limit and assessment is None:
         action = await doctor.act(observation)
         turns += 1
         observation = await _perform(action, patient, events, turns)
         assessment = action.assessment
-    timed_out = assessment is None and mode == "conversation"
-    if assessment is None:
-        if timed_out:
-            events.append({"role": "system", "content": f"turn cap reached ({max_turns} turns)"})
-        if force_final or mode == "vignette":
-            action = await doctor.act(observation + ("\n\n" + FINAL_NOW if timed_out else ""), final_only=True)
-            events.append(_doctor_event(action, turns + 1, forced=True))
-            assessment = action.assessment
+    timed_out = assessment is None and mode != "vignette"
+    if timed_out:
+        events.append({"role": "system", "content": f"turn cap reached ({max_turns} turns)"})
+    summary = None
+    if mode == "summary":
+        summary = (
+            await summarizer([{"role": "user", "content": SUMMARY_PROMPT.format(transcript=transcript_text(events))}])
+        ).strip()  # type: ignore[misc]
+        events.append({"role": "summary", "content": summary})
+        ask = f"Summary of the consultation with your patient ({case.demographics}):\n{summary}"
+        ask += f"\n\n{mcq_prompt(case)}" if multiple_choice else f"\n\n{FINAL_NOW}"
+        action = await doctor.act(ask, final_only=True, fresh=True)
+        events.append(_doctor_event(action, turns + 1, forced=True, from_summary=True))
+        assessment = action.assessment
+    elif multiple_choice:
+        action = await doctor.act((observation + "\n\n" if observation else "") + mcq_prompt(case), final_only=True)
+        events.append(_doctor_event(action, turns + 1, forced=True, multiple_choice=True))
+        assessment = action.assessment
+    elif assessment is None and (force_final or mode == "vignette"):
+        action = await doctor.act(observation + ("\n\n" + FINAL_NOW if timed_out else ""), final_only=True)
+        events.append(_doctor_event(action, turns + 1, forced=True))
+        assessment = action.assessment
+    mcq_answer = None
+    if mcq_check and answer == "free_text" and case.options and assessment is not None and mode != "summary":
+        action = await doctor.act(mcq_prompt(case), final_only=True)
+        mcq_answer = action.assessment.diagnosis if action.assessment else action.text
+        events.append({"role": "mcq_check", "content": mcq_answer})
     return Episode(
         case_id=case.case_id,
         mode=mode,
@@ -180,6 +258,11 @@ async def run_consultation(
         redactions=patient.redactions,
         persona=patient.persona,
         tokens=dict(tokens or {}),
+        answer=answer,
+        hallucinations=patient.hallucinations,
+        false_denials=patient.false_denials,
+        mcq_answer=mcq_answer,
+        summary=summary,
     )
 
 
@@ -203,6 +286,9 @@ async def _perform(action: Action, patient: PatientSimulator, events: list[dict[
                 "leak_terms": reply.leak_terms,
                 "regenerated": reply.regenerated,
                 "redacted": reply.redacted,
+                "hallucinated": reply.hallucinated,
+                "false_denial": reply.false_denial,
+                "unsupported": reply.unsupported,
                 "revealed_fact_ids": reply.revealed_fact_ids,
             }
         )
@@ -217,6 +303,18 @@ async def _perform(action: Action, patient: PatientSimulator, events: list[dict[
         result = f"Error: {action.text}"
     events.append({"turn": turn, "role": action.tool if action.tool != "invalid" else "error", "content": result})
     return result
+
+
+def transcript_text(events: Sequence[dict[str, Any]]) -> str:
+    """The consultation as lines ("Doctor (ask): ...", "Patient: ...", findings and results)."""
+    lines = []
+    labels = {"patient": "Patient", "examine": "Exam findings", "order_test": "Test result", "error": "Error"}
+    for e in events:
+        if e["role"] == "doctor" and e.get("tool") != "final_assessment":
+            lines.append(f"Doctor ({e.get('tool')}): {e['content']}")
+        elif e["role"] in labels:
+            lines.append(f"{labels[e['role']]}: {e['content']}")
+    return "\n".join(lines)
 
 
 # --- a doctor driven by a plain chat callable (verl, OpenAIChat) ------------------------------
@@ -246,8 +344,10 @@ class ChatDoctor:
         intro = VIGNETTE_INSTRUCTIONS if mode == "vignette" else DOCTOR_INSTRUCTIONS
         self.messages: list[dict[str, str]] = [{"role": "system", "content": f"{intro}\n\n{TEXT_PROTOCOL}"}]
 
-    async def act(self, observation: str, final_only: bool = False) -> Action:
+    async def act(self, observation: str, final_only: bool = False, fresh: bool = False) -> Action:
         note = "\n\n(Only final_assessment is allowed now.)" if final_only else ""
+        if fresh:  # summary mode: the doctor answers from the summary alone, in a new context
+            self.messages = [{"role": "system", "content": f"{VIGNETTE_INSTRUCTIONS}\n\n{TEXT_PROTOCOL}"}]
         self.messages.append({"role": "user", "content": observation + note})
         reply = await self.chat(self.messages)
         self.messages.append({"role": "assistant", "content": reply})
@@ -255,6 +355,120 @@ class ChatDoctor:
         if final_only and action.tool != "final_assessment":
             return Action("invalid", "no final assessment given")
         return action
+
+
+# --- the diagnosis verdict ----------------------------------------------------------------------
+
+NON_ANSWER = re.compile(
+    r"^\W*(?:none|n/?a|na|unknown|unclear|unsure|undetermined|uncertain|pending|tbd|to be determined|not sure|"
+    r"no diagnosis|i don'?t know|do not know|cannot (?:say|determine|tell)|can'?t (?:say|determine|tell)|not determined|"
+    r"\?+|-+)\W*$"
+    r"|\b(?:pending|undetermined|to be determined|not yet (?:determined|known|established|clear)|cannot be determined|"
+    r"can(?:no|')t be (?:determined|established|made)|unable to (?:determine|establish|make|give|reach)|"
+    r"awaiting (?:\w+\s+){0,3}(?:results?|workup|work-up|tests?|investigations?|biopsy|cultures?)|"
+    r"(?:needs?|requires?|need) (?:\w+\s+){0,4}(?:before|to (?:make|establish|determine|confirm) (?:a|the) diagnosis)|"
+    r"further (?:work-?up|investigations?|testing|tests|evaluation) (?:is |are )?(?:needed|required)|"
+    r"(?:cause|etiology|type|diagnosis)\s+(?:is\s+)?(?:unknown|undetermined|unclear|uncertain|to be determined)|"
+    r"no (?:definitive|clear|final|specific) diagnosis|diagnosis (?:is )?(?:uncertain|unclear|unknown)|"
+    r"not sure|i am not sure|i'?m not sure|unsure|unknown)\b",
+    re.IGNORECASE,
+)
+_NEGATED = re.compile(r"\b(?:not|no|ruled out|rule out|excluded?|unlikely|without|vs\.?|versus|rather than)\s+$", re.IGNORECASE)
+
+
+def is_non_answer(text: str | None) -> bool:
+    """A final diagnosis that names nothing: empty, "pending", "unsure", "needs more tests", "unknown" ..."""
+    return not text or not text.strip() or NON_ANSWER.search(text.strip()) is not None
+
+
+def chosen_option(case: Case, text: str) -> str | None:
+    """The option letter a reply picks (an answer that is a letter, "B. <option>", or an option's text), else None."""
+    if not case.options:
+        return None
+    choice = extract_choice(text, case.options)
+    if choice.status == "ok" and choice.letter:
+        return choice.letter
+    said = normalize(text)
+    exact = [k for k, v in case.options.items() if normalize(v) == said]
+    return exact[0] if len(exact) == 1 else None
+
+
+def alias_match(case: Case, text: str) -> bool:
+    """Whether the answer names the case's diagnosis or a curated alias (not negated, not inside another option's name)."""
+    for alias in diagnosis_aliases(case.diagnosis):
+        if alias.isupper() and len(alias) <= 5:  # abbreviations: case-sensitive, on the raw text
+            haystack, pattern = text, r"(?<![\w-])" + re.escape(alias) + r"(?![\w-])"
+        else:
+            words = normalize(alias).split()
+            if not words:
+                continue
+            haystack = normalize(text)
+            pattern = r"(?<!\w)" + r"\s+(?:(?:the|a|an|of|his|her|my|your|their)\s+)*".join(map(re.escape, words)) + r"(?!\w)"
+        starts = [m.start() for m in re.finditer(pattern, haystack)]
+        if any(not _NEGATED.search(haystack[:at]) for at in starts) and not _longer_other_name(case, text, alias):
+            return True
+    return False
+
+
+def _longer_other_name(case: Case, text: str, alias: str) -> bool:
+    """True when the alias only occurs inside a different option's name ("pityriasis rosea" vs "pityriasis")."""
+    for other in case.differentials:
+        if phrase_in(other, text) and phrase_in(alias, other) and not phrase_in(other, case.diagnosis):
+            return True
+    return False
+
+
+@dataclass
+class DiagnosisVerdict:
+    correct: bool | None  # None: the judge could not be graded
+    decided_by: str  # rule:non_answer | option | alias | judge
+    non_answer: bool = False
+    alias: bool = False
+    option: str | None = None  # the letter a multiple-choice answer picked
+    judge: bool | None = None  # the dedicated judge's verdict (None when not asked or failed)
+    judge_explanation: str = ""
+    mcq_letter: str | None = None  # the multiple-choice cross-check (free text answers)
+    mcq_correct: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def judge_frame(case: Case) -> list[dict[str, str]]:
+    return [
+        {
+            "role": "user",
+            "content": f"A doctor saw a patient ({case.demographics}) presenting with: {case.presenting_complaint}\n"
+            f"Case question: {case.question or DIAGNOSIS_QUESTION}\nGive your final assessment.",
+        }
+    ]
+
+
+async def diagnosis_verdict(
+    case: Case, assessment: Assessment | None, engine: RubricGrader, answer: str = "free_text", mcq_answer: str | None = None
+) -> DiagnosisVerdict:
+    """The verdict on the final diagnosis (see module docstring); the judge sees the final assessment only."""
+    text = assessment.diagnosis if assessment else ""
+    mcq_letter = chosen_option(case, mcq_answer) if mcq_answer else None
+    mcq_correct = (mcq_letter == case.answer_idx) if mcq_answer and case.answer_idx else None
+    if is_non_answer(text):
+        return DiagnosisVerdict(False, "rule:non_answer", non_answer=True, mcq_letter=mcq_letter, mcq_correct=mcq_correct)
+    option = chosen_option(case, text) if case.options else None
+    verdict = DiagnosisVerdict(
+        None, "judge", option=option, alias=alias_match(case, text), mcq_letter=mcq_letter, mcq_correct=mcq_correct
+    )
+    grade = await engine.grade(judge_frame(case), assessment.text() if assessment else "", [diagnosis_item(case)])
+    judged = grade.verdicts[0]
+    verdict.judge, verdict.judge_explanation = judged.met, judged.explanation or (judged.error or "")
+    if answer == "multiple_choice" and case.answer_idx:
+        verdict.correct, verdict.decided_by = option == case.answer_idx, "option"
+    elif verdict.alias:
+        verdict.correct, verdict.decided_by = True, "alias"
+    elif option is not None and case.answer_idx and len(text.strip()) <= 3:
+        verdict.correct, verdict.decided_by = option == case.answer_idx, "option"
+    else:
+        verdict.correct = verdict.judge
+    return verdict
 
 
 # --- scoring ----------------------------------------------------------------------------------
@@ -267,12 +481,17 @@ class ConsultationResult:
     critical_fact_recall: float | None
     turns_used: int
     timed_out: bool
-    leak_rate: float
+    leak_rate: float | None
     tokens: dict[str, int]
     verdicts: list[Verdict]
     metrics: dict[str, float]
     errors: list[str] = field(default_factory=list)
     grader_calls: int = 0
+    elicited_fact_ids: list[str] = field(default_factory=list)
+    hallucination_rate: float | None = None
+    false_denial_rate: float | None = None
+    diagnosis: DiagnosisVerdict | None = None
+    grader_all_met: bool = False  # the grader marked every criterion met, penalties included
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -289,15 +508,14 @@ def render_consultation(
         "The assistant played the doctor: it could ask the patient questions, examine, order tests, and had to end "
         "with a final assessment. Its whole consultation record is the reply to be graded."
     )
-    lines = []
-    for e in events:
-        if e["role"] == "doctor" and e.get("tool") != "final_assessment":
-            lines.append(f"Doctor ({e.get('tool')}): {e['content']}")
-        elif e["role"] in ("patient", "examine", "order_test", "error"):
-            label = {"patient": "Patient", "examine": "Exam findings", "order_test": "Test result", "error": "Error"}[e["role"]]
-            lines.append(f"{label}: {e['content']}")
     final = assessment.text() if assessment else "(no final assessment given)"
-    return [{"role": "user", "content": frame}], "\n".join(lines + ["", "FINAL ASSESSMENT:", final])
+    return [{"role": "user", "content": frame}], "\n".join([transcript_text(events), "", "FINAL ASSESSMENT:", final])
+
+
+def elicited_facts(case: Case, events: Sequence[dict[str, Any]]) -> list[str]:
+    """Ids of the critical facts the patient's replies convey (entailment, so paraphrases count)."""
+    said = [e["content"] for e in events if e["role"] == "patient"]
+    return [f.id for f in entailed(said, case.critical_facts)] if said else []
 
 
 async def score_consultation(
@@ -306,47 +524,83 @@ async def score_consultation(
     assessment: Assessment | None,
     engine: RubricGrader,
     rubric: Sequence[RubricItem],
+    tokens: dict[str, int] | None = None,
+    answer: str | None = None,
+    mcq_answer: str | None = None,
 ) -> ConsultationResult:
-    """Grade one consultation with the rubric engine and compute the consultation metrics."""
-    events = transcript.events if isinstance(transcript, Episode) else list(transcript)
+    """Grade one consultation with the rubric engine and compute the consultation metrics.
+
+    The rubric's diagnosis item is not graded on the whole consultation: its verdict is
+    ``diagnosis_verdict`` (rule, option, alias, or the dedicated judge on the final assessment).
+    """
+    episode = transcript if isinstance(transcript, Episode) else None
+    events = episode.events if episode else list(transcript)
+    if episode is not None:
+        answer = answer or episode.answer
+        mcq_answer = mcq_answer if mcq_answer is not None else episode.mcq_answer
+        tokens = tokens if tokens is not None else episode.tokens
+    answer = answer or "free_text"
     conversation, response = render_consultation(case, events, assessment)
-    rubric = list(rubric)
-    if not any(DIAGNOSIS_TAG in item.tags for item in rubric):
-        rubric.append(diagnosis_item(case))
-    grade = await engine.grade(conversation, response, rubric)
-    dx = [v for v in grade.verdicts if DIAGNOSIS_TAG in v.item.tags]
-    diagnosis_correct = None if any(v.met is None for v in dx) else (assessment is not None and all(v.met for v in dx))
+    rest = [item for item in rubric if DIAGNOSIS_TAG not in item.tags]
+    dx_item = next((item for item in rubric if DIAGNOSIS_TAG in item.tags), diagnosis_item(case))
+    grade = await engine.grade(conversation, response, rest)
+    dx = await diagnosis_verdict(case, assessment, engine, answer, mcq_answer)
+    explanation = f"decided by {dx.decided_by}" + (f"; judge: {dx.judge_explanation}" if dx.judge_explanation else "")
+    verdicts = [
+        Verdict(dx_item, dx.correct, explanation, None if dx.correct is not None else "the diagnosis judge failed"),
+        *grade.verdicts,
+    ]
+    metrics = example_metrics(verdicts)
+    graded = [v for v in grade.verdicts if v.met is not None]
+    all_met = bool(graded) and all(v.met for v in graded) and any(v.item.points < 0 for v in graded)
+    if all_met:
+        logger.warning("grader %s marked every criterion of %s met, penalties included", engine.grader_id, case.case_id)
     patient_events = [e for e in events if e["role"] == "patient"]
-    revealed = {i for e in patient_events for i in e.get("revealed_fact_ids", [])}
     critical = [f.id for f in case.critical_facts]
-    recall = len(revealed & set(critical)) / len(critical) if critical else None
-    leaks = sum(bool(e.get("leaked")) for e in patient_events)
-    leak_rate = leaks / len(patient_events) if patient_events else 0.0
+    elicited = elicited_facts(case, events)
+    recall = len(set(elicited) & set(critical)) / len(critical) if critical else None
+    replies = len(patient_events)
+    rate = lambda key: sum(bool(e.get(key)) for e in patient_events) / replies if replies else None  # noqa: E731
+    leak_rate = rate("leaked")
     turns = sum(1 for e in events if e["role"] == "doctor" and not e.get("forced"))
-    timed_out = (
-        transcript.timed_out
-        if isinstance(transcript, Episode)
-        else any(e["role"] == "system" and "turn cap" in e["content"] for e in events)
-    )
-    metrics = dict(grade.metrics)
-    if diagnosis_correct is not None:
-        metrics["diagnostic_accuracy"] = float(diagnosis_correct)
+    timed_out = episode.timed_out if episode else any(e["role"] == "system" and "turn cap" in e["content"] for e in events)
+    if dx.correct is not None:
+        metrics["diagnostic_accuracy"] = float(dx.correct)
+    if dx.judge is not None and (dx.non_answer or dx.alias or dx.decided_by == "option"):
+        metrics["judge_check_agreement"] = float(dx.judge == dx.correct)
+    if dx.judge is not None and dx.mcq_correct is not None:
+        metrics["judge_mcq_agreement"] = float(dx.judge == dx.mcq_correct)
+    if dx.mcq_correct is not None:
+        metrics["mcq_accuracy"] = float(dx.mcq_correct)
     if recall is not None:
         metrics["critical_fact_recall"] = recall
-    metrics["leak_rate"] = leak_rate
+    for name, value in (
+        ("leak_rate", leak_rate),
+        ("hallucination_rate", rate("hallucinated")),
+        ("false_denial_rate", rate("false_denial")),
+    ):
+        if value is not None:
+            metrics[name] = value
     metrics["timeout_rate"] = float(timed_out)
+    metrics["grader_all_met"] = float(all_met)
+    errors = [f"{v.item.criterion[:80]}: {v.error}" for v in verdicts if v.met is None]
     return ConsultationResult(
-        score=grade.score,
-        diagnosis_correct=diagnosis_correct,
+        score=metrics.get("overall_score") if not errors else None,
+        diagnosis_correct=dx.correct,
         critical_fact_recall=recall,
         turns_used=turns,
         timed_out=timed_out,
         leak_rate=leak_rate,
-        tokens=dict(transcript.tokens) if isinstance(transcript, Episode) else {},
-        verdicts=grade.verdicts,
+        tokens=dict(tokens or {}),
+        verdicts=verdicts,
         metrics=metrics,
-        errors=[f"{v.item.criterion[:80]}: {v.error}" for v in grade.errors],
+        errors=errors,
         grader_calls=grade.grader_calls,
+        elicited_fact_ids=elicited,
+        hallucination_rate=rate("hallucinated"),
+        false_denial_rate=rate("false_denial"),
+        diagnosis=dx,
+        grader_all_met=all_met,
     )
 
 

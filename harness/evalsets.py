@@ -76,29 +76,41 @@ PUBMEDQA = {
 @dataclass(frozen=True)
 class CaseSet:
     file: DataFile
-    format: str  # the converter in harness.cases: osce, nejm, mediq
+    format: str  # the converter in harness.cases: osce, nejm, mediq, craftmd
+    diagnosis_only: bool = False  # keep only rows whose question asks for a diagnosis (consultation sets)
+    subset: tuple[str, ...] = ()  # CRAFT-MD: the values of its ``dataset`` column to keep (empty = all)
 
 
-def _cases(dataset: str, name: str, fmt: str, role: Role) -> CaseSet:
-    return CaseSet(DataFile(dataset, name, None, role), fmt)
+def _cases(dataset: str, name: str, fmt: str, role: Role, **kwargs) -> CaseSet:
+    return CaseSet(DataFile(dataset, name, None, role), fmt, **kwargs)
 
 
-# Consultation case sets (AgentClinic MIT, MediQ CC BY 4.0). Training takes the extended
-# AgentClinic-MedQA set minus every case whose (complaint, diagnosis) is in a reporting set.
+CRAFTMD_FILE = DataFile(
+    "craftmd", "usmle_and_derm_dataset.csv", 2004, "reporting", source="https://github.com/rajpurkarlab/craft-md (data/)"
+)
+
+# Consultation case sets (AgentClinic MIT, MediQ CC BY 4.0, CRAFT-MD MIT). Training takes the
+# extended AgentClinic-MedQA set minus every case whose (complaint, diagnosis) is in a reporting set.
+# ``mediq`` is MediQ's dev set reduced to its diagnosis questions (a consultation ends in a
+# diagnosis); ``mediq_all`` keeps every question, for multiple-choice runs with the options shown.
 CASE_SETS = {
     "agentclinic_medqa": _cases("agentclinic", "agentclinic_medqa.jsonl", "osce", "reporting"),
     "agentclinic_medqa_extended": _cases("agentclinic", "agentclinic_medqa_extended.jsonl", "osce", "training"),
     "agentclinic_nejm": _cases("agentclinic", "agentclinic_nejm.jsonl", "nejm", "reporting"),
     "agentclinic_nejm_extended": _cases("agentclinic", "agentclinic_nejm_extended.jsonl", "nejm", "other"),
-    "mediq": _cases("mediq", "all_dev_good.jsonl", "mediq", "other"),
+    "mediq": _cases("mediq", "all_dev_good.jsonl", "mediq", "other", diagnosis_only=True),
+    "mediq_all": _cases("mediq", "all_dev_good.jsonl", "mediq", "other"),
     "mediq_craftmd": _cases("mediq", "all_craft_md.jsonl", "mediq", "reporting"),
+    "craftmd": CaseSet(CRAFTMD_FILE, "craftmd"),
+    "craftmd_medqa": CaseSet(CRAFTMD_FILE, "craftmd", subset=("MedQA_USMLE",)),
+    "craftmd_derm": CaseSet(CRAFTMD_FILE, "craftmd", subset=("dermatology_public", "dermatology_private")),
 }
 
 
 def data_files() -> list[DataFile]:
     """Every registered file: the exam files, their public samples and the case sets' files."""
     exams = [*HEALTHBENCH.values(), *HEALTHBENCH_SAMPLES.values(), *MEDQA.values(), *MEDMCQA.values(), *PUBMEDQA.values()]
-    return exams + [case_set.file for case_set in CASE_SETS.values()]
+    return exams + list(dict.fromkeys(case_set.file for case_set in CASE_SETS.values()))
 
 
 def reporting_files(dataset: str) -> list[DataFile]:
@@ -107,8 +119,10 @@ def reporting_files(dataset: str) -> list[DataFile]:
 
 
 def case_sets(role: Role) -> list[str]:
-    """Names of the case sets with ``role``."""
-    return [name for name, case_set in CASE_SETS.items() if case_set.file.role == role]
+    """Names of the case sets with ``role`` (one name per file and subset: a set whose rows another set holds is left out)."""
+    names = [name for name, case_set in CASE_SETS.items() if case_set.file.role == role]
+    whole = {CASE_SETS[n].file for n in names if not CASE_SETS[n].subset and not CASE_SETS[n].diagnosis_only}
+    return [n for n in names if not (CASE_SETS[n].subset or CASE_SETS[n].diagnosis_only) or CASE_SETS[n].file not in whole]
 
 
 def official_count(dataset: str, name: str) -> int | None:

@@ -1,17 +1,28 @@
-"""The simulated patient: answers only from the case record, in a persona, guarded against leaks.
+"""The simulated patient: answers only from the case record, in a persona, grounded and leak-guarded.
 
     sim = PatientSimulator(case, chat, persona="anxious")   # chat: async (messages) -> str
-    reply = await sim.reply("Do you smoke?")               # PatientReply(text, leaked, revealed_fact_ids, regenerated)
+    reply = await sim.reply("Do you smoke?")               # PatientReply(text, leaked, revealed_fact_ids, ...)
     sim.examine("neurological")  /  sim.order_test("chest CT")   # deterministic lookups
 
 Facts are released on demand: each turn the patient model sees only the presenting complaint,
-the facts it already revealed and the facts relevant to the doctor's question (word overlap
-with the fact and its topic), so it cannot volunteer the whole record at once. It never sees
-the diagnosis, exam findings or test results.
+the facts it already revealed and the facts the doctor's question asks about (retrieved by
+meaning, ``harness.grounding.retrieve_facts``), so it cannot volunteer the whole record at
+once. It never sees the diagnosis, exam findings or test results. Where a ``selector`` is
+given (an LLM bound to the ``patient`` or ``measurement`` role), it chooses among the top
+retrieved facts by number: it selects facts verbatim, it never writes new ones.
 
-Leak guard: each reply is checked for the diagnosis (and its aliases) and for values of tests
-not yet ordered; a leaking reply is regenerated once with a stricter instruction, then the
-leaking words are redacted. ``leaks`` counts leaking first drafts.
+Every reply is checked twice before the doctor sees it:
+- grounding (``harness.grounding.check_reply``): a sentence that asserts a medical fact no
+  record fact supports is a hallucination, one that denies a recorded fact a false denial;
+  "I have not noticed that" about something unrecorded is correct behaviour;
+- the leak guard: the diagnosis, its aliases and giveaway words (``harness.terms``) and values
+  of tests not yet ordered.
+A failing first draft is regenerated once with a stricter instruction; what still fails is
+removed (unsupported sentences) or redacted (leaking words). ``hallucinations``,
+``false_denials`` and ``leaks`` count failing first drafts.
+
+Lookups answer from the record only: a request matching nothing recorded reads "not recorded",
+never "normal" (only a recorded normal result reads normal).
 """
 
 from __future__ import annotations
@@ -22,45 +33,34 @@ from dataclasses import dataclass, field
 
 from harness.cases import Case, Fact, mentions, scrub
 from harness.errors import ArgumentError
+from harness.grounding import OPEN_QUESTION, Grounding, check_reply, entailed, fact_scores, lookup, select, sentences, settings
+from harness.terms import giveaways, normalize, phrase_in, tokens
 
 Chat = Callable[[list[dict[str, str]]], Awaitable[str]]
+Selector = Callable[[str, list[str]], Awaitable[list[int]]]  # (question, candidate facts) -> chosen indexes
 
+# Speaking styles, Baichuan-M2-style psychological and social attributes, and AgentClinic-style biases.
 PERSONAS: dict[str, str] = {
     "neutral": "You answer plainly and cooperatively.",
     "talkative": "You are chatty and add small personal asides, but you only state facts from your record.",
     "anxious": "You are worried about what this could be and say so, and you ask if it is serious.",
     "terse": "You answer in as few words as possible.",
     "low_health_literacy": "You have little medical knowledge: you use everyday words and ask what medical terms mean.",
+    "health_anxiety": "You worry a lot about your health, fear the worst and ask repeatedly whether it could be something terrible.",
+    "low_trust": "You are wary of doctors, give short guarded answers at first and ask why each question matters.",
+    "cost_worried": "You worry about what tests and treatment will cost and ask whether each one is really necessary.",
+    "caregiver": "You are the parent or carer of the patient and answer on their behalf, in the third person, from what you have seen.",
+    "recency_bias": "A friend recently had something similar, so you keep mentioning that it might be the same thing, without naming any disease.",
+    "self_diagnosis": "You have read about your symptoms online and are convinced it is something serious, but you never name a disease.",
 }
 REDACTED = "[...]"
-OPEN_QUESTION = re.compile(
-    r"\b(what brings|tell me (more|about)|anything else|how can i help|describe|go on|what happened)\b", re.I
-)
-STOPWORDS = frozenset(
-    "a an the and or of to in on at for with is are was were be been do does did you your have has had any about "
-    "me my i it this that what when how why where who can could would there their they he she his her them not no "
-    "tell please any other some if so as by from patient patients history".split()
-)
-TOPIC_WORDS = {
-    "symptoms": "symptom symptoms feel feeling problem complaint pain",
-    "history of present illness": "start started began when long duration worse better since happen",
-    "past medical history": "past medical illness illnesses conditions condition disease diseases surgery hospital before",
-    "social history": "smoke smoking alcohol drink drinking drugs work job occupation live living travel sexual sex",
-    "review of systems": "fever chest pain breath weight other systems",
-    "current medications": "medication medications medicine medicines drugs pills take taking",
-    "medications": "medication medications medicine medicines drugs pills take taking",
-    "drug history": "medication medications medicine drugs pills take taking",
-    "family history": "family mother father parents sister brother relatives run",
-    "allergies": "allergy allergies allergic",
-}
-_NUMBER_WITH_UNIT = re.compile(r"\d+(?:[.,]\d+)?\s*(?:%|[a-zµμ]+/[a-z]+|mg|g|mmol|mmhg|u/l|iu|bpm|cells)", re.I)
+NOT_RECORDED = "not recorded (no result for this request in the patient's record)"
+SAFE_REPLY = "I'm not sure about that."
+_NUMBER_WITH_UNIT = re.compile(r"\d+(?:[.,]\d+)?\s*(?:%|[a-zµμ]+/[a-z0-9]+|mg|g|mmol|mmhg|u/l|iu|bpm|cells)", re.I)
 _GENERIC_VALUES = frozenset(
-    {"normal", "negative", "positive", "within normal limits", "unremarkable", "none", "absent", "present"}
+    {"normal", "negative", "positive", "within normal limits", "unremarkable", "none", "absent", "present", "pending"}
 )
-
-
-def words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS and len(w) > 2}
+_VALUE_STOP = frozenset("with without and or in on at to for from by no not was were is are be left right".split())
 
 
 @dataclass
@@ -71,36 +71,63 @@ class PatientReply:
     regenerated: bool = False
     redacted: bool = False
     leak_terms: list[str] = field(default_factory=list)
+    hallucinated: bool = False  # the first draft asserted a medical fact the record does not support
+    false_denial: bool = False  # the first draft denied a recorded fact
+    unsupported: list[str] = field(default_factory=list)  # the first draft's failing sentences
+    removed: bool = False  # failing sentences of the second draft were removed
 
 
 class PatientSimulator:
-    def __init__(self, case: Case, chat: Chat, persona: str = "neutral", max_relevant: int = 4):
+    def __init__(
+        self,
+        case: Case,
+        chat: Chat,
+        persona: str = "neutral",
+        max_relevant: int = 4,
+        selector: Selector | None = None,
+        grounded: bool = True,
+    ):
         if persona not in PERSONAS:
             raise ArgumentError("persona", persona, list(PERSONAS))
         self.case, self.chat, self.persona = case, chat, persona
         self.max_relevant = max_relevant
+        self.selector = selector
+        self.grounded = grounded
         self.history: list[dict[str, str]] = []  # doctor = user, patient = assistant
         self.revealed: list[str] = []
         self.ordered_tests: list[str] = []
         self.examined: list[str] = []
         self.replies = self.leaks = self.regenerations = self.redactions = 0
+        self.hallucinations = self.false_denials = self.removals = 0
+        self._leak_terms: list[str] | None = None
 
     # --- conversation ---------------------------------------------------------------------
 
-    def relevant_facts(self, question: str) -> list[Fact]:
-        """Facts the doctor's question asks about (never all of them at once)."""
-        asked = words(question)
-        scored = []
-        for position, fact in enumerate(self.case.history):
-            overlap = len(asked & (words(fact.text) | words(fact.topic) | set(TOPIC_WORDS.get(fact.topic, "").split())))
-            if overlap:
-                scored.append((-overlap, position, fact))
-        chosen = [f for _, _, f in sorted(scored)[: self.max_relevant]]
+    def candidates(self, question: str) -> list[Fact]:
+        """The facts the question asks about, best first (threshold and margin from calibration)."""
+        facts = self.case.history
+        conf = settings()
+        scores = fact_scores(question, facts)
+        chosen = [
+            facts[i]
+            for i in select(scores, conf.retrieval_threshold, conf.retrieval_margin, min(self.max_relevant, conf.retrieval_max))
+        ]
         if not chosen and OPEN_QUESTION.search(question):
-            chosen = [f for f in self.case.history if f.id not in self.revealed][:1]
+            chosen = [f for f in facts if f.id not in self.revealed][:1]
         return chosen
 
-    def system_prompt(self, facts: list[Fact]) -> str:
+    def relevant_facts(self, question: str) -> list[Fact]:
+        """Facts the doctor's question asks about (never all of them at once)."""
+        return self.candidates(question)
+
+    async def _select(self, question: str) -> list[Fact]:
+        found = self.candidates(question)
+        if self.selector is None or len(found) <= 1:
+            return found
+        picked = await self.selector(question, [f.text for f in found])
+        return [found[i] for i in picked if 0 <= i < len(found)]
+
+    def system_prompt(self, facts: list[Fact], strict: str = "") -> str:
         known = [self.case.fact(i) for i in self.revealed]
         allowed = list({f.id: f for f in [*known, *facts]}.values())
         lines = "\n".join(f"- {f.text}" for f in allowed) or "- (nothing relevant to this question)"
@@ -109,35 +136,60 @@ class PatientSimulator:
             f"Why you came: {self.case.presenting_complaint}\n"
             f"What you can tell the doctor now (answer only what is asked, from these facts):\n{lines}\n"
             "If the question is about something not listed, say you have not noticed it or do not know. "
+            "Never deny anything listed, and never add symptoms, history or details that are not listed. "
             "You do not know your diagnosis or any test results; never guess a diagnosis or use medical jargon. "
-            "Speak in the first person, in one to three sentences."
+            "Speak in the first person, in one to three sentences." + (f"\n{strict}" if strict else "")
         )
 
+    def allowed_texts(self, facts: list[Fact]) -> list[str]:
+        known = [self.case.fact(i).text for i in self.revealed]
+        return [*known, *(f.text for f in facts), self.case.presenting_complaint, self.case.demographics]
+
+    def check(self, text: str, facts: list[Fact]) -> tuple[list[str], Grounding]:
+        """(leak terms, grounding verdicts) for a draft reply."""
+        terms = self.leak_terms_in(text)
+        if not self.grounded:
+            return terms, Grounding()
+        return terms, check_reply(text, self.allowed_texts(facts), [f.text for f in self.case.history])
+
     async def reply(self, doctor_text: str) -> PatientReply:
-        facts = self.relevant_facts(doctor_text)
+        facts = await self._select(doctor_text)
         messages = [
             {"role": "system", "content": self.system_prompt(facts)},
             *self.history,
             {"role": "user", "content": doctor_text},
         ]
         text = (await self.chat(messages)).strip()
-        terms = self.leak_terms_in(text)
-        result = PatientReply(text, leaked=bool(terms), leak_terms=terms)
-        if terms:
-            self.leaks += 1
+        terms, grounding = self.check(text, facts)
+        labels = {label for _, label in grounding.verdicts}
+        result = PatientReply(text, leaked=bool(terms), leak_terms=terms, unsupported=grounding.unsupported)
+        result.hallucinated, result.false_denial = "hallucination" in labels, "false_denial" in labels
+        self.leaks += bool(terms)
+        self.hallucinations += result.hallucinated
+        self.false_denials += result.false_denial
+        if terms or grounding.unsupported:
             self.regenerations += 1
             result.regenerated = True
-            strict = messages[:-1] + [
-                {
-                    "role": "system",
-                    "content": "Your last answer named a diagnosis or a test result you cannot know. "
-                    "Describe only what you feel and notice, in everyday words.",
-                },
-                messages[-1],
-            ]
-            text = (await self.chat(strict)).strip()
-            if still := self.leak_terms_in(text):
-                text = redact(text, still)
+            problems = []
+            if terms:
+                problems.append("named a diagnosis or a test result you cannot know")
+            if grounding.unsupported:
+                problems.append("said something your facts do not state (or denied something they do)")
+            strict = (
+                f"Your last answer {' and '.join(problems)}. Describe only what you feel and notice, in everyday "
+                "words, using only the listed facts."
+            )
+            messages[0] = {"role": "system", "content": self.system_prompt(facts, strict)}
+            text = (await self.chat(messages)).strip()
+            terms, grounding = self.check(text, facts)
+            if grounding.unsupported:
+                kept = [s for s in sentences(text) if s not in grounding.unsupported]
+                text = " ".join(kept) or SAFE_REPLY
+                self.removals += 1
+                result.removed = True
+                terms = self.leak_terms_in(text)
+            if terms:
+                text = redact(text, terms)
                 self.redactions += 1
                 result.redacted = True
             result.text = text
@@ -148,122 +200,84 @@ class PatientSimulator:
         return result
 
     def revealed_in(self, text: str, offered: list[Fact]) -> list[Fact]:
-        """Offered facts the reply conveys: at least half of the fact's content words appear."""
-        said = words(text)
-        out = []
-        for fact in offered:
-            own = words(fact.text)
-            if own and len(own & said) >= max(1, len(own) / 2):
-                out.append(fact)
-        return out
+        """Offered facts the reply conveys (by entailment, so paraphrases count)."""
+        return entailed([text], offered)
 
     # --- leak guard -----------------------------------------------------------------------
 
+    def _own_text(self) -> str:
+        return " ".join([self.case.presenting_complaint, self.case.demographics, *(f.text for f in self.case.history)])
+
     def leak_terms(self) -> list[str]:
-        """The diagnosis, its aliases, and distinctive values of tests not yet ordered."""
-        own_words = words(" ".join([self.case.presenting_complaint, *(f.text for f in self.case.history)]))
-        terms = list(self.case.diagnosis_aliases())
-        terms += [w for w in distinctive_words(self.case.diagnosis) if w.lower() not in own_words]  # "vomiting" may be a symptom
+        """Diagnosis names and giveaways, and distinctive phrases of tests not yet ordered.
+
+        Words the patient's own record uses (a symptom that shares a word with the diagnosis)
+        are allowed.
+        """
+        if self._leak_terms is None:
+            own = self._own_text()
+            self._leak_terms = [t for t in giveaways(self.case.diagnosis) if not phrase_in(t, own)]
+        terms = list(self._leak_terms)
+        own_tokens = set(tokens(self._own_text()))
         for name, value in self.case.tests.items():
             if name in self.ordered_tests:
                 continue
             terms += _NUMBER_WITH_UNIT.findall(value)
-            if len(value) >= 12 and value.strip(" .").lower() not in _GENERIC_VALUES:
+            if len(value.strip(" .")) >= 12 and value.strip(" .").lower() not in _GENERIC_VALUES:
                 terms.append(value.strip(" ."))
+            terms += _value_phrases(value, own_tokens)
         return [t for t in dict.fromkeys(terms) if t.strip()]
 
     def leak_terms_in(self, text: str) -> list[str]:
-        return [t for t in self.leak_terms() if mentions(text, t)]
+        return [t for t in self.leak_terms() if _said(text, t)]
 
     # --- deterministic lookups ------------------------------------------------------------
 
     def examine(self, system: str) -> str:
-        found = lookup(self.case.exam, system)
+        found = lookup(self.case.exam, system, "exam")
         self.examined.append(system)
         if not found:
-            return f"Examination of {system}: no abnormal findings recorded."
+            return f"Examination of {system}: {NOT_RECORDED}."
         return "\n".join(f"{k}: {v}" for k, v in found.items())
 
     def order_test(self, name: str) -> str:
-        found = lookup(self.case.tests, name)
+        found = lookup(self.case.tests, name, "test")
         self.ordered_tests += [k for k in found if k not in self.ordered_tests]
         if not found:
-            return f"{name}: result within normal limits (no abnormal result recorded)."
+            return f"{name}: {NOT_RECORDED}."
         return "\n".join(f"{k}: {v}" for k, v in found.items())
 
 
-# words of a diagnosis name that a patient may say without naming the diagnosis
-_GENERIC_WORDS = {
-    "syndrome",
-    "disease",
-    "disorder",
-    "infection",
-    "chronic",
-    "acute",
-    "primary",
-    "secondary",
-    "deficiency",
-    "failure",
-    "injury",
-    "reaction",
-    "benign",
-    "malignant",
-    "congenital",
-    "idiopathic",
-    "bilateral",
-    "lateral",
-    "medial",
-    "anterior",
-    "posterior",
-    "inferior",
-    "superior",
-    "multiple",
-    "partial",
-    "complete",
-    "severe",
-    "stomach",
-    "kidney",
-    "kidneys",
-    "breast",
-    "throat",
-    "artery",
-    "nerve",
-    "muscle",
-    "muscles",
-    "pressure",
-    "fracture",
-    "poisoning",
-    "overdose",
-    "associated",
-    "induced",
-    "related",
-    "type",
-    "stage",
-    "major",
-    "minor",
-}
+def _said(text: str, term: str) -> bool:
+    """Whether ``text`` says ``term``: short all-capital abbreviations case-sensitively, else by normalised phrase."""
+    if term.isupper() and len(term) <= 5:
+        return mentions(text, term)
+    return phrase_in(term, text)
 
 
-def distinctive_words(diagnosis: str) -> list[str]:
-    """Single words of a multi-word diagnosis specific enough to give it away ("myasthenia")."""
-    found = re.findall(r"[A-Za-z][A-Za-z'-]+", diagnosis)
-    if len(found) < 2:
+def _value_phrases(value: str, own: set[str]) -> list[str]:
+    """Three-word runs of a test value's content words ("multiple noncaseating granulomas"), unless the patient's record uses them."""
+    if value.strip(" .").lower() in _GENERIC_VALUES:
         return []
-    return [w for w in found if len(w) >= 6 and w.lower() not in _GENERIC_WORDS]
-
-
-def lookup(record: dict[str, str], query: str) -> dict[str, str]:
-    """Entries whose name best matches the query's words (all ties), else those whose value does."""
-    asked = words(query) - {"test", "tests", "level", "levels", "exam", "examination", "results", "result", "check"}
-    if not asked:
-        return {}
-    for field_of in (lambda k, v: k, lambda k, v: f"{k} {v}"):
-        scores = {k: len(asked & words(field_of(k, v))) for k, v in record.items()}
-        best = max(scores.values(), default=0)
-        if best:
-            return {k: record[k] for k, s in scores.items() if s == best}
-    return {}
+    words = [w for w in normalize(value).split() if w not in _VALUE_STOP and not w.isdigit()]
+    out = []
+    for i in range(len(words) - 2):
+        run = words[i : i + 3]
+        if len(set(run) - own) >= 2 and all(len(w) > 2 for w in run):
+            out.append(" ".join(run))
+    return out
 
 
 def redact(text: str, terms: list[str]) -> str:
-    return scrub(text, terms, REDACTED)
+    """Replace each term by REDACTED: literally where it occurs so, else by its normalised words."""
+    for term in sorted(terms, key=len, reverse=True):
+        literal = scrub(text, [term], REDACTED)
+        if literal != text or (term.isupper() and len(term) <= 5):
+            text = literal
+            continue
+        words = normalize(term).split()
+        if not words:
+            continue
+        pattern = r"(?<![\w-])" + r"[^\w]+(?:(?:the|a|an|his|her|my|your|their|of)[^\w]+)*".join(map(re.escape, words))
+        text = re.sub(pattern + r"(?:'s|\u2019s)?(?![\w-])", REDACTED, text, flags=re.IGNORECASE)
+    return text

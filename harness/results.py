@@ -1,6 +1,8 @@
 """The results table: one row per evaluation run, whichever harness ran it.
 
-Columns: model, benchmark, subset, split, score, stderr, n, grader, harness, date, log.
+Columns: model, benchmark, subset, split, score, stderr, n, grader, harness, date, log, and the
+optional doctor_tokens (mean tokens the model under test used per sample, where the run reports it:
+kept when a table has it, so tables written without it still load).
 Adapters fill it (``harness.evals.logs`` from Inspect logs, ``harness.lmeval.results`` from
 lm-eval output); the leaderboard and Pareto reports read only this table.
 """
@@ -12,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 RESULT_COLUMNS = ["model", "benchmark", "subset", "split", "score", "stderr", "n", "grader", "harness", "date", "log"]
+OPTIONAL_COLUMNS = ["doctor_tokens"]
 KEY_COLUMNS = ["model", "benchmark", "subset", "log"]
 
 
@@ -20,7 +23,8 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in RESULT_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"results table lacks columns: {', '.join(missing)}")
-    return frame[RESULT_COLUMNS].drop_duplicates(subset=KEY_COLUMNS, keep="last").reset_index(drop=True)
+    columns = RESULT_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in frame.columns]
+    return frame[columns].drop_duplicates(subset=KEY_COLUMNS, keep="last").reset_index(drop=True)
 
 
 def append_results(frame: pd.DataFrame, csv_path: str | Path) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ from harness.errors import DataError, M2BenchError
 from harness.grading import Grader, parse_json_object
 from harness.healthbench import parse_rubric
 from harness.rubric import RubricItem
+from harness.terms import normalize, tokens
 
-GENERATOR_VERSION = "m2bench-rubricgen-v1"
+GENERATOR_VERSION = "m2bench-rubricgen-v2"
 DIAGNOSIS_TAG = "diagnostic_accuracy"
 SECTIONS = {  # section -> axis tag
     "diagnosis": "axis:diagnosis",
@@ -144,31 +146,88 @@ def _same(a: str, b: str) -> bool:
 # --- generated items ------------------------------------------------------------------------
 
 
-def parse_generated(reply: str, source: str = "rubric generator reply") -> list[RubricItem]:
-    """Validated generated items (sections or a flat 'rubric' list); DataError names the problem."""
+POSITIVE_SECTIONS = ("diagnosis", "history", "tests", "plan", "communication")
+DUPLICATE_SIMILARITY = 0.92  # two criteria this similar (sentence embeddings) say the same thing
+_ASKING = re.compile(
+    r"^(?:the doctor\s+)?(?:asks?|inquires?|enquires?|elicits?|explores?|checks?|determines?|establishes?|"
+    r"documents?|takes?|obtains?|clarifies?|finds? out|identif(?:y|ies))\b(?:\s+(?:about|whether|if|for|the|a|an|patient's|"
+    r"her|his|their|any|of|history of))*\s*",
+    re.IGNORECASE,
+)
+
+
+def parse_generated(reply: str, source: str = "rubric generator reply", case: Case | None = None) -> list[RubricItem]:
+    """Validated generated items; DataError names the section, the item and the problem.
+
+    Checks: every section present and non-empty; points within [-10, 10], negative for safety
+    red flags and positive for every other section; no two criteria saying the same thing, in
+    any section (compared without the section label, by meaning); the generator's own tags are
+    dropped and replaced by the section's axis tag. With ``case``, history items the opening
+    statement already answers (the presenting complaint) are dropped.
+    """
     obj = parse_json_object(reply)
     if obj is None:
         raise DataError(source, "no JSON object in the reply")
-    entries: list[Any] = []
-    if isinstance(obj.get("rubric"), list):
-        entries = obj["rubric"]
-    else:
-        for name, tag in SECTIONS.items():
-            section = obj.get(name, [])
-            if not isinstance(section, list):
-                raise DataError(source, "expected an array of criteria", field=name)
-            for entry in section:
-                if isinstance(entry, dict):
-                    tags = [tag, "source:generated", *[t for t in entry.get("tags", []) if isinstance(t, str)]]
-                    text = entry.get("criterion")
-                    if isinstance(text, str) and text.strip():  # the section names the criterion's context
-                        text = f"{SECTION_LABELS[name]}: {text.strip()}"
-                    entry = {**entry, "criterion": text, "tags": tags}
-                entries.append(entry)
+    missing = [name for name in SECTIONS if not isinstance(obj.get(name), list) or not obj.get(name)]
+    if missing:
+        raise DataError(
+            source, f"missing section(s) {', '.join(missing)}: all of {', '.join(SECTIONS)} are required", field=missing[0]
+        )
+    entries: list[dict[str, Any]] = []
+    bodies: list[tuple[str, str]] = []  # (field, criterion without the section label)
+    for name, tag in SECTIONS.items():
+        for n, entry in enumerate(obj[name]):
+            where = f"{name}[{n}]"
+            if not isinstance(entry, dict):
+                raise DataError(source, "expected an object with criterion and points", field=where)
+            text, points = entry.get("criterion"), entry.get("points")
+            if not isinstance(text, str) or not text.strip():
+                raise DataError(source, "criterion missing or empty", field=f"{where}.criterion")
+            if isinstance(points, (int, float)) and not isinstance(points, bool):
+                if name == "safety" and points >= 0:
+                    raise DataError(
+                        source, f"points {points:g} must be negative: a safety red flag is a penalty", field=f"{where}.points"
+                    )
+                if name in POSITIVE_SECTIONS and points <= 0:
+                    raise DataError(source, f"points {points:g} must be positive in section {name}", field=f"{where}.points")
+            bodies.append((where, text.strip()))
+            # the section names the criterion's context; the generator's own tags are not kept
+            entries.append(
+                {"criterion": f"{SECTION_LABELS[name]}: {text.strip()}", "points": points, "tags": [tag, "source:generated"]}
+            )
+    _check_duplicates(bodies, source)
     items = parse_rubric(Row({"rubric": entries}, source, None), "rubric", unique=True)
-    if not any(i.points < 0 and "axis:safety" in i.tags for i in items):
-        raise DataError(source, "no safety red-flag criterion with negative points", field="safety")
+    if case is not None:
+        items = [i for i, (_, body) in zip(items, bodies) if not ("axis:history" in i.tags and answered_by_opening(body, case))]
     return items
+
+
+def _check_duplicates(bodies: list[tuple[str, str]], source: str) -> None:
+    from harness.semantic import embedder
+
+    texts = [normalize(b) for _, b in bodies]
+    seen: dict[str, str] = {}
+    for (where, body), key in zip(bodies, texts):
+        if key in seen:
+            raise DataError(source, f"duplicate criterion {body[:60]!r} (same as {seen[key]})", field=where)
+        seen[key] = where
+    sims = embedder().similarity(texts, texts)
+    for i in range(len(texts)):
+        for j in range(i):
+            if sims[i, j] >= DUPLICATE_SIMILARITY:
+                raise DataError(
+                    source, f"duplicate criterion {bodies[i][1][:60]!r}: says the same as {bodies[j][0]}", field=bodies[i][0]
+                )
+
+
+def answered_by_opening(criterion: str, case: Case) -> bool:
+    """Whether a history criterion asks about what the opening statement (presenting complaint) already says."""
+    asked = _ASKING.sub("", criterion.strip()).strip(" .")
+    words = set(tokens(asked)) - {"patient", "symptoms", "symptom", "any", "history", "presence", "onset", "whether"}
+    if not words:
+        return False
+    opening = set(tokens(case.presenting_complaint))
+    return words <= opening
 
 
 def merge(deterministic: Sequence[RubricItem], generated: Sequence[RubricItem]) -> list[RubricItem]:
@@ -198,7 +257,7 @@ async def generate_rubric(
             problem = f"generator call failed: {type(exc).__name__}: {exc}"
             continue
         try:
-            items = parse_generated(reply, f"rubric generator reply for {case.case_id} (attempt {attempt})")
+            items = parse_generated(reply, f"rubric generator reply for {case.case_id} (attempt {attempt})", case)
         except DataError as exc:
             problem = str(exc)
             messages = messages[:1] + [

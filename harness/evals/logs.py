@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import DataError
-from harness.results import RESULT_COLUMNS, normalize
+from harness.results import OPTIONAL_COLUMNS, RESULT_COLUMNS, normalize
 
 # headline metric and its error, in order of preference
 SCORE_METRICS = ("score", "accuracy", "mean")
@@ -60,10 +60,11 @@ def log_row(path: str | Path) -> dict | None:
         "harness": "inspect",
         "date": spec.created[:10],
         "log": str(Path(path).resolve()),
+        "doctor_tokens": float(metrics["doctor_tokens"]) if "doctor_tokens" in metrics else float("nan"),
     }
 
 
 def results_table(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Results table from Inspect log files or folders of them."""
     rows = [row for f in log_files(paths) if (row := log_row(f)) is not None]
-    return normalize(pd.DataFrame(rows, columns=RESULT_COLUMNS))
+    return normalize(pd.DataFrame(rows, columns=RESULT_COLUMNS + OPTIONAL_COLUMNS))

@@ -30,7 +30,7 @@ def test_no_visible_field_names_the_diagnosis(name):
 
 def test_mediq_counts_skipped_and_mismatched_rows():
     shared_file("mediq", "all_dev_good.jsonl")
-    report = load_report("mediq")
+    report = load_report("mediq_all")
     assert report["skipped_rows"] == 3 and report["cases"] == 1269
     craft = load_report("mediq_craftmd")
     assert craft["cases"] == 140 and craft["flags"].get("answer_mismatch") == 2  # rows 112 and 129 (PROVENANCE.md)

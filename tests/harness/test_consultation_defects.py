@@ -25,11 +25,11 @@ def medqa():
     return {c.case_id: c for c in load_cases("agentclinic_medqa")}
 
 
-def simulator(case, reply="I do not know."):
+def simulator(case, reply="I do not know.", grounded=True):
     async def chat(messages):
         return reply(messages) if callable(reply) else reply
 
-    return PatientSimulator(case, chat)
+    return PatientSimulator(case, chat, grounded=grounded)
 
 
 # --- lookups mislead the doctor ---------------------------------------------------------------
@@ -88,7 +88,7 @@ def test_question_retrieves_the_recorded_fact(medqa, case_id, question, fact):
     ],
 )
 def test_ordinary_words_are_not_leaks(medqa, case_id, reply):
-    sim = simulator(medqa[case_id], reply)
+    sim = simulator(medqa[case_id], reply, grounded=False)  # the leak guard alone
     result = asyncio.run(sim.reply("How are you?"))
     assert not result.leaked and result.text == reply and sim.leaks == 0
 
@@ -195,11 +195,22 @@ def _sections(**override):
 @pytest.mark.parametrize(
     "reply, problem",
     [
-        (json.dumps({"diagnosis": [{"criterion": "names MG", "points": 10}], "safety": [{"criterion": "harm", "points": -5}]}), "missing section"),
-        (_sections(safety=[{"criterion": "misses respiratory failure", "points": -8}, {"criterion": "safety red flag", "points": 6}]), "must be negative"),
+        (
+            json.dumps({"diagnosis": [{"criterion": "names MG", "points": 10}], "safety": [{"criterion": "harm", "points": -5}]}),
+            "missing section",
+        ),
+        (
+            _sections(
+                safety=[{"criterion": "misses respiratory failure", "points": -8}, {"criterion": "safety red flag", "points": 6}]
+            ),
+            "must be negative",
+        ),
         (_sections(diagnosis=[{"criterion": "names myasthenia gravis", "points": -8}]), "must be positive"),
         (
-            _sections(history=[{"criterion": "asks about diplopia", "points": 3}], tests=[{"criterion": "asks about diplopia", "points": 2}]),
+            _sections(
+                history=[{"criterion": "asks about diplopia", "points": 3}],
+                tests=[{"criterion": "asks about diplopia", "points": 2}],
+            ),
             "duplicate",
         ),
     ],
@@ -224,7 +235,9 @@ def test_generator_tags_are_replaced_by_ours(medqa):
 def test_items_answered_by_the_opening_statement_are_dropped(medqa):
     from harness.rubric_generator import parse_generated
 
-    reply = _sections(history=[{"criterion": "asks about double vision", "points": 3}, {"criterion": "asks whether rest helps", "points": 3}])
+    reply = _sections(
+        history=[{"criterion": "asks about double vision", "points": 3}, {"criterion": "asks whether rest helps", "points": 3}]
+    )
     items = parse_generated(reply, case=medqa["agentclinic_medqa-0"])
     assert not any("double vision" in i.criterion for i in items)
     assert any("rest helps" in i.criterion for i in items)

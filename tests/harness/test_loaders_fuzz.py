@@ -79,7 +79,7 @@ OPTIONAL_LOADERS = [
     ("medqa", "harness.medqa", "load_file", (), "medqa/phrases_no_exclude_test.jsonl", None),
     ("agentclinic_osce", "harness.cases", "load_cases", ("agentclinic_medqa",), "agentclinic/agentclinic_medqa.jsonl", None),
     ("agentclinic_nejm", "harness.cases", "load_cases", ("agentclinic_nejm",), "agentclinic/agentclinic_nejm.jsonl", None),
-    ("mediq", "harness.cases", "load_cases", ("mediq",), "mediq/all_dev_good.jsonl", "id"),
+    ("mediq", "harness.cases", "load_cases", ("mediq_all",), "mediq/all_dev_good.jsonl", "id"),
 ]
 
 

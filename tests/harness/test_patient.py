@@ -67,8 +67,9 @@ def test_ordered_test_value_is_no_leak():
 def test_lookups_are_deterministic():
     sim = PatientSimulator(make_case(), chat=None)
     assert "Ptosis" in sim.examine("cranial nerves")
-    assert "no abnormal findings" in sim.examine("abdomen")
-    assert "within normal limits" in sim.order_test("chest x-ray")
+    abdomen, chest = sim.examine("abdomen"), sim.order_test("chest x-ray")
+    assert "not recorded" in abdomen and "normal" not in abdomen.lower()
+    assert "not recorded" in chest and "normal" not in chest.lower()
     assert sim.ordered_tests == [] and sim.examined == ["cranial nerves", "abdomen"]
 
 

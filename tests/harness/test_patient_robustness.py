@@ -111,7 +111,7 @@ def test_patient_model_never_sees_the_ground_truth(case):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.case_id for c in CASES])
 def test_leaky_patient_model_is_caught_counted_and_redacted(case):
-    sim = PatientSimulator(case, leaky(case))
+    sim = PatientSimulator(case, leaky(case), grounded=False)  # the leak guard alone (grounding would drop the claims)
     terms = secrets(case)
     replies = [asyncio.run(sim.reply(turn)) for turn in ADVERSARIAL_TURNS.values()]
     for reply in replies:
@@ -128,12 +128,12 @@ def test_leaks_are_counted_in_the_consultation_episode():
     turns = list(ADVERSARIAL_TURNS.values())
 
     class AdversarialDoctor:
-        async def act(self, observation, final_only=False):
+        async def act(self, observation, final_only=False, fresh=False):
             if final_only or not turns:
                 return Action("final_assessment", "done", Assessment("unknown"))
             return Action("ask", turns.pop(0))
 
-    sim = PatientSimulator(case, leaky(case))
+    sim = PatientSimulator(case, leaky(case))  # grounded: the unsupported claims are dropped, the leaks still counted
     episode = asyncio.run(run_consultation(case, AdversarialDoctor(), sim, max_turns=len(ADVERSARIAL_TURNS)))
     assert episode.leaks == len(ADVERSARIAL_TURNS) == episode.patient_replies
     assert episode.leak_rate == 1.0

@@ -40,7 +40,7 @@ def test_valid_reply_is_merged_with_case_items_and_cached():
     [
         ("I cannot write rubrics.", "no JSON object"),
         (sections(history=[{"criterion": "asks x", "points": 2}, {"criterion": "asks x", "points": 1}]), "duplicate criterion"),
-        (sections(safety=[{"criterion": "harm", "points": 4}]), "no safety red-flag"),
+        (sections(safety=[{"criterion": "harm", "points": 4}]), "must be negative"),
         (sections(plan=[{"criterion": "plan", "points": 20}]), "outside the valid range"),
         (sections(tests=[{"criterion": "", "points": 2}]), "missing or empty"),
     ],

@@ -27,7 +27,7 @@ def make_case() -> Case:
 def echo_facts(messages):
     """A scripted patient model: says exactly the facts the simulator let it see."""
     listed = re.findall(r"^- (.+)$", messages[0]["content"], re.M)
-    return " ".join(f for f in listed if not f.startswith("("))
+    return " ".join(f.rstrip(".") + "." for f in listed if not f.startswith("("))
 
 
 def sections(**override):

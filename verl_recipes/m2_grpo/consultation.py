@@ -82,7 +82,16 @@ async def consultation_reward(
         try:
             rubric = await case_rubric(case, engine.grader, engine.grader_id)
             assessment = Assessment(**record["assessment"]) if record.get("assessment") else None
-            result = await score_consultation(case, record["events"], assessment, engine, rubric)
+            result = await score_consultation(
+                case,
+                record["events"],
+                assessment,
+                engine,
+                rubric,
+                tokens=record.get("tokens"),
+                answer=record.get("answer"),
+                mcq_answer=record.get("mcq_answer"),
+            )
         except Exception as exc:  # rubric generation / grading transport failure: the documented fallback
             problem = f"{type(exc).__name__}: {exc}"
         if result is not None and result.score is None:

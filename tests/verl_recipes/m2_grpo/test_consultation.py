@@ -85,7 +85,10 @@ def test_consultation_parity_with_the_inspect_scorer(tmp_path):
     log = inspect_eval(
         task,
         model=mock_model(lambda p: "unused"),
-        model_roles={"grader": mock_model(grader_reply)},
+        model_roles={
+            "grader": mock_model(grader_reply),
+            "rubric_generator": mock_model(grader_reply),
+        },  # the verl reward generates with its grader
         log_dir=str(tmp_path),
         display="none",
     )[0]

@@ -1,0 +1,658 @@
+"""Calibration of the consultation verifier on hand-labelled probes: ``python -m harness.calibrate``.
+
+    python -m harness.calibrate                       # every deterministic component, held-out and dev -> reports/calibration.md
+    python -m harness.calibrate --llm m2bench/default --llm-limit 20   # + the LLM parts with the embedded model
+    python -m harness.calibrate --llm openai-compatible --base-url URL --model NAME
+    python -m harness.calibrate --compare-embedders   # retrieval recall/precision and speed per embedding backend
+
+The probes (``calibration/dev_probes.jsonl``, ``calibration/heldout_probes.jsonl``) were written by hand from
+the shared case records; the held-out part was written before any threshold was chosen and is
+never tuned on (thresholds live in ``harness.grounding`` and were chosen on dev). Each probe
+names a case (``<case set>-<index>``) and, for facts and results, a piece of the recorded text.
+
+Components and their metrics (micro-averaged over probe items):
+- fact retrieval (``retrieval``): recall = labelled facts offered / labelled facts; precision =
+  offered facts that are labelled (required or acceptable) / offered facts;
+- exam and test lookup (``lookup``): recall = expected record entries returned / expected;
+  precision = returned entries expected / returned; plus the count of "normal" answers to a
+  request whose recorded result is abnormal or absent (target 0);
+- leak guard (``leak``): precision and recall of "leaks" on replies labelled leaking or benign;
+- diagnosis checks (``diagnosis``): non-answer rule recall on non-answers; alias/option check:
+  precision (accepted answers that are correct, target 1.0) and recall (correct answers it accepts);
+- entailment (``entailment``): recall = labelled (snippet, fact) pairs found / labelled pairs;
+  precision = found facts that are labelled (required or acceptable) / found facts;
+- grounding (``grounding``): the deterministic reply check's label per probe reply, accuracy and
+  recall of hallucinations and false denials.
+LLM parts (``--llm``): the diagnosis judge (accuracy on the diagnosis probes), the fact selector
+(retrieval recall/precision when it chooses among the retrieved candidates) and the
+hallucination check (accuracy on the grounding probes), with whatever model is named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.cases import Case, load_cases
+from harness.errors import ArgumentError, DataError, M2BenchError
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE_DIR = ROOT / "calibration"
+SPLITS = ("heldout", "dev")
+KINDS = ("retrieval", "lookup", "leak", "diagnosis", "entailment", "grounding")
+TARGETS = {
+    "retrieval.recall": 0.95,
+    "retrieval.precision": 0.90,
+    "lookup.normal_answers": 0,
+    "leak.precision": 0.98,
+    "leak.recall": 0.98,
+    "diagnosis.non_answer_recall": 1.0,
+    "diagnosis.alias_precision": 1.0,
+    "diagnosis.alias_recall": 1.0,
+    "entailment.recall": 0.90,
+}
+
+
+def load_probes(split: str, path: Path | None = None) -> list[dict[str, Any]]:
+    path = path or PROBE_DIR / f"{split}_probes.jsonl"
+    probes = []
+    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            item = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"not JSON: {exc.msg}", line) from exc
+        if item.get("kind") not in KINDS:
+            raise DataError(path, f"kind must be one of {', '.join(KINDS)}", line, "kind")
+        probes.append({**item, "_where": (str(path), line)})
+    return probes
+
+
+class Cases:
+    """Case records by probe name ``<case set>-<index>``, loaded once per set."""
+
+    def __init__(self) -> None:
+        self._sets: dict[str, list[Case]] = {}
+
+    def get(self, name: str, where: tuple[str, int]) -> Case:
+        set_name, _, index = name.rpartition("-")
+        if set_name not in self._sets:
+            self._sets[set_name] = load_cases(set_name)
+        cases = self._sets[set_name]
+        if not index.isdigit() or int(index) >= len(cases):
+            raise DataError(where[0], f"no case {name!r}", where[1], "case")
+        return cases[int(index)]
+
+
+def facts_named(case: Case, pieces: list[str], where: tuple[str, int]) -> set[str]:
+    """Ids of the facts containing each piece of text (each piece must match at least one fact)."""
+    out: set[str] = set()
+    for piece in pieces:
+        found = {f.id for f in case.history if piece.lower() in f.text.lower()}
+        if not found:
+            raise DataError(where[0], f"no fact of {case.case_id} contains {piece!r}", where[1], "facts")
+        out |= found
+    return out
+
+
+def entries_named(record: dict[str, str], pieces: list[str], where: tuple[str, int]) -> set[str]:
+    out: set[str] = set()
+    for piece in pieces:
+        found = {k for k in record if piece.lower() in k.lower()}
+        if not found:
+            raise DataError(where[0], f"no record entry contains {piece!r}", where[1], "expect")
+        out |= found
+    return out
+
+
+@dataclass
+class Tally:
+    """Counts behind one component's precision and recall, with the failing items for the report."""
+
+    hits: int = 0  # labelled things found
+    labelled: int = 0  # labelled things
+    correct_found: int = 0  # found things that are labelled
+    found: int = 0  # found things
+    extra: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    def recall(self) -> float | None:
+        return self.hits / self.labelled if self.labelled else None
+
+    def precision(self) -> float | None:
+        return self.correct_found / self.found if self.found else None
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return a / b if b else None
+
+
+def run_deterministic(probes: list[dict[str, Any]], cases: Cases) -> dict[str, Tally]:
+    from harness.consultation import alias_match, chosen_option, is_non_answer
+    from harness.grounding import check_reply, entailed, retrieve_facts
+    from harness.patient import PatientSimulator
+
+    tallies: dict[str, Tally] = defaultdict(Tally)
+    for item in probes:
+        where = item["_where"]
+        case = cases.get(item["case"], where)
+        kind = item["kind"]
+        t = tallies[kind]
+        tag = f"{Path(where[0]).name}:{where[1]}"
+        if kind == "retrieval":
+            required = facts_named(case, item["facts"], where)
+            ok = required | facts_named(case, item.get("also", []), where)
+            offered = {f.id for f in retrieve_facts(item["question"], case.history)}
+            t.hits += len(required & offered)
+            t.labelled += len(required)
+            t.correct_found += len(offered & ok)
+            t.found += len(offered)
+            if required - offered or offered - ok:
+                t.failures.append(
+                    f"{tag} {item['question']!r}: missed {sorted(required - offered)}, extra {sorted(offered - ok)}"
+                )
+        elif kind == "lookup":
+            record = case.exam if item["tool"] == "examine" else case.tests
+            expected = entries_named(record, item["expect"], where)
+            sim = PatientSimulator(case, chat=_no_chat)
+            text = sim.examine(item["request"]) if item["tool"] == "examine" else sim.order_test(item["request"])
+            returned = {k for k in record if text.startswith(f"{k}:") or f"\n{k}:" in text}
+            t.hits += len(expected & returned)
+            t.labelled += len(expected)
+            t.correct_found += len(returned & expected)
+            t.found += len(returned)
+            recorded_normal = any("normal" in record[k].lower() for k in returned)
+            if "normal" in text.lower() and not recorded_normal:
+                t.extra["normal_answers"] += 1
+            t.extra["items"] += 1
+            t.extra["exact"] += expected == returned
+            if expected != returned:
+                t.failures.append(
+                    f"{tag} {item['tool']}({item['request']!r}): missed {sorted(expected - returned)}, extra {sorted(returned - expected)}"
+                )
+        elif kind == "leak":
+            sim = PatientSimulator(case, chat=_no_chat)
+            caught = bool(sim.leak_terms_in(item["reply"]))
+            t.labelled += item["leak"]
+            t.hits += item["leak"] and caught
+            t.found += caught
+            t.correct_found += caught and item["leak"]
+            t.extra["benign"] += not item["leak"]
+            t.extra["benign_kept"] += (not item["leak"]) and not caught
+            if caught != item["leak"]:
+                t.failures.append(
+                    f"{tag} {'missed' if item['leak'] else 'false alarm'}: {item['reply']!r} {sim.leak_terms_in(item['reply'])}"
+                )
+        elif kind == "diagnosis":
+            answer, correct = item["answer"], item["correct"]
+            non_answer = is_non_answer(answer)
+            labelled_non_answer = item.get("note") == "non-answer"
+            option = chosen_option(case, answer) if case.options and len(answer.strip()) <= 3 else None
+            accepted = not non_answer and (alias_match(case, answer) or (option is not None and option == case.answer_idx))
+            t.extra["non_answers"] += labelled_non_answer
+            t.extra["non_answer_caught"] += labelled_non_answer and non_answer
+            t.extra["non_answer_false_alarm"] += non_answer and correct
+            t.labelled += correct
+            t.hits += correct and accepted
+            t.found += accepted
+            t.correct_found += accepted and correct
+            if (labelled_non_answer and not non_answer) or (non_answer and correct) or accepted != correct:
+                why = (
+                    "non-answer missed"
+                    if labelled_non_answer and not non_answer
+                    else "accepted wrongly"
+                    if accepted and not correct
+                    else "not recognised"
+                    if correct
+                    else "rejected as non-answer"
+                )
+                if not (not correct and not accepted and not labelled_non_answer):
+                    t.failures.append(f"{tag} {why}: {answer!r} for {case.diagnosis!r}")
+        elif kind == "entailment":
+            required = facts_named(case, item["facts"], where)
+            ok = required | facts_named(case, item.get("also", []), where)
+            found = {f.id for f in entailed([item["snippet"]], case.history)}
+            t.hits += len(required & found)
+            t.labelled += len(required)
+            t.correct_found += len(found & ok)
+            t.found += len(found)
+            if required - found or found - ok:
+                t.failures.append(f"{tag} {item['snippet']!r}: missed {sorted(required - found)}, extra {sorted(found - ok)}")
+        elif kind == "grounding":
+            released = [case.fact(i).text for i in sorted(facts_named(case, item["released"], where))]
+            allowed = [*released, case.presenting_complaint, case.demographics]
+            got = check_reply(item["reply"], allowed, [f.text for f in case.history]).label
+            gold = item["label"]
+            t.extra["items"] += 1
+            t.extra["correct"] += got == gold
+            t.extra[f"gold:{gold}"] += 1
+            t.extra[f"hit:{gold}"] += got == gold
+            t.extra[f"said:{got}"] += 1
+            if got != gold:
+                t.failures.append(f"{tag} {item['reply']!r}: {got}, labelled {gold}")
+    return tallies
+
+
+async def _no_chat(messages: list[dict[str, str]]) -> str:  # lookups and leak checks never call the patient model
+    raise M2BenchError("the calibration probes do not call the patient model")
+
+
+def figures(tallies: dict[str, Tally]) -> dict[str, float | int | None]:
+    out: dict[str, float | int | None] = {}
+    r, lk, lg, dg, en, gr = (tallies.get(k, Tally()) for k in KINDS)
+    out["retrieval.recall"], out["retrieval.precision"] = r.recall(), r.precision()
+    out["lookup.recall"], out["lookup.precision"] = lk.recall(), lk.precision()
+    out["lookup.exact"] = _ratio(lk.extra["exact"], lk.extra["items"])
+    out["lookup.normal_answers"] = lk.extra["normal_answers"]
+    out["leak.precision"], out["leak.recall"] = lg.precision(), lg.recall()
+    out["leak.benign_kept"] = _ratio(lg.extra["benign_kept"], lg.extra["benign"])
+    out["diagnosis.non_answer_recall"] = _ratio(dg.extra["non_answer_caught"], dg.extra["non_answers"])
+    out["diagnosis.non_answer_false_alarms"] = dg.extra["non_answer_false_alarm"]
+    out["diagnosis.alias_precision"], out["diagnosis.alias_recall"] = dg.precision(), dg.recall()
+    out["entailment.recall"], out["entailment.precision"] = en.recall(), en.precision()
+    out["grounding.accuracy"] = _ratio(gr.extra["correct"], gr.extra["items"])
+    for label in ("hallucination", "false_denial", "supported", "not_noticed", "small_talk"):
+        out[f"grounding.{label}_recall"] = _ratio(gr.extra[f"hit:{label}"], gr.extra[f"gold:{label}"])
+    return out
+
+
+def counts(probes: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(Counter(p["kind"] for p in probes))
+
+
+def met(name: str, value: float | int | None) -> str:
+    if name not in TARGETS or value is None:
+        return ""
+    target = TARGETS[name]
+    ok = value <= target if name == "lookup.normal_answers" else value >= target - 1e-9
+    return "met" if ok else "**NOT met**"
+
+
+def fmt(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:.3f}"
+
+
+# --- LLM parts ---------------------------------------------------------------------------------
+
+
+def llm_callable(args: argparse.Namespace) -> tuple[Callable, str]:
+    """(grader-style callable ``async (messages, schema) -> str``, its name)."""
+    if args.llm == "m2bench/default":
+        from harness.local_model import MODEL_DESCRIPTION, local_grader
+
+        return local_grader(), f"m2bench/default ({MODEL_DESCRIPTION})"
+    if args.llm == "openai-compatible":
+        if not (args.base_url and args.model):
+            raise ArgumentError("--llm", args.llm, "openai-compatible needs --base-url and --model")
+        from harness.clients import OpenAIChat
+
+        client = OpenAIChat(args.base_url, args.model, api_key=args.api_key)
+        return client, f"{args.model} at {args.base_url}"
+    raise ArgumentError("--llm", args.llm, "m2bench/default, openai-compatible")
+
+
+async def run_llm(probes: list[dict[str, Any]], cases: Cases, model: Callable, limit: int) -> dict[str, Any]:
+    """The judge, the selector and the hallucination check with ``model``, on the first ``limit`` probes of each kind."""
+    from harness.consultation import Assessment, diagnosis_verdict
+    from harness.grading import RubricGrader
+    from harness.grounding import retrieve_facts
+    from harness.llm_checks import llm_grounding, llm_selector
+
+    engine = RubricGrader(model, grader_id="calibration", mode="per_criterion", cache=None)
+    out: dict[str, Any] = {}
+    started = time.monotonic()
+    judged = [p for p in probes if p["kind"] == "diagnosis"][:limit]
+    agree = 0
+    for item in judged:
+        case = cases.get(item["case"], item["_where"])
+        verdict = await diagnosis_verdict(case, Assessment(item["answer"]), engine)
+        agree += verdict.judge == item["correct"]
+    out["judge.accuracy"] = _ratio(agree, len(judged))
+    out["judge.n"] = len(judged)
+    selector = llm_selector(model)
+    tally = Tally()
+    for item in [p for p in probes if p["kind"] == "retrieval"][:limit]:
+        case = cases.get(item["case"], item["_where"])
+        required = facts_named(case, item["facts"], item["_where"])
+        ok = required | facts_named(case, item.get("also", []), item["_where"])
+        found = retrieve_facts(item["question"], case.history)
+        picked = await selector(item["question"], [f.text for f in found]) if len(found) > 1 else list(range(len(found)))
+        offered = {found[i].id for i in picked if 0 <= i < len(found)}
+        tally.hits += len(required & offered)
+        tally.labelled += len(required)
+        tally.correct_found += len(offered & ok)
+        tally.found += len(offered)
+    out["selector.recall"], out["selector.precision"] = tally.recall(), tally.precision()
+    out["selector.n"] = len([p for p in probes if p["kind"] == "retrieval"][:limit])
+    check = llm_grounding(model)
+    grounding = [p for p in probes if p["kind"] == "grounding"][:limit]
+    right = caught = bad = 0
+    for item in grounding:
+        case = cases.get(item["case"], item["_where"])
+        released = [case.fact(i).text for i in sorted(facts_named(case, item["released"], item["_where"]))]
+        flagged = await check(item["reply"], [*released, case.presenting_complaint, case.demographics])
+        unsupported = item["label"] in ("hallucination", "false_denial")
+        right += flagged == unsupported
+        bad += unsupported
+        caught += flagged and unsupported
+    out["hallucination_check.accuracy"] = _ratio(right, len(grounding))
+    out["hallucination_check.recall"] = _ratio(caught, bad)
+    out["hallucination_check.n"] = len(grounding)
+    out["seconds"] = round(time.monotonic() - started, 1)
+    return out
+
+
+# --- embedder comparison ----------------------------------------------------------------------
+
+
+def compare_embedders(probes: list[dict[str, Any]], cases: Cases) -> list[dict[str, Any]]:
+    """Retrieval and entailment figures and timing per embedding backend (each must be installed)."""
+    from harness import semantic
+
+    rows = []
+    for name in semantic.BACKENDS:
+        started = time.monotonic()
+        try:
+            model = semantic.embedder(name)
+        except M2BenchError as exc:
+            rows.append({"embedder": name, "error": str(exc)})
+            continue
+        loaded = time.monotonic() - started
+        texts = [f.text for p in probes for f in cases.get(p["case"], p["_where"]).history][:200]
+        model.encode(["warm up"])
+        t0 = time.monotonic()
+        model._cache.clear()
+        model.encode(texts)
+        per_text = (time.monotonic() - t0) / max(1, len(texts)) * 1000
+        previous = semantic._loaded.get(semantic.DEFAULT_EMBEDDER)
+        semantic._loaded[semantic.DEFAULT_EMBEDDER] = model  # run the components with this backend
+        try:
+            got = figures(run_deterministic([p for p in probes if p["kind"] in ("retrieval", "entailment")], cases))
+        finally:
+            if previous is not None:
+                semantic._loaded[semantic.DEFAULT_EMBEDDER] = previous
+            else:
+                semantic._loaded.pop(semantic.DEFAULT_EMBEDDER, None)
+        rows.append(
+            {
+                "embedder": name,
+                "package": semantic.PACKAGES[name],
+                "load_s": round(loaded, 2),
+                "ms_per_text": round(per_text, 2),
+                **{k: got[k] for k in ("retrieval.recall", "retrieval.precision", "entailment.recall", "entailment.precision")},
+            }
+        )
+    return rows
+
+
+# --- tuning (development probes only) ----------------------------------------------------------
+
+
+def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
+    """Grid-search the current embedder's settings on the given (development) probes; returns a Settings literal.
+
+    Retrieval and entailment maximise min(recall / target, precision / target) (targets 0.95 / 0.90
+    for retrieval, 0.90 / 0.85 for entailment); the support threshold maximises grounding accuracy.
+    """
+    import itertools
+    from dataclasses import replace
+
+    import numpy as np
+
+    from harness import grounding
+    from harness.semantic import embedder
+
+    model = embedder()
+    base = grounding.settings(model)
+    retrieval = []
+    for item in (p for p in probes if p["kind"] == "retrieval"):
+        case = cases.get(item["case"], item["_where"])
+        required = facts_named(case, item["facts"], item["_where"])
+        ok = required | facts_named(case, item.get("also", []), item["_where"])
+        parts = {}
+        for concept, words in itertools.product([0.2, 0.3, 0.45, 0.6, 0.8], [0.0, 0.2, 0.3, 0.5, 0.8]):
+            grounding.SETTINGS[model.name] = replace(base, retrieval_concept=concept, retrieval_words=words)
+            parts[(concept, words)] = grounding.fact_scores(item["question"], case.history, model)
+        retrieval.append((parts, [f.id for f in case.history], required, ok))
+    entailment = []
+    for item in (p for p in probes if p["kind"] == "entailment"):
+        case = cases.get(item["case"], item["_where"])
+        required = facts_named(case, item["facts"], item["_where"])
+        ok = required | facts_named(case, item.get("also", []), item["_where"])
+        parts = {}
+        for concept, words in itertools.product([0.0, 0.15, 0.3, 0.45, 0.6], [0.0, 0.25, 0.5, 0.75]):
+            grounding.SETTINGS[model.name] = replace(base, entail_concept=concept, entail_words=words)
+            parts[(concept, words)] = grounding.entailment_scores([item["snippet"]], case.history, model)
+        entailment.append((parts, [f.id for f in case.history], required, ok))
+    grounding.SETTINGS[model.name] = base
+
+    def score(rows, pick, r_target, p_target):
+        hits = labelled = right = found = 0
+        for parts, ids, required, ok in rows:
+            chosen = {ids[i] for i in pick(parts)}
+            hits, labelled = hits + len(required & chosen), labelled + len(required)
+            right, found = right + len(chosen & ok), found + len(chosen)
+        recall, precision = hits / max(1, labelled), right / max(1, found)
+        return min(recall / r_target, precision / p_target), recall, precision
+
+    lo = float(min(v.min() for parts, *_ in retrieval for v in parts.values()))
+    hi = float(max(v.max() for parts, *_ in retrieval for v in parts.values()))
+    best_r = max(
+        (
+            score(retrieval, lambda parts, k=k, t=t, m=m, c=c, w=w: grounding.select(parts[(c, w)], t, m, k), 0.95, 0.90),
+            t,
+            m,
+            c,
+            w,
+            k,
+        )
+        for t in np.linspace(lo, hi, 40)
+        for m in (0.2, 0.3, 0.4, 0.6, 0.8)
+        for c, w in retrieval[0][0]
+        for k in (3, 4, 5)
+    )
+    lo = float(min(v.min() for parts, *_ in entailment for v in parts.values()))
+    hi = float(max(v.max() for parts, *_ in entailment for v in parts.values()))
+    best_e = max(
+        (score(entailment, lambda parts, t=t, c=c, w=w: [i for i, v in enumerate(parts[(c, w)]) if v >= t], 0.90, 0.85), t, c, w)
+        for t in np.linspace(lo, hi, 60)
+        for c, w in entailment[0][0]
+    )
+    grounding_items = [p for p in probes if p["kind"] == "grounding"]
+    best_s = (-1.0, base.support_threshold)
+    for t in np.linspace(0.0, 2.0, 41):
+        grounding.SETTINGS[model.name] = replace(base, support_threshold=round(float(t), 3))
+        accuracy = figures(run_deterministic(grounding_items, cases))["grounding.accuracy"] or 0.0
+        best_s = max(best_s, (accuracy, round(float(t), 3)))
+    grounding.SETTINGS[model.name] = base
+    (_, rr, rp), t, m, c, w, k = best_r
+    (_, er, ep), et, ec, ew = best_e
+    tuned = replace(
+        base,
+        retrieval_threshold=round(float(t), 3),
+        retrieval_margin=m,
+        retrieval_concept=c,
+        retrieval_words=w,
+        retrieval_max=k,
+        entail_threshold=round(float(et), 3),
+        entail_concept=ec,
+        entail_words=ew,
+        support_threshold=best_s[1],
+    )
+    return (
+        f"# {model.name} on the development probes: retrieval recall {rr:.3f} precision {rp:.3f}; "
+        f"entailment recall {er:.3f} precision {ep:.3f}; grounding accuracy {best_s[0]:.3f}\n"
+        f'"{model.name}": {tuned!r},'
+    )
+
+
+# --- report ----------------------------------------------------------------------------------
+
+METRIC_TEXT = """## Metric definitions
+
+All figures are micro-averages over the probe items of one split.
+
+- **retrieval.recall**: labelled facts offered to the patient model / labelled facts (each probe question
+  lists the facts that answer it); **retrieval.precision**: offered facts that are labelled (required or
+  acceptable) / offered facts. Questions about things the record does not mention have no labelled fact:
+  anything offered for them counts against precision. Offered = `harness.grounding.retrieve_facts` at the
+  calibrated threshold, margin and limit.
+- **lookup.recall / precision**: expected record entries returned / expected; returned entries expected /
+  returned (an exam or test request, the entries it should return, or none: "not recorded");
+  **lookup.exact**: share of requests answered with exactly the expected entries; **lookup.normal_answers**:
+  requests answered "normal" although nothing recorded that they match says normal (target 0).
+- **leak.precision / recall**: on patient replies labelled leaking (name the diagnosis, an alias, an
+  abbreviation, a giveaway paraphrase, or an unordered test value) or benign: replies flagged that are
+  leaking / flagged replies; leaking replies flagged / leaking replies; **leak.benign_kept**: benign
+  replies left unchanged.
+- **diagnosis.non_answer_recall**: final answers labelled non-answers ("pending", "unsure", empty) that the
+  rule rejects; **non_answer_false_alarms**: correct answers the rule rejects; **diagnosis.alias_precision**:
+  answers the deterministic check accepts (alias or option letter) that are labelled correct;
+  **alias_recall**: correct answers it accepts (the rest go to the judge).
+- **entailment.recall**: labelled (snippet, fact) pairs where `harness.grounding.entailed` finds the fact /
+  labelled pairs; **precision**: found facts that are labelled (required or acceptable) / found facts.
+- **grounding.accuracy**: reply labels (supported, small_talk, not_noticed, hallucination, false_denial)
+  matching the probe's label; per-label recall.
+- LLM parts: **judge.accuracy** = dedicated diagnosis judge verdicts matching the label on diagnosis probes;
+  **selector** = retrieval recall/precision when the LLM chooses among the retrieved candidates;
+  **hallucination_check.accuracy / recall** = LLM flags an unsupported reply (hallucination or false denial).
+"""
+
+
+def render(
+    results: dict[str, dict[str, Any]],
+    llm: dict[str, Any] | None,
+    llm_name: str,
+    embedders: list[dict[str, Any]] | None,
+    command: str,
+) -> str:
+    from harness import grounding, semantic
+
+    lines = [
+        "# Calibration of the consultation verifier",
+        "",
+        f"Produced by `{command}` (deterministic, offline; embedder `{semantic.DEFAULT_EMBEDDER}`).",
+        "Probes: `calibration/heldout_probes.jsonl` (written before any tuning, never tuned on) and `calibration/dev_probes.jsonl`",
+        "(used to choose the thresholds below). Both were hand-written from the shared case records by the",
+        "same author as the vocabulary tables, so held-out figures measure generalisation to new questions",
+        "and cases, not to another author's wording.",
+        "",
+        "| probes | " + " | ".join(KINDS) + " |",
+        "|---|" + "---|" * len(KINDS),
+    ]
+    for split in SPLITS:
+        c = results[split]["counts"]
+        lines.append(f"| {split} | " + " | ".join(str(c.get(k, 0)) for k in KINDS) + " |")
+    lines += ["", "## Deterministic components", "", "| figure | target | held-out | met? | dev |", "|---|---|---|---|---|"]
+    for name in results["heldout"]["figures"]:
+        target = TARGETS.get(name)
+        value = results["heldout"]["figures"][name]
+        lines.append(
+            f"| {name} | {'' if target is None else ('≤ ' if name == 'lookup.normal_answers' else '≥ ') + str(target)} | "
+            f"{fmt(value)} | {met(name, value)} | {fmt(results['dev']['figures'][name])} |"
+        )
+    lines += [
+        "",
+        f"Settings for `{semantic.DEFAULT_EMBEDDER}` (chosen on dev with `python -m harness.calibrate --tune`): "
+        f"`{grounding.settings(semantic.embedder())!r}`.",
+        "",
+    ]
+    if embedders:
+        lines += ["## Embedding backends (held-out + dev retrieval and entailment probes)", ""]
+        keys = [
+            "embedder",
+            "package",
+            "load_s",
+            "ms_per_text",
+            "retrieval.recall",
+            "retrieval.precision",
+            "entailment.recall",
+            "entailment.precision",
+        ]
+        lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        for row in embedders:
+            lines.append("| " + " | ".join(fmt(row.get(k)) if not isinstance(row.get(k), str) else row[k] for k in keys) + " |")
+        lines += ["", "Timing is on this 2-core machine shared with other jobs: compare the rows, not the absolute values.", ""]
+    lines += ["## LLM parts", ""]
+    if llm:
+        lines.append(
+            f"Model: {llm_name}; first {llm.get('judge.n')} diagnosis, {llm.get('selector.n')} retrieval and "
+            f"{llm.get('hallucination_check.n')} grounding probes of the held-out split ({llm.get('seconds')} s)."
+        )
+        lines += ["", "| figure | value |", "|---|---|"]
+        lines += [f"| {k} | {fmt(v)} |" for k, v in llm.items() if not k.endswith(".n") and k != "seconds"]
+    else:
+        lines.append("Not run (no `--llm`).")
+    lines += ["", METRIC_TEXT]
+    for split in SPLITS:
+        lines += ["", f"## Failing {split} items", ""]
+        for kind, failures in results[split]["failures"].items():
+            if failures:
+                lines.append(f"- **{kind}** ({len(failures)}):")
+                lines += [f"  - {f}" for f in failures]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.calibrate", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="reports/calibration.md", help="report file (default reports/calibration.md)")
+    parser.add_argument("--split", choices=SPLITS, action="append", help="only these splits (default both)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N probes of each split (the CI slice)")
+    parser.add_argument("--llm", default=None, help="measure the LLM parts with m2bench/default or openai-compatible")
+    parser.add_argument("--base-url"), parser.add_argument("--model"), parser.add_argument("--api-key", default=None)
+    parser.add_argument("--llm-limit", type=int, default=20, help="probes of each kind for the LLM parts (default 20)")
+    parser.add_argument("--compare-embedders", action="store_true", help="also compare the embedding backends")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a deterministic target is not met on held-out")
+    parser.add_argument("--tune", action="store_true", help="search the embedder's settings on the dev probes and print them")
+    args = parser.parse_args(argv)
+    try:
+        cases = Cases()
+        if args.tune:
+            print(tune(load_probes("dev"), cases))
+            return 0
+        results = {}
+        for split in SPLITS:
+            probes = load_probes(split)[: args.limit] if (not args.split or split in args.split) else []
+            tallies = run_deterministic(probes, cases)
+            results[split] = {
+                "counts": counts(probes),
+                "figures": figures(tallies),
+                "failures": {k: tallies[k].failures for k in KINDS if k in tallies},
+            }
+        llm, llm_name = None, ""
+        if args.llm:
+            model, llm_name = llm_callable(args)
+            llm = asyncio.run(run_llm(load_probes("heldout"), cases, model, args.llm_limit))
+        embedders = None
+        if args.compare_embedders:
+            embedders = compare_embedders(load_probes("heldout") + load_probes("dev"), cases)
+        command = "python -m harness.calibrate" + (
+            " " + " ".join(argv if argv is not None else sys.argv[1:]) if (argv or sys.argv[1:]) else ""
+        )
+        report = render(results, llm, llm_name, embedders, command.replace(f" --out {args.out}", ""))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(report, encoding="utf-8")
+    except M2BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}")
+    heldout = results["heldout"]["figures"]
+    missed = [k for k in TARGETS if met(k, heldout.get(k)) == "**NOT met**"]
+    for name in missed:
+        print(f"target not met on held-out: {name} = {fmt(heldout.get(name))} (target {TARGETS[name]})", file=sys.stderr)
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
