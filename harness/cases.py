@@ -22,7 +22,7 @@ from typing import Any
 from harness.data import Row, read_jsonl, resolve
 from harness.errors import ArgumentError, DataError
 from harness.evalsets import CASE_SETS
-from harness.terms import diagnosis_aliases, giveaways, normalize
+from harness.terms import curated, diagnosis_aliases, giveaways, normalize
 
 WITHHELD = "[withheld]"
 DIAGNOSIS_QUESTION = "What is the most likely diagnosis?"
@@ -186,13 +186,15 @@ def load_report(name: str, path: str | Path | None = None) -> dict[str, Any]:
 def _scrub_case(case: Case) -> Case:
     """Replace every name of the diagnosis in the fields the doctor or patient sees by WITHHELD.
 
-    Test results, exam findings and the patient's record lose the diagnosis, its aliases and
-    its giveaway words (``harness.terms.giveaways``: "consistent with CLL/SLL" -> "consistent
-    with [withheld]"); test names lose only full aliases, so "STI screen / Gonorrhea" can still
-    be ordered.
+    Test results and exam findings lose the diagnosis, its aliases and its giveaway words
+    (``harness.terms.giveaways``: "consistent with CLL/SLL" -> "consistent with [withheld]");
+    the patient's record loses the aliases and curated giveaways but keeps its own everyday
+    words (a mother's "rheumatoid arthritis" in a reactive-arthritis case); test names lose only
+    full aliases, so "STI screen / Gonorrhea" can still be ordered.
     """
     names = giveaways(case.diagnosis)
     aliases = case.diagnosis_aliases()
+    spoken = [*aliases, *curated(case.diagnosis)["giveaways"]]  # the record's own words ("rheumatoid arthritis") stay
     hit = lambda text, terms=names: any(mentions(text, t) for t in terms)  # noqa: E731
     if any(hit(v) or hit(k, aliases) for k, v in case.tests.items()):
         case.tests = {scrub(k, aliases): scrub(v, names) for k, v in case.tests.items()}
@@ -200,11 +202,11 @@ def _scrub_case(case: Case) -> Case:
     if any(hit(v) or hit(k) for k, v in case.exam.items()):
         case.exam = {scrub(k, names): scrub(v, names) for k, v in case.exam.items()}
         case.flags.append("scrubbed:exam")
-    if any(hit(f.text) for f in case.history) or hit(case.presenting_complaint) or hit(case.persona):
+    if any(hit(f.text, spoken) for f in case.history) or hit(case.presenting_complaint, spoken) or hit(case.persona, spoken):
         for f in case.history:
-            f.text = scrub(f.text, names)
-        case.presenting_complaint = scrub(case.presenting_complaint, names)
-        case.persona = scrub(case.persona, names)
+            f.text = scrub(f.text, spoken)
+        case.presenting_complaint = scrub(case.presenting_complaint, spoken)
+        case.persona = scrub(case.persona, spoken)
         case.flags.append("scrubbed:history")
     return case
 

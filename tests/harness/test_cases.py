@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -71,3 +72,38 @@ def test_bad_row_names_file_line_field(tmp_path):
 def test_unknown_case_set():
     with pytest.raises(ArgumentError, match="agentclinic_medqa"):
         load_cases("nope")
+
+
+def test_mediq_consultation_set_keeps_only_diagnosis_questions_and_files_labs_as_tests():
+    from harness.cases import asks_for_diagnosis
+
+    shared_file("mediq", "all_dev_good.jsonl")
+    cases = load_cases("mediq")
+    assert 100 < len(cases) < 200 and all(asks_for_diagnosis(c.question) for c in cases)
+    assert not asks_for_diagnosis("Which of the following is the most appropriate next step in diagnosis?")
+    every = load_cases("mediq_all")
+    lab = [f.text for c in every for f in c.history if re.search(r"\d\s*(?:mg/dl|meq/l|g/dl|/mm3)", f.text, re.I)]
+    assert lab == []  # numeric lab results are test results, not patient history
+    assert sum(len(c.tests) for c in every) > 1000
+
+
+def test_craftmd_from_its_raw_csv():
+    shared_file("craftmd", "usmle_and_derm_dataset.csv")
+    derm = load_cases("craftmd_derm")
+    assert len(derm) == 200 and all(c.options and c.answer_idx in c.options for c in derm)
+    first = derm[0]
+    assert first.case_id == "craftmd-case_0" and first.options[first.answer_idx] == first.diagnosis == "Lymphogranuloma venereum"
+    assert "Lymphogranuloma" not in " ".join(f.text for f in first.history)
+    hsp = next(c for c in derm if c.case_id == "craftmd-case_112")  # the answer is a synonym of its choice upstream
+    assert hsp.options[hsp.answer_idx] == "IgA vasculitis" and any(f.startswith("answer_mismatch") for f in hsp.flags)
+
+
+@pytest.mark.slow
+def test_craftmd_vignettes_duplicating_medqa_are_flagged():
+    from harness.cases import medqa_duplicates
+
+    shared_file("craftmd", "usmle_and_derm_dataset.csv")
+    shared_file("medqa", "phrases_no_exclude_test.jsonl")
+    found = medqa_duplicates("craftmd")
+    assert set(found.values()) == {"test", "dev"} and 200 < len(found) < 400
+    assert all(case_id.startswith("craftmd-case_") for case_id in found)

@@ -113,8 +113,10 @@ def test_inspect_task_logs_transcript_facts_and_verdicts(tmp_path):
     record = sample.metadata["consultation"]
     assert record["turns_used"] == 2 and not record["timed_out"]
     assert [e["role"] for e in record["events"]][:3] == ["case", "doctor", "patient"]
-    assert record["tokens"]["doctor"] == 20 and record["tokens"]["patient"] == 2
+    assert record["tokens"]["doctor"] == 20 and record["tokens"]["patient"] >= 2
     score = sample.scores["consultation_scorer"]
+    assert score.metadata["tokens"]["doctor"] == 20  # the doctor's tokens reach the score (they used to be {})
+    assert log.results.scores[0].metrics["doctor_tokens"].value == 20
     assert score.metadata["diagnosis_correct"] is True
     assert any(v["criterion"].startswith("Safety red flag") for v in score.metadata["verdicts"])
     assert any(m.role == "tool" and "wine" in m.text for m in sample.messages)
@@ -131,3 +133,80 @@ def test_inspect_task_logs_transcript_facts_and_verdicts(tmp_path):
 def test_task_arguments_validated(args, name):
     with pytest.raises(ArgumentError, match=name):
         consultation_task(**args)
+
+
+def _options_case():
+    case = make_case()
+    case.options = {"A": "Lambert-Eaton syndrome", "B": "Myasthenia gravis (MG)", "C": "Botulism", "D": "Multiple sclerosis"}
+    case.answer_idx = "B"
+    return case
+
+
+def test_multiple_choice_is_asked_after_the_conversation():
+    case = _options_case()
+    seen = []
+
+    async def chat(messages):
+        seen.append(messages[-1]["content"])
+        if len(seen) == 1:
+            return json.dumps({"tool": "ask", "arguments": {"question": "Trouble climbing stairs?"}})
+        return json.dumps({"tool": "final_assessment", "arguments": {"diagnosis": "B. Myasthenia gravis"}})
+
+    episode = asyncio.run(
+        run_consultation(case, ChatDoctor(chat), PatientSimulator(case, patient_chat), 1, answer="multiple_choice")
+    )
+    assert "Options" not in seen[0] and "B. Myasthenia gravis (MG)" in seen[-1]  # options only at the end
+    engine = RubricGrader(scripted_grader(lambda c: False), grader_id="scripted")  # the judge says no; the letter decides
+    result = asyncio.run(score_consultation(case, episode, episode.assessment, engine, deterministic_items(case)))
+    assert result.diagnosis_correct is True and result.diagnosis.decided_by == "option"
+
+
+def test_free_text_answer_gets_a_multiple_choice_cross_check():
+    case = _options_case()
+    doctor = doctor_script(FINAL, ("final_assessment", {"diagnosis": "A"}))
+    episode = asyncio.run(run_consultation(case, doctor, PatientSimulator(case, patient_chat), 3))
+    assert episode.mcq_answer == "A"
+    engine = RubricGrader(scripted_grader(lambda c: True), grader_id="scripted")
+    result = asyncio.run(score_consultation(case, episode, episode.assessment, engine, deterministic_items(case)))
+    assert result.diagnosis.alias and result.diagnosis_correct is True
+    assert result.diagnosis.mcq_correct is False and result.metrics["judge_mcq_agreement"] == 0.0
+
+
+def test_summary_mode_answers_from_a_summary_in_a_fresh_context():
+    case = make_case()
+    contexts = []
+
+    async def chat(messages):
+        contexts.append(list(messages))
+        if len(contexts) == 1:
+            return json.dumps({"tool": "ask", "arguments": {"question": "Trouble climbing stairs?"}})
+        return json.dumps({"tool": "final_assessment", "arguments": {"diagnosis": "Myasthenia gravis"}})
+
+    async def summarizer(messages):
+        assert "Patient:" in messages[0]["content"]
+        return "Double vision and difficulty climbing stairs."
+
+    episode = asyncio.run(
+        run_consultation(case, ChatDoctor(chat), PatientSimulator(case, patient_chat), 1, mode="summary", summarizer=summarizer)
+    )
+    assert episode.summary.startswith("Double vision") and episode.assessment.diagnosis == "Myasthenia gravis"
+    assert len(contexts[-1]) == 2 and "Summary of the consultation" in contexts[-1][-1]["content"]  # system + summary only
+    with pytest.raises(ArgumentError, match="summarizer"):
+        asyncio.run(run_consultation(case, ChatDoctor(chat), PatientSimulator(case, patient_chat), 1, mode="summary"))
+
+
+def test_alias_and_non_answer_checks():
+    from harness.consultation import alias_match, is_non_answer
+
+    case = load_real_or_make()
+    assert alias_match(case, "Generalized MG") and alias_match(case, "ocular myasthenia gravis")
+    assert not alias_match(case, "Lambert-Eaton myasthenic syndrome") and not alias_match(case, "not myasthenia gravis")
+    for text in ("", "pending", "The diagnosis of the disease is currently pending", "unsure", "Awaiting test results"):
+        assert is_non_answer(text), text
+    assert not is_non_answer("Myasthenia gravis")
+
+
+def load_real_or_make():
+    case = make_case()
+    case.diagnosis = "Myasthenia gravis"
+    return case

@@ -122,7 +122,7 @@ class ScriptedDoctor:
     def __init__(self, case: Case):
         self.case, self.turn = case, 0
 
-    async def act(self, observation: str, final_only: bool = False) -> Action:
+    async def act(self, observation: str, final_only: bool = False, fresh: bool = False) -> Action:
         self.turn += 1
         if self.turn == 1 and not final_only:
             return Action("ask", "When did this start, and has anything made it better or worse?")

@@ -25,3 +25,45 @@ def test_two_cases_embedded_model_in_every_role(tmp_path):
         assert verdicts and all(v["criteria_met"] in (True, False) for v in verdicts)
     assert any(not s.error for s in log.samples)
     assert "score" in log.results.scores[0].metrics
+
+
+def test_craftmd_vignette_multiple_choice_with_scripted_models(tmp_path):
+    """CRAFT-MD from its raw CSV: the options are shown with the vignette and the letter is scored."""
+    import json
+
+    from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
+    from tests.helpers.cases import sections
+    from tests.helpers.scripted import mock_model, scripted_grader_model
+
+    shared_file("craftmd", "usmle_and_derm_dataset.csv")
+    task = consultation_task("craftmd_derm", mode="vignette", answer="multiple_choice", benchmark="craftmd")
+    task.dataset = task.dataset[:1]  # case_0: Lymphogranuloma venereum = choice A
+    assert "Options:" in task.dataset[0].input and "A. Lymphogranuloma venereum" in task.dataset[0].input
+
+    def doctor(input, tools, tool_choice, config):
+        out = ModelOutput.for_tool_call("mockllm/model", "final_assessment", {"diagnosis": "A", "differential": [], "plan": "-"})
+        out.usage = ModelUsage(input_tokens=3, output_tokens=4, total_tokens=7)  # no tokenizer download
+        return out
+
+    roles = {
+        "grader": scripted_grader_model(lambda criterion: False),
+        "patient": mock_model(lambda prompt: "unused"),
+        "rubric_generator": mock_model(lambda prompt: sections()),
+    }
+    model = get_model("mockllm/model", custom_outputs=doctor, memoize=False)
+    [log] = inspect_eval(task, model=model, model_roles=roles, log_dir=str(tmp_path), display="none")
+    assert log.status == "success", log.error
+    score = log.samples[0].scores["consultation_scorer"]
+    assert score.metadata["diagnosis"]["decided_by"] == "option" and score.metadata["diagnosis_correct"] is True
+    assert log.eval.metadata["benchmark"] == "craftmd" and log.eval.metadata["split"] == "vignette/multiple_choice"
+    assert json.dumps(score.metadata["metrics"])  # plain numbers
+
+
+def test_persona_all_runs_each_case_once_per_persona():
+    from harness.patient import PERSONAS
+
+    shared_file("agentclinic", "agentclinic_medqa.jsonl")
+    task = consultation_task("agentclinic_medqa", persona="all")
+    assert len(task.dataset) == 107 * len(PERSONAS)
+    assert {s.metadata["persona"] for s in task.dataset} == set(PERSONAS)

@@ -1,0 +1,69 @@
+from harness.cases import Fact
+from harness.grounding import check_reply, entailed, lookup, retrieve_facts
+
+TESTS = {
+    "Complete Blood Count / WBC": "12,000/mm3",
+    "Complete Blood Count / Hemoglobin": "14 g/dL",
+    "Urinalysis / WBC": "12-16/hpf",
+    "Blood Tests / Acetylcholine Receptor Antibodies": "Present (elevated)",
+    "Electromyography": "Decreased muscle response with repetitive stimulation",
+    "Imaging / Chest CT": "Normal, no thymoma",
+}
+EXAM = {
+    "Vital Signs / Temperature": "36.6",
+    "Neurological Examination / Cranial Nerves": "Ptosis of the right eyelid",
+    "Abdominal Examination / Palpation": "Soft",
+}
+
+
+def test_panel_request_returns_its_parts_not_another_panels():
+    assert set(lookup(TESTS, "CBC", "test")) == {"Complete Blood Count / WBC", "Complete Blood Count / Hemoglobin"}
+    assert set(lookup(TESTS, "urine analysis", "test")) == {"Urinalysis / WBC"}
+
+
+def test_abbreviations_and_other_names_find_the_recorded_result():
+    assert set(lookup(TESTS, "EMG", "test")) == {"Electromyography"}
+    assert set(lookup(TESTS, "nerve conduction with repetitive stimulation", "test")) == {"Electromyography"}
+    assert set(lookup(TESTS, "anti-AChR antibodies", "test")) == {"Blood Tests / Acetylcholine Receptor Antibodies"}
+    assert set(lookup(TESTS, "CT of the chest", "test")) == {"Imaging / Chest CT"}
+
+
+def test_unrecorded_request_matches_nothing():
+    assert lookup(TESTS, "serum ferritin", "test") == {} and lookup(TESTS, "blood cultures", "test") == {}
+    assert lookup(EXAM, "knee", "exam") == {}
+
+
+def test_exam_systems():
+    assert set(lookup(EXAM, "eyes", "exam")) == {"Neurological Examination / Cranial Nerves"}
+    assert lookup(EXAM, "physical examination", "exam") == EXAM
+    assert set(lookup(EXAM, "vitals", "exam")) == {"Vital Signs / Temperature"}
+
+
+FACTS = [
+    Fact("f1", "Double vision", "symptoms", True),
+    Fact("f2", "Improvement of symptoms after rest", "symptoms", True),
+    Fact("f3", "Non-smoker, drinks wine occasionally. Works as a graphic designer.", "social history"),
+    Fact("f4", "Patient denies any chest pain or palpitations.", "review of systems"),
+]
+
+
+def test_retrieval_by_meaning_and_nothing_for_unrecorded():
+    assert [f.id for f in retrieve_facts("Are you seeing two of everything?", FACTS)][:1] == ["f1"]
+    assert "f3" in [f.id for f in retrieve_facts("What do you do for a living?", FACTS)]
+    assert retrieve_facts("Have you noticed a rash?", FACTS) == []
+
+
+def test_entailment_counts_paraphrases():
+    assert [f.id for f in entailed(["It gets better if I rest."], FACTS)] == ["f2"]
+    assert entailed(["I have a rash on my arm."], FACTS) == []
+
+
+def test_reply_labels():
+    record = [f.text for f in FACTS]
+    allowed = [FACTS[0].text]
+    assert check_reply("Yes, I've been seeing double.", allowed, record).label == "supported"
+    assert check_reply("No, my vision is perfectly fine.", allowed, record).label == "false_denial"
+    assert check_reply("I haven't noticed that.", [], record).label == "not_noticed"
+    assert check_reply("I'm worried, doctor. Is it serious?", [], record).label == "small_talk"
+    assert check_reply("I had a stroke last year.", allowed, record).label == "hallucination"
+    assert check_reply("I smoke twenty cigarettes a day.", [FACTS[2].text], record).label == "hallucination"
