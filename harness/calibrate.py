@@ -579,7 +579,8 @@ def render(
         )
     lines += [
         "",
-        f"Settings for `{semantic.DEFAULT_EMBEDDER}` (chosen on dev with `python -m harness.calibrate --tune`): "
+        f"Settings for `{semantic.DEFAULT_EMBEDDER}` (chosen on dev: `python -m harness.calibrate --tune`, then adjusted as "
+        "`reports/calibration_history.md` records): "
         f"`{grounding.settings(semantic.embedder())!r}`.",
         "",
     ]

@@ -605,6 +605,23 @@ async def score_consultation(
     )
 
 
+async def score_record(
+    case: Case, record: dict[str, Any], engine: RubricGrader, rubric: Sequence[RubricItem]
+) -> ConsultationResult:
+    """``score_consultation`` on an episode record (``Episode.to_dict()``, as logged by Inspect or passed to the verl reward)."""
+    assessment = Assessment(**record["assessment"]) if record.get("assessment") else None
+    return await score_consultation(
+        case,
+        record["events"],
+        assessment,
+        engine,
+        rubric,
+        tokens=record.get("tokens"),
+        answer=record.get("answer"),
+        mcq_answer=record.get("mcq_answer"),
+    )
+
+
 def tool_call_json(action: Action) -> str:
     """An action written in the text protocol (for logs and scripted doctors)."""
     if action.assessment:

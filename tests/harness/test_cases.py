@@ -20,7 +20,10 @@ def test_agentclinic_medqa_real_file_and_scrub_count():
     assert first.diagnosis == "Myasthenia gravis" and first.critical_facts and first.tests and first.exam
 
 
-@pytest.mark.parametrize("name", list(CASE_SETS))
+LARGE_SETS = {"craftmd", "craftmd_medqa", "mediq_all"}  # 1269-2004 cases each: in the slow suite
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in LARGE_SETS else n for n in CASE_SETS])
 def test_no_visible_field_names_the_diagnosis(name):
     shared_file(CASE_SETS[name].file.dataset, CASE_SETS[name].file.name)
     for case in load_cases(name):
@@ -74,6 +77,7 @@ def test_unknown_case_set():
         load_cases("nope")
 
 
+@pytest.mark.slow
 def test_mediq_consultation_set_keeps_only_diagnosis_questions_and_files_labs_as_tests():
     from harness.cases import asks_for_diagnosis
 

@@ -2,7 +2,7 @@
 
 - ``opening_messages(case)``: the row prompt, exactly what ``harness.consultation.ChatDoctor``
   sends first (doctor instructions + JSON tool protocol, then the case opening);
-- ``consultation_reward(...)``: ``harness.consultation.score_consultation`` on the episode record
+- ``consultation_reward(...)``: ``harness.consultation.score_record`` (``score_consultation`` on the episode record)
   (rubric from ``harness.rubric_generator.case_rubric`` with the reward grader as generator);
 - ``patient_chat()``: the patient model: ``M2BENCH_PATIENT_BASE_URL`` + ``M2BENCH_PATIENT_MODEL``
   (OpenAI-compatible), else the grader endpoint, else the embedded model.
@@ -18,9 +18,8 @@ from harness.cases import Case
 from harness.consultation import (
     DOCTOR_INSTRUCTIONS,
     TEXT_PROTOCOL,
-    Assessment,
     opening,
-    score_consultation,
+    score_record,
 )
 from harness.local_model import local_grader
 from harness.rubric_generator import case_rubric
@@ -81,17 +80,7 @@ async def consultation_reward(
         engine = grader.engine()
         try:
             rubric = await case_rubric(case, engine.grader, engine.grader_id)
-            assessment = Assessment(**record["assessment"]) if record.get("assessment") else None
-            result = await score_consultation(
-                case,
-                record["events"],
-                assessment,
-                engine,
-                rubric,
-                tokens=record.get("tokens"),
-                answer=record.get("answer"),
-                mcq_answer=record.get("mcq_answer"),
-            )
+            result = await score_record(case, record, engine, rubric)
         except Exception as exc:  # rubric generation / grading transport failure: the documented fallback
             problem = f"{type(exc).__name__}: {exc}"
         if result is not None and result.score is None:
