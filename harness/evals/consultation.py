@@ -297,7 +297,9 @@ def consultation_metrics() -> Metric:
 
 
 @scorer(metrics=[consultation_metrics()])
-def consultation_scorer(grading_mode: str = "per_criterion", max_attempts: int = 3, structured_output: bool = True):
+def consultation_scorer(
+    grading_mode: str = "per_criterion", max_attempts: int = 3, structured_output: bool = True, generated_rubric: bool = True
+):
     engines = InspectEngines(grading_mode, structured_output, max_attempts)
 
     async def score(state: TaskState, target: Target) -> Score:
@@ -305,11 +307,11 @@ def consultation_scorer(grading_mode: str = "per_criterion", max_attempts: int =
         record = state.metadata["consultation"]
         grader_model, self_graded, engine = engines.grader_role()
         generator_model, generator_default = role_model(GENERATOR_ROLE, EMBEDDED)
-        if generator_default:
+        if generator_default and generated_rubric:
             default_role_note(GENERATOR_ROLE, generator_model)
         rubric = await case_rubric(
             case,
-            inspect_grader(generator_model, structured_output),
+            inspect_grader(generator_model, structured_output) if generated_rubric else None,
             str(generator_model),
             max_attempts,
             vignette=record["mode"] == "vignette",
@@ -345,7 +347,7 @@ def consultation_scorer(grading_mode: str = "per_criterion", max_attempts: int =
                 "grader": str(grader_model),
                 "self_graded": self_graded,
                 "patient": state.metadata.get("patient_model", ""),
-                "rubric_generator": str(generator_model),
+                "rubric_generator": str(generator_model) if generated_rubric else "(none: case-derived items only)",
                 "rubric_generator_default": generator_default,
                 "grader_calls": result.grader_calls,
             },
@@ -381,6 +383,7 @@ def consultation_task(
     max_error_fraction: float = 0.05,
     answer: str = "free_text",
     benchmark: str = "consultation",
+    generated_rubric: bool = True,
 ) -> Task:
     if cases not in CASE_SETS:
         raise ArgumentError("cases", cases, list(CASE_SETS))
@@ -396,7 +399,7 @@ def consultation_task(
     return Task(
         dataset=MemoryDataset(samples, name=f"{benchmark}_{cases}"),
         solver=consultation_agent(max_turns, personas[0], mode, answer),
-        scorer=consultation_scorer(grading_mode),
+        scorer=consultation_scorer(grading_mode, generated_rubric=generated_rubric),
         fail_on_error=on_error,
         metadata={
             "benchmark": benchmark,
@@ -407,6 +410,7 @@ def consultation_task(
             "persona": persona,
             "mode": mode,
             "answer": answer,
+            "generated_rubric": generated_rubric,  # false: only the case-derived rubric items
             "role_defaults": {PATIENT_ROLE: EMBEDDED, GENERATOR_ROLE: EMBEDDED},  # used when the role is not bound
         },
     )

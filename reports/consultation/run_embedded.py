@@ -2,8 +2,10 @@
 
     cd <repo> && M2BENCH_DATA_DIR=../shared/data HF_HUB_OFFLINE=1 python reports/consultation/run_embedded.py
 
-Doctor, grader (bound explicitly), patient and rubric generator (their offline defaults) are all
-m2bench/default (SmolLM2-135M). Writes reports/consultation/embedded_personas.md; the Inspect log
+Doctor, grader (bound explicitly) and patient (its offline default) are all m2bench/default
+(SmolLM2-135M). With --generated-rubric the rubric generator (offline default) writes rubric items
+too; its rubrics fail validation on every attempt, so by default this run grades the case-derived
+items only. Writes reports/consultation/embedded_personas.md; the Inspect log
 goes to logs/consultation_embedded/ (not committed).
 """
 
@@ -18,7 +20,10 @@ from harness.evals.consultation import consultation_task  # noqa: E402
 from harness.patient import PERSONAS  # noqa: E402
 
 CASES, MAX_TURNS = "agentclinic_medqa", 2
-task = consultation_task(CASES, max_turns=MAX_TURNS, persona="all", grading_mode="batched", max_error_fraction=0.99)
+GENERATED = "--generated-rubric" in sys.argv  # the 135M generator's rubrics fail validation: off by default here
+task = consultation_task(
+    CASES, max_turns=MAX_TURNS, persona="all", grading_mode="batched", max_error_fraction=0.99, generated_rubric=GENERATED
+)
 task.dataset = task.dataset[: len(PERSONAS)]  # the first case, once per persona
 [log] = inspect_eval(task, model="m2bench/default", model_roles={"grader": "m2bench/default"}, log_dir="logs/consultation_embedded")
 metrics = {k: m.value for s in (log.results.scores if log.results else []) for k, m in s.metrics.items()}
@@ -35,8 +40,9 @@ for sample in log.samples or []:
 lines = [
     "# Consultation, embedded model in every role",
     "",
-    f"Command: `python reports/consultation/run_embedded.py` (case {CASES}-0, myasthenia gravis; every persona; max_turns={MAX_TURNS}; "
-    "batched grading; doctor, grader, patient and rubric generator all m2bench/default = SmolLM2-135M on CPU).",
+    f"Command: `python reports/consultation/run_embedded.py{' --generated-rubric' if GENERATED else ''}` (case {CASES}-0, "
+    f"myasthenia gravis; every persona; max_turns={MAX_TURNS}; batched grading; doctor, grader and patient all m2bench/default = "
+    f"SmolLM2-135M on CPU; rubric: {'case items + generated items' if GENERATED else 'case-derived items only (-T generated_rubric=false)'}).",
     f"Status: {log.status}; samples: {len(log.samples or [])}; patient and rubric generator used their offline default (the log's warnings say so).",
     "",
     "| persona | score | diagnostic_accuracy | critical_fact_recall | hallucination_rate | false_denial_rate | leak_rate | grader_all_met | doctor tokens |",

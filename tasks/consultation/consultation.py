@@ -12,6 +12,7 @@ def consultation(
     grading_mode: str = "per_criterion",
     max_error_fraction: float = 0.05,
     answer: str = "free_text",
+    generated_rubric: bool = True,
 ) -> Task:
     """Interactive consultation: the model is the doctor, `patient` simulates, `grader` scores per-case rubrics."""
-    return consultation_task(cases, max_turns, persona, mode, grading_mode, max_error_fraction, answer)
+    return consultation_task(cases, max_turns, persona, mode, grading_mode, max_error_fraction, answer, generated_rubric=generated_rubric)
