@@ -23,6 +23,7 @@ always returns parseable grader verdicts; their quality is that of a 135M model.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import threading
@@ -127,7 +128,7 @@ class _Decoder:
         self.embed = tensors["model.embed_tokens.weight"]
         head = self.embed if config.tie_word_embeddings else tensors["lm_head.weight"]
         makers = [make for i in range(config.num_hidden_layers) for make in layer_matrices(i)]
-        makers += [lambda c=c: c * tensors["model.norm.weight"] for c in head.chunk(HEAD_CHUNKS)]
+        makers += [functools.partial(torch.mul, c, tensors["model.norm.weight"]) for c in head.chunk(HEAD_CHUNKS)]
         with torch.no_grad(), _threads(torch, 1):  # copies run slower with 2 threads on a busy 2-core machine
             with ThreadPoolExecutor(2) as pool:  # fbgemm packs with scalar code (~2 s in all): two at a time
                 packed = list(pool.map(lambda make: pack(make().contiguous(), None), makers))
