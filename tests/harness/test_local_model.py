@@ -141,3 +141,26 @@ def test_decoder_refuses_what_it_does_not_implement(model):
     config = model.config.__class__(**{**model.config.to_dict(), "attention_bias": True})
     with pytest.raises(local_model.M2BenchError):
         _Decoder(config, {})
+
+
+def test_prompts_reuse_shared_blocks_with_bit_identical_results(model, decoder):
+    block = local_model.PROMPT_BLOCK
+    base = [(5 * i) % 90 + 6 for i in range(2 * block + 10)]
+    other = base[: block + 5] + [7] * (block + 20)  # shares one whole block and a few tokens with base
+    fresh = _Decoder(model.config, {name: t.detach() for name, t in model.state_dict().items()})
+    want = fresh.prompt(other)
+
+    decoder.prompt(base)
+    computed = []
+    real_forward = decoder.forward
+    decoder.forward = lambda ids, start, all_logits=False: computed.append(start) or real_forward(ids, start, all_logits)
+    got = decoder.prompt(other)
+    assert computed == [block, 2 * block]  # the first block came from the previous prompt
+    assert torch.equal(got, want)  # ...and changed nothing, bit for bit
+    assert close_at_fp16(got, reference_logits(model, other)[-1])
+
+    computed.clear()  # the same prompt again: only its last block is computed (its logits are the answer)
+    assert torch.equal(decoder.prompt(other), want) and computed == [2 * block]
+    computed.clear()  # a prompt that differs in the first block recomputes everything
+    assert close_at_fp16(decoder.prompt([9] + other[1:]), reference_logits(model, [9] + other[1:])[-1])
+    assert computed == [0, block, 2 * block]
