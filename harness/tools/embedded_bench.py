@@ -2,19 +2,20 @@
 
     python -m harness.tools.embedded_bench [--repeats N] [--out reports/bench]
 
-Writes ``<out>/embedded_model.md`` and ``.json``. Every load runs in a fresh Python process, in
-this order per repeat (so a change in the machine's load hits both paths):
+Writes ``<out>/embedded_model.md`` and ``.json``. Two paths are compared:
 
 - old: the embedded model as it ran before its weight cache and decoder: transformers de-quantises
   the GGUF on every start; ``model.generate`` decodes; schema-guided JSON asks the model token by
   token with transformers' KV cache (``OldJsonWriter``, the former ``_JsonWriter``, kept here as
   the baseline);
-- new, cold: ``LocalModel()`` with an empty cache folder (de-quantises and writes the cache);
-- new, warm: ``LocalModel()`` with that cache present.
+- new: ``harness.local_model.LocalModel``.
 
-Load times exclude importing torch and transformers (timed separately, in the same process). The
-old and the warm new process then run the same workload (plain generation and grader verdicts),
-after one untimed warm-up call, and the outputs are compared.
+Load times come from fresh processes and exclude the import of torch and transformers (timed
+separately): old once (it takes 35-50 s), new cold (empty cache folder) once, new warm (the cache
+that run wrote) once per repeat. Speed is measured in this process, which holds both models: after
+an untimed warm-up call each, every repeat runs the workload (plain generation, then grader
+verdicts) with the old path and then the new, so a change in the machine's load hits both; the
+outputs of the two paths are compared.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from harness.errors import M2BenchError, run_cli
 from harness.grading import VERDICT_SCHEMA, criterion_prompt
 from harness.rubric import RubricItem
 
-MAX_NEW_TOKENS = 96
+MAX_NEW_TOKENS = 64
 QUESTIONS = [
     "A 45-year-old man has had crushing chest pain radiating to his left arm for 30 minutes. What should he do?",
     "What are the common side effects of metformin, and which ones need a doctor?",
@@ -177,9 +178,49 @@ class OldJsonWriter:
             raise M2BenchError(f"the baseline JSON writer does not handle schema type {kind!r}")
 
 
-# ---- one measured process --------------------------------------------------------------------
-def child(path: str, run_workload: bool) -> dict:
-    """Runs in a fresh process: import time, load time, then (optionally) the workload."""
+# ---- the two paths' calls ---------------------------------------------------------------------
+Call = Callable[[list[dict[str, str]]], tuple[str, int]]
+
+
+def old_calls(tokenizer: Any, model: Any) -> dict[str, Call]:
+    def generate(messages: list[dict[str, str]]) -> tuple[str, int]:
+        return old_generate(tokenizer, model, messages, MAX_NEW_TOKENS)
+
+    def generate_json(messages: list[dict[str, str]]) -> tuple[str, int]:
+        ids = old_prompt_ids(tokenizer, messages, 1024, model.config.max_position_embeddings)
+        writer = OldJsonWriter(tokenizer, model, ids)
+        writer.value(VERDICT_SCHEMA)
+        return writer.text, len(tokenizer.encode(writer.text, add_special_tokens=False))
+
+    return {"generate": generate, "generate_json": generate_json}
+
+
+def new_calls(lm: Any) -> dict[str, Call]:
+    def generate(messages: list[dict[str, str]]) -> tuple[str, int]:
+        gen = lm.generate(messages, MAX_NEW_TOKENS)
+        return gen.text, gen.output_tokens
+
+    def generate_json(messages: list[dict[str, str]]) -> tuple[str, int]:
+        gen = lm.generate_json(messages, VERDICT_SCHEMA)
+        return gen.text, gen.output_tokens
+
+    return {"generate": generate, "generate_json": generate_json}
+
+
+def timed(call: Call, prompts: list[list[dict[str, str]]]) -> dict:
+    texts, tokens, seconds = [], 0, 0.0
+    for messages in prompts:
+        start = time.perf_counter()
+        text, count = call(messages)
+        seconds += time.perf_counter() - start
+        texts.append(text)
+        tokens += count
+    return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds, "texts": texts}
+
+
+# ---- load times: one fresh process each ------------------------------------------------------
+def child(path: str) -> dict:
+    """Runs in a fresh process: the import of torch and transformers, then the load."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     t0 = time.perf_counter()
     import torch  # noqa: F401
@@ -191,103 +232,79 @@ def child(path: str, run_workload: bool) -> dict:
     if path == "old":
         from harness.local_weights import load_gguf
 
-        tokenizer, model = load_gguf()
-        result["load_s"] = time.perf_counter() - t1
-
-        def generate(messages: list[dict[str, str]], max_new_tokens: int = MAX_NEW_TOKENS) -> tuple[str, int]:
-            return old_generate(tokenizer, model, messages, max_new_tokens)
-
-        def generate_json(messages: list[dict[str, str]]) -> tuple[str, int]:
-            ids = old_prompt_ids(tokenizer, messages, 1024, model.config.max_position_embeddings)
-            writer = OldJsonWriter(tokenizer, model, ids)
-            writer.value(VERDICT_SCHEMA)
-            return writer.text, len(tokenizer.encode(writer.text, add_special_tokens=False))
+        load_gguf()
     else:
         from harness.local_model import LocalModel
 
-        lm = LocalModel()
-        result["load_s"] = time.perf_counter() - t1
-        result["weights_source"] = lm.weights_source
-
-        def generate(messages: list[dict[str, str]], max_new_tokens: int = MAX_NEW_TOKENS) -> tuple[str, int]:
-            gen = lm.generate(messages, max_new_tokens)
-            return gen.text, gen.output_tokens
-
-        def generate_json(messages: list[dict[str, str]]) -> tuple[str, int]:
-            gen = lm.generate_json(messages, VERDICT_SCHEMA)
-            return gen.text, gen.output_tokens
-
-    if run_workload:
-        plain, graded = workload()
-        generate([{"role": "user", "content": "Hello"}], 8)  # warm-up, untimed
-        for name, call, prompts in (("generate", generate, plain), ("generate_json", generate_json, graded)):
-            texts, tokens, seconds = [], 0, 0.0
-            for messages in prompts:
-                start = time.perf_counter()
-                text, count = call(messages)
-                seconds += time.perf_counter() - start
-                texts.append(text)
-                tokens += count
-            result[name] = {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds, "texts": texts}
+        result["weights_source"] = LocalModel().weights_source
+    result["load_s"] = time.perf_counter() - t1
     return result
 
 
-def measure(path: str, cache: Path | None, run_workload: bool) -> dict:
+def measure_load(path: str, cache: Path | None) -> dict:
     env = {**os.environ, "M2BENCH_CACHE_DIR": str(cache)} if cache else dict(os.environ)
-    command = [sys.executable, "-m", "harness.tools.embedded_bench", "--child", path] + (["--workload"] if run_workload else [])
+    command = [sys.executable, "-m", "harness.tools.embedded_bench", "--child", path]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
-        raise M2BenchError(f"the {path} benchmark process failed:\n{done.stderr[-3000:]}")
+        raise M2BenchError(f"the {path} load process failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["stderr_chars"] = len(done.stderr)  # progress bars or warnings while loading and generating
+    result["stderr_chars"] = len(done.stderr)  # progress bars or warnings while loading
     return result
 
 
 # ---- the benchmark ---------------------------------------------------------------------------
 def run(repeats: int) -> dict:
-    """Measure ``repeats`` times (old, new cold, new warm per round); medians, ratios and targets."""
+    """Load times in fresh processes (old once, new cold once, new warm ``repeats`` times), then the
+    workload ``repeats`` times in this process, old and new alternating; medians, ratios, targets."""
+    import torch
+
+    from harness.local_model import LocalModel
+    from harness.local_weights import load_gguf
     from harness.tools.bench import machine
 
     load_at_start = os.getloadavg()
-    runs: dict[str, list[dict]] = {"old": [], "new_cold": [], "new_warm": []}
-    for _ in range(repeats):
-        with tempfile.TemporaryDirectory(prefix="m2bench-embedded-") as cache:
-            runs["old"].append(measure("old", None, run_workload=True))
-            runs["new_cold"].append(measure("new", Path(cache), run_workload=False))
-            runs["new_warm"].append(measure("new", Path(cache), run_workload=True))
-
-    def median(path: str, *keys: str) -> float:
-        values = []
-        for record in runs[path]:
-            value: Any = record
-            for key in keys:
-                value = value[key]
-            values.append(float(value))
-        return statistics.median(values)
+    cache_before = os.environ.get("M2BENCH_CACHE_DIR")
+    with tempfile.TemporaryDirectory(prefix="m2bench-embedded-") as tmp:
+        cache = Path(tmp)
+        loads = {"old": [measure_load("old", None)], "new_cold": [measure_load("new", cache)]}
+        loads["new_warm"] = [measure_load("new", cache) for _ in range(repeats)]
+        os.environ["M2BENCH_CACHE_DIR"] = str(cache)
+        try:
+            calls = {"old": old_calls(*load_gguf()), "new": new_calls(LocalModel())}
+        finally:
+            if cache_before is None:
+                os.environ.pop("M2BENCH_CACHE_DIR")
+            else:
+                os.environ["M2BENCH_CACHE_DIR"] = cache_before
+        plain, graded = workload()
+        for path_calls in calls.values():  # warm-up, untimed
+            path_calls["generate"]([{"role": "user", "content": "Hello"}])
+        speed: dict[str, dict[str, list[dict]]] = {path: {"generate": [], "generate_json": []} for path in calls}
+        for _ in range(repeats):
+            for name, prompts in (("generate", plain), ("generate_json", graded)):
+                for path, path_calls in calls.items():
+                    speed[path][name].append(timed(path_calls[name], prompts))
 
     figures: dict[str, Any] = {
-        "import_torch_transformers_s": median("new_warm", "import_s"),
-        "load_old_s": median("old", "load_s"),
-        "load_cold_s": median("new_cold", "load_s"),
-        "load_warm_s": median("new_warm", "load_s"),
-        "load_speedup_warm": median("old", "load_s") / median("new_warm", "load_s"),
+        "import_torch_transformers_s": statistics.median(r["import_s"] for r in loads["new_warm"]),
+        "load_old_s": statistics.median(r["load_s"] for r in loads["old"]),
+        "load_cold_s": statistics.median(r["load_s"] for r in loads["new_cold"]),
+        "load_warm_s": statistics.median(r["load_s"] for r in loads["new_warm"]),
     }
+    figures["load_speedup_warm"] = figures["load_old_s"] / figures["load_warm_s"]
     identical = {}
     for name in ("generate", "generate_json"):
-        old, new = median("old", name, "tokens_per_s"), median("new_warm", name, "tokens_per_s")
+        old = statistics.median(r["tokens_per_s"] for r in speed["old"][name])
+        new = statistics.median(r["tokens_per_s"] for r in speed["new"][name])
         figures[f"{name}_tokens_per_s"] = {"old": old, "new": new}
         figures[f"{name}_speedup"] = new / old
-        pairs = [
-            (o, n)
-            for r_old, r_new in zip(runs["old"], runs["new_warm"])
-            for o, n in zip(r_old[name]["texts"], r_new[name]["texts"])
-        ]
+        figures[f"{name}_speedup_per_repeat"] = ", ".join(
+            f"{n['tokens_per_s'] / o['tokens_per_s']:.2f}" for o, n in zip(speed["old"][name], speed["new"][name])
+        )
+        pairs = list(zip(speed["old"][name][0]["texts"], speed["new"][name][0]["texts"]))
         identical[name] = f"{sum(o == n for o, n in pairs)} of {len(pairs)}"
     figures["outputs_identical_to_old"] = identical
-    figures["stderr_chars_new_load"] = max(r["stderr_chars"] for r in runs["new_cold"] + runs["new_warm"])
-    for name, record in runs["new_warm"][0].items():
-        if isinstance(record, dict):
-            figures[f"{name}_tokens_per_run"] = record["tokens"]
+    figures["stderr_chars_while_loading_new"] = max(r["stderr_chars"] for r in loads["new_cold"] + loads["new_warm"])
     targets_met = {}
     for name, (op, limit) in TARGETS.items():
         value = figures[name]
@@ -297,18 +314,20 @@ def run(repeats: int) -> dict:
         "config": {
             "repeats": repeats,
             "generate": f"{len(QUESTIONS)} medical questions, greedy, max_new_tokens={MAX_NEW_TOKENS}",
-            "generate_json": f"{sum(len(c) for _, _, c in GRADING)} per-criterion grader prompts (harness.grading.criterion_prompt: "
+            "generate_json": f"{len(graded)} per-criterion grader prompts (harness.grading.criterion_prompt: "
             f"{len(GRADING)} conversations x 2 criteria), VERDICT_SCHEMA",
-            "tokens_per_s": "output tokens / wall time of the calls (prompt pass included), summed over the prompts of one process",
+            "tokens_per_s": "output tokens / wall time of the calls (prompt pass included), summed over the prompts of one repeat",
+            "processes": "loads in fresh processes (old once, new cold = empty cache once, new warm once per repeat); "
+            "the workload in one process holding both models, old and new alternating",
             "old": "transformers GGUF de-quantisation on every start; model.generate; the former schema-guided writer",
-            "new": "harness.local_model.LocalModel (weight cache, fp16 decoder)",
-            "threads": f"torch default ({os.cpu_count()} here) for the old path; the new path's own settings",
+            "new": "harness.local_model.LocalModel (weight cache, fp16 decoder, reused prompt blocks)",
+            "threads": f"torch default ({torch.get_num_threads()}) for the old path; the new path's own settings",
         },
         "machine": {**machine(), "load_average_at_start": list(load_at_start), "load_average_at_end": list(os.getloadavg())},
         "figures": figures,
         "targets": {name: [op, limit] for name, (op, limit) in TARGETS.items()},
         "targets_met": targets_met,
-        "runs": runs,
+        "runs": {"loads": loads, "speed": speed},
     }
 
 
@@ -325,17 +344,17 @@ def markdown(result: dict, command: str) -> str:
         lines.append(
             f"- {name} {op} {limit:g}: {'met' if result['targets_met'][name] else 'NOT met'} ({_fmt(result['figures'][name])})"
         )
-    lines += [
-        "",
-        "## Runs",
-        "",
-        "| path | import s | load s | generate tok/s | generate_json tok/s |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for path, records in result["runs"].items():
-        for r in records:
-            speeds = [_fmt(r[name]["tokens_per_s"]) if name in r else "" for name in ("generate", "generate_json")]
-            lines.append(f"| {path} | {_fmt(r['import_s'])} | {_fmt(r['load_s'])} | {speeds[0]} | {speeds[1]} |")
+    lines += ["", "## Runs", "", "| load | import s | load s |", "| --- | --- | --- |"]
+    for path, records in result["runs"]["loads"].items():
+        lines += [f"| {path} | {_fmt(r['import_s'])} | {_fmt(r['load_s'])} |" for r in records]
+    lines += ["", "| repeat | path | generate tok/s | generate_json tok/s |", "| --- | --- | --- | --- |"]
+    speed = result["runs"]["speed"]
+    for n in range(len(speed["old"]["generate"])):
+        for path in speed:
+            lines.append(
+                f"| {n + 1} | {path} | {_fmt(speed[path]['generate'][n]['tokens_per_s'])} | "
+                f"{_fmt(speed[path]['generate_json'][n]['tokens_per_s'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -349,13 +368,12 @@ def write(result: dict, out: Path, command: str) -> tuple[Path, Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.tools.embedded_bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=3, help="measurements per path (default 3; each old load takes ~40 s)")
+    parser.add_argument("--repeats", type=int, default=3, help="workload rounds and warm loads (default 3)")
     parser.add_argument("--out", default="reports/bench", help="output folder (default reports/bench)")
     parser.add_argument("--child", choices=["old", "new"], help=argparse.SUPPRESS)
-    parser.add_argument("--workload", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.workload)))
+        print(json.dumps(child(args.child)))
         return 0
     if args.repeats < 1:
         raise M2BenchError(f"--repeats must be at least 1, not {args.repeats}")
