@@ -8,11 +8,14 @@ because it installs from wheels in seconds, whereas llama-cpp-python compiles fo
 
 Decoding does not go through ``model.generate``: ``_Decoder`` runs the same Llama forward pass
 with float16 copies of the weight matrices (fbgemm's fp16 GEMM: float32 activations and
-accumulation, the weights rounded to float16, relative error <= 2**-11), one fused QKV and one
-fused gate/up matrix per layer and a preallocated KV cache, at one thread per token (see
-``DECODE_THREADS``). Decoding reads half the bytes per token that float32 does, which is what
-bounds speed here; greedy outputs match the float32 model on our test prompts. ``self.model``
-remains the float32 transformers model (lm-eval's log-likelihoods use it).
+accumulation, each weight rounded once to float16, relative error <= 2**-11), one fused QKV and
+one fused gate/up matrix per layer (RMSNorm weights folded in), a preallocated KV cache, and a
+lean one-token step at one thread (see ``DECODE_THREADS``). Reading the weights bounds the speed
+here, and float16 halves the bytes per token. Prompts are computed in blocks, and the blocks a
+previous prompt shared (a grader's instructions and conversation) are reused, bit for bit as if
+recomputed. Greedy outputs matched the float32 model's on every prompt we compared; they are not
+guaranteed to (a near-tie between two tokens could fall the other way). ``self.model`` is the
+float32 transformers model, loaded on first use (lm-eval's log-likelihoods use it).
 
 ``generate_json`` does schema-guided decoding for simple JSON schemas (objects, strings,
 booleans, enums, numbers, one-element arrays): the structure is written by us, the model fills each value, and
