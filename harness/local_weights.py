@@ -62,10 +62,13 @@ def weights_dir() -> Path:
     return folder
 
 
+MODEL_CACHE_ENV = "M2BENCH_MODEL_CACHE_DIR"  # where the de-quantised weights live (default: <cache dir>/embedded-model)
+
+
 def cache_root() -> Path:
     from harness.data import cache_dir
 
-    return cache_dir() / CACHE_SUBDIR
+    return Path(os.environ[MODEL_CACHE_ENV]) if os.environ.get(MODEL_CACHE_ENV) else cache_dir() / CACHE_SUBDIR
 
 
 def cache_key(gguf: Path) -> str:
