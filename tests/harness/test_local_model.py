@@ -66,8 +66,10 @@ def test_the_cache_grows_past_its_first_block_and_keeps_what_it_held(model, deco
 
 
 @pytest.fixture
-def tiny_lm(monkeypatch, model):
-    """LocalModel on the tiny model (standing in for the GGUF's de-quantisation)."""
+def tiny_lm(monkeypatch, tmp_path, model):
+    """LocalModel on the tiny model (standing in for the GGUF's de-quantisation), cached in a private folder
+    (the shared weights cache is keyed by the real GGUF, which the tiny model must never stand in for)."""
+    monkeypatch.setenv(local_weights.MODEL_CACHE_ENV, str(tmp_path / "weights"))
     monkeypatch.setattr(local_weights, "load_gguf", lambda folder=None: (tiny_tokenizer(), model))
     return LocalModel()
 
