@@ -9,7 +9,9 @@ Replies:
   which depends only on the criterion text, so per-criterion and batched grading get identical
   verdicts. One criterion with a single-verdict schema (or no "one entry per criterion"
   instruction) gets ``{"explanation", "criteria_met"}``; otherwise ``{"1": {...}, "2": {...}}``.
-- **other requests** (the model under test): the canned ``model_reply``.
+- **other requests with a JSON schema** (e.g. the rubric generator's): ``schema_instance(schema)``,
+  a fixed value that matches the schema (enums take their first value, arrays one element).
+- **other requests** (the model under test, the patient): the canned ``model_reply``.
 
 Usage::
 
@@ -98,6 +100,22 @@ def grader_reply(prompt: str, json_schema: dict | None = None) -> str | None:
     return json.dumps(
         {str(n): {"explanation": "simulated", "criteria_met": simulated_verdict(c)} for n, c in enumerate(criteria, 1)}
     )
+
+
+def schema_instance(schema: dict) -> object:
+    """A deterministic value matching a simple JSON schema (objects, arrays, enums, strings, numbers, booleans)."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: schema_instance(sub) for name, sub in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [schema_instance(schema.get("items", {"type": "string"}))]
+    if kind == "boolean":
+        return True
+    if kind in ("integer", "number"):
+        return 1
+    return "simulated"
 
 
 class SimServer:
@@ -316,7 +334,7 @@ class SimServer:
             return 429, _error("simulated rate limit", "rate_limit_exceeded"), ["Retry-After: 0"]
         if fault == "bad_body":
             return 200, b'{"id": "chatcmpl-sim", "choices": [{"index": 0, "mess', []
-        content = reply if reply is not None else self.model_reply
+        content = reply if reply is not None else (json.dumps(schema_instance(schema)) if schema else self.model_reply)
         if fault == "truncated_json":
             content = content[: len(content) // 2]
         elif fault == "non_json":

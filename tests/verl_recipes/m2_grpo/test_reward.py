@@ -172,23 +172,6 @@ def test_grading_errors_get_the_fallback_and_are_flagged(caplog):
     assert "not graded" in caplog.text and "unparseable" in caplog.text
 
 
-def test_a_broken_grader_stops_training():
-    async def broken(messages, json_schema=None):
-        raise ConnectionError("grader down")
-
-    reward.configure(broken, grader_id="down", cache=False)
-    reward.engine().retry_delay = 0
-    reward.engine().max_attempts = 1
-    r = data.healthbench_row(load_file(FIXTURES / "healthbench_mini.jsonl")[0], "test")
-
-    async def many():
-        for _ in range(30):
-            await reward.compute_score(r["data_source"], "reply", r["reward_model"]["ground_truth"], r["extra_info"])
-
-    with pytest.raises(GradingError, match="could not be graded by down.*grader down"):
-        asyncio.run(many())
-
-
 def test_unknown_data_source_is_an_error():
     with pytest.raises(GradingError, match="unknown data_source"):
         asyncio.run(reward.compute_score("openai/gsm8k", "x", "1", {}))
@@ -202,3 +185,23 @@ def test_grader_from_env(monkeypatch):
     monkeypatch.delenv(reward.GRADER_MODEL_ENV)
     with pytest.raises(GradingError, match="set both"):
         grader.grader_from_env()
+
+
+def test_one_environment_lookup_for_grader_and_patient(monkeypatch):
+    for role in grader.ROLES:
+        for what in ("BASE_URL", "MODEL", "API_KEY"):
+            monkeypatch.delenv(f"M2BENCH_{role.upper()}_{what}", raising=False)
+    assert grader.endpoint("grader") is None and grader.endpoint("patient") is None
+    monkeypatch.setenv("M2BENCH_GRADER_BASE_URL", "http://grader:8000/v1")
+    monkeypatch.setenv("M2BENCH_GRADER_MODEL", "judge")
+    patient = grader.endpoint("patient")  # borrows the grader's endpoint
+    assert (patient.base_url, patient.model, patient.source) == ("http://grader:8000/v1", "judge", "grader")
+    assert "the grader's endpoint" in grader.describe("patient")
+    monkeypatch.setenv("M2BENCH_PATIENT_BASE_URL", "http://patient:8001/v1")
+    with pytest.raises(GradingError, match="M2BENCH_PATIENT_BASE_URL and M2BENCH_PATIENT_MODEL"):
+        grader.endpoint("patient")  # the same both-or-neither rule as the grader
+    monkeypatch.setenv("M2BENCH_PATIENT_MODEL", "sim-patient")
+    monkeypatch.setenv("M2BENCH_PATIENT_API_KEY", "sk-patient")
+    found = grader.endpoint("patient")
+    assert (found.base_url, found.model) == ("http://patient:8001/v1", "sim-patient")
+    assert found.client()._api_key == "sk-patient" and "sk-patient" not in grader.describe("patient")
