@@ -50,8 +50,7 @@ def patient_chat() -> Callable[[list[dict[str, str]]], Awaitable[str]]:
             embedded = local_grader()
             _patient[found] = lambda messages: embedded(messages, None)
         else:
-            client = found.client(temperature=0.7, max_tokens=256)
-            _patient[found] = lambda messages: client(messages)
+            _patient[found] = found.client(temperature=0.7, max_tokens=256)  # called as chat(messages)
     return _patient[found]
 
 

@@ -43,11 +43,11 @@ from harness.local_model import GGUF_FILE, MODEL_DESCRIPTION, weights_dir
 CPU_DEFAULTS = [  # the CPU run's sizes; any user override given after them wins
     "stage=stage3_consultation",
     "m2.data=[medqa,healthbench,consultation]",
-    "data.train_batch_size=4",
+    "data.train_batch_size=3",
     "actor_rollout_ref.rollout.n=4",
-    "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+    "actor_rollout_ref.actor.ppo_mini_batch_size=1",
     "data.max_prompt_length=768",
-    "data.max_response_length=48",
+    "data.max_response_length=32",
     "reward.reward_kwargs.overlong_buffer_cfg.len=16",
     "actor_rollout_ref.rollout.multi_turn.max_assistant_turns=2",
     "actor_rollout_ref.rollout.calculate_log_probs=true",
@@ -458,6 +458,11 @@ async def run_steps(cfg: Any, steps: int, rows: list[dict], work_dir: Path, sim_
                 [str(s) for s in batch.non_tensor_batch["data_source"]],
             )
         )
+    from verl_recipes.m2_grpo import consultation, grader
+
+    for chat in (grader.engine().grader, consultation.patient_chat()):  # HTTP sessions of this event loop
+        if hasattr(chat, "aclose"):
+            await chat.aclose()
     run.wall_s = time.perf_counter() - started
     run.policy = policy
     return run

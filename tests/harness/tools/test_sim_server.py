@@ -118,3 +118,30 @@ def test_child_process_server_and_control_routes():
         srv.reset_stats()
         assert srv.stats()["calls"] == 0
     assert srv.proc is None
+
+
+def test_a_schema_request_that_is_not_grading_gets_a_value_of_that_schema():
+    from harness.rubric_generator import RUBRIC_SCHEMA, generate_rubric
+    from tests.helpers.cases import make_case
+
+    with SimServer(latency_s=0.0) as srv:
+        chat = OpenAIChat(srv.base_url, "sim-grader")
+        items = asyncio.run(generate_rubric(make_case(), chat, "sim-grader", use_cache=False))
+        plain = asyncio.run(chat([{"role": "user", "content": "Hello"}]))
+    assert {t for i in items for t in i.tags if t.startswith("axis:")} == {
+        "axis:diagnosis",
+        "axis:history",
+        "axis:tests",
+        "axis:plan",
+        "axis:safety",
+        "axis:communication",
+    }
+    assert any(i.points < 0 for i in items) and set(RUBRIC_SCHEMA["properties"]) == {
+        "diagnosis",
+        "history",
+        "tests",
+        "plan",
+        "safety",
+        "communication",
+    }
+    assert plain == srv.model_reply  # requests without a schema still get the canned reply

@@ -215,8 +215,11 @@ def test_consultation_loop_masks_doctor_tokens_and_scores_the_episode(case, toke
     from verl.trainer.ppo.reward import load_reward_manager
 
     cfg = launch.compose(["data.max_response_length=128", "reward.reward_kwargs.overlong_buffer_cfg.len=64"])
-    manager = load_reward_manager(cfg, tokenizer)
-    result = asyncio.run(manager.run_single(reward_input(row, out)))
+
+    async def rewarded():  # verl's managers bind the running event loop when built
+        return await load_reward_manager(cfg, tokenizer).run_single(reward_input(row, out))
+
+    result = asyncio.run(rewarded())
     info = result["reward_extra_info"]
     assert set(reward.EXTRA_KEYS) <= set(info) and info["reward_valid"] == 1.0 and info["score"] == pytest.approx(expected.score)
     assert info["overlong"] and info["overlong_reward"] < 0  # the response is longer than 128 - 64 tokens
