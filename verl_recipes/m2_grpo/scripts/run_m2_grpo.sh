@@ -23,10 +23,11 @@ FILTER_GROUPS=${FILTER_GROUPS:-$([ "$STAGE" = 1 ] && echo True || echo False)}  
 : "${M2BENCH_GRADER_BASE_URL:?set M2BENCH_GRADER_BASE_URL and M2BENCH_GRADER_MODEL (the judge)}"
 
 # 1. data on shared storage (held out from the reporting eval sets), config checked, reward checked
+mkdir -p "${DATA_DIR}"
 python -m verl_recipes.m2_grpo --dry-run stage="${STAGE}" m2.data_dir="${DATA_DIR}" model="${MODEL_PATH}" \
     trainer.n_gpus_per_node="${GPUS_PER_NODE}" > "${DATA_DIR%/}.dry_run.txt"
 
-# 2. the job: the project (its reward, agent loop, sampler) travels to every node as the working dir, which
+# 2. the job (its entrypoint runs in a shell in the shipped working dir, where $PWD is expanded): the project (its reward, agent loop, sampler) travels to every node as the working dir, which
 #    Ray puts on every worker's path; pip installs what it imports there (pyproject: dependencies, train, train-gpu)
 RUNTIME_ENV=$(mktemp --suffix=.yaml)
 cat > "${RUNTIME_ENV}" <<YAML
@@ -45,7 +46,7 @@ ray job submit --no-wait --runtime-env="${RUNTIME_ENV}" \
     --working-dir . \
     --address "${RAY_ADDRESS}" \
     -- python3 -m verl.trainer.main_ppo \
-    --config-path="$(pwd)/verl_recipes/m2_grpo/config" --config-name=m2_grpo \
+    --config-path='$PWD/verl_recipes/m2_grpo/config' --config-name=m2_grpo \
     stage="$( [ "$STAGE" = 1 ] && echo stage1_verifiable || ([ "$STAGE" = 3 ] && echo stage3_consultation || echo stage2_rubric))" \
     data.train_files="${DATA_DIR}/train.parquet" \
     data.val_files="${DATA_DIR}/val.parquet" \
