@@ -33,6 +33,7 @@ EXTRA_KEYS = ("score", "reward_valid", "grader_calls", "graded_criteria")
 ROLES = ("grader", "patient")
 GRADER_URL_ENV = "M2BENCH_GRADER_BASE_URL"
 GRADER_MODEL_ENV = "M2BENCH_GRADER_MODEL"
+GRADER_KEY_ENV = "M2BENCH_GRADER_API_KEY"  # the names role_env("grader", ...) gives
 GRADING_MODE_ENV = "M2BENCH_GRADING_MODE"
 CONCURRENCY_ENV = "M2BENCH_GRADER_CONCURRENCY"
 EMBEDDED_GRADER = "m2bench/default"
