@@ -64,8 +64,14 @@ SIM_NOTE = (
 
 
 def embedded_model_dir() -> Path:
-    """The embedded model's tokenizer and config in Hugging Face format (what verl's workers load by path;
-    the weights stay in the GGUF file and are loaded by ``load_policy``)."""
+    """The embedded model in Hugging Face format (config, tokenizer, float32 weights): what verl's
+    workers load by path. ``harness.local_weights`` caches it once de-quantised from the GGUF file;
+    where that cache cannot be written, a folder with the config and tokenizer alone is written here."""
+    from harness import local_weights
+
+    folder = local_weights.load().folder
+    if folder is not None:
+        return folder
     folder = cache_dir() / "models" / "smollm2-135m-instruct-hf"
     if not (folder / "config.json").is_file():
         from transformers import AutoConfig, AutoTokenizer
@@ -80,18 +86,16 @@ def embedded_model_dir() -> Path:
 
 
 def load_policy() -> Any:
-    """A trainable float32 copy of the embedded model (not the shared one the embedded grader uses)."""
-    import os
-
+    """A trainable float32 copy of the embedded model (its own parameters, not the shared model's)."""
     from transformers import AutoModelForCausalLM
 
-    quiet = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"  # the GGUF de-quantisation progress bar
-    try:
-        model = AutoModelForCausalLM.from_pretrained(weights_dir(), gguf_file=GGUF_FILE, dtype=torch.float32)
-    finally:
-        if quiet is None:
-            os.environ.pop("TQDM_DISABLE")
+    folder = embedded_model_dir()
+    if (folder / "model.safetensors").is_file():
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    else:  # no weight cache: de-quantise the GGUF file
+        from harness import local_weights
+
+        model = local_weights.load_gguf()[1]
     model.config.use_cache = True
     return model
 
