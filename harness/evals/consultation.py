@@ -1,8 +1,9 @@
 """The Inspect task behind tasks/consultation: Inspect adapters around harness.consultation.
 
 Roles: the model under test is the doctor (tools ask / examine / order_test / final_assessment);
-``patient`` drives the simulator (default: the model under test); ``grader`` grades (default: the
-model under test, with a warning); ``rubric_generator`` writes per-case rubrics (default: the grader).
+``patient`` drives the simulator (default: the model under test); ``grader`` grades (required, unless
+``allow_self_grading=true`` lets the model under test grade itself); ``rubric_generator`` writes
+per-case rubrics (default: the grader).
 No scoring logic lives here: the scorer calls ``score_consultation`` with a ``RubricGrader``.
 """
 
@@ -40,7 +41,7 @@ from harness.consultation import (
     score_consultation,
 )
 from harness.errors import ArgumentError, GradingError
-from harness.evals.scoring import InspectEngines, chat_messages, fail_on_error, inspect_grader
+from harness.evals.scoring import InspectEngines, chat_messages, fail_on_error, inspect_grader, require_grader_role
 from harness.grading import check_grading_mode
 from harness.patient import PERSONAS, PatientSimulator
 from harness.rubric import summarize
@@ -228,8 +229,12 @@ def consultation_metrics() -> Metric:
 
 
 @scorer(metrics=[consultation_metrics()])
-def consultation_scorer(grading_mode: str = "per_criterion", max_attempts: int = 3, structured_output: bool = True):
-    engines = InspectEngines(grading_mode, structured_output, max_attempts)
+def consultation_scorer(
+    grading_mode: str = "per_criterion", max_attempts: int = 3, structured_output: bool = True, allow_self_grading: bool = False
+):
+    engines = InspectEngines(
+        grading_mode, structured_output, max_attempts, allow_self_grading=allow_self_grading, task="consultation"
+    )
 
     async def score(state: TaskState, target: Target) -> Score:
         case = Case.from_dict(state.metadata["case"])
@@ -291,6 +296,7 @@ def consultation_task(
     mode: str = "conversation",
     grading_mode: str = "per_criterion",
     max_error_fraction: float = 0.05,
+    allow_self_grading: bool = False,
 ) -> Task:
     if cases not in CASE_SETS:
         raise ArgumentError("cases", cases, list(CASE_SETS))
@@ -301,11 +307,12 @@ def consultation_task(
         raise ArgumentError("mode", mode, MODES)
     check_grading_mode(grading_mode)
     on_error = fail_on_error(max_error_fraction)  # validates before any data is loaded
+    require_grader_role("consultation", allow_self_grading)
     samples = [to_sample(c, mode, persona) for c in load_cases(cases)]
     return Task(
         dataset=MemoryDataset(samples, name=f"consultation_{cases}"),
         solver=consultation_agent(max_turns, persona, mode),
-        scorer=consultation_scorer(grading_mode),
+        scorer=consultation_scorer(grading_mode, allow_self_grading=allow_self_grading),
         fail_on_error=on_error,
         metadata={
             "benchmark": "consultation",
@@ -315,5 +322,6 @@ def consultation_task(
             "max_turns": max_turns,
             "persona": persona,
             "mode": mode,
+            "allow_self_grading": allow_self_grading,
         },
     )

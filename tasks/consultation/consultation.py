@@ -11,6 +11,7 @@ def consultation(
     mode: str = "conversation",
     grading_mode: str = "per_criterion",
     max_error_fraction: float = 0.05,
+    allow_self_grading: bool = False,
 ) -> Task:
     """Interactive consultation: the model is the doctor, `patient` simulates, `grader` scores per-case rubrics."""
-    return consultation_task(cases, max_turns, persona, mode, grading_mode, max_error_fraction)
+    return consultation_task(cases, max_turns, persona, mode, grading_mode, max_error_fraction, allow_self_grading)
