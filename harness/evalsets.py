@@ -86,9 +86,7 @@ def _simple_evals(name: str, sha256: str) -> DataFile:
 
 
 SIMPLE_EVALS = {
-    "healthbench_eval": _simple_evals(
-        "healthbench_eval.py", "89909957f005762edaded2f0e39fc9b3b242edd55e3ac0ce4c8dd886ac59d167"
-    ),
+    "healthbench_eval": _simple_evals("healthbench_eval.py", "89909957f005762edaded2f0e39fc9b3b242edd55e3ac0ce4c8dd886ac59d167"),
     "healthbench_meta_eval": _simple_evals(
         "healthbench_meta_eval.py", "2e7ff3cebdd37018655fbe45725add3d79142460813f53195b9a91ddfc4153aa"
     ),

@@ -251,6 +251,11 @@ class M2BenchProfile:
 # ---- the simple_evals (official) profile --------------------------------------------------------
 
 
+def _fields_of(obj: Any) -> Callable[[str, str], Any]:
+    """``get(slot object, field)`` for an f-string slot: a message's key or an item's attribute."""
+    return lambda _, field: obj[field] if isinstance(obj, dict) else getattr(obj, field)
+
+
 class SimpleEvalsProfile:
     """The official grading of simple-evals, taken from its source file (``harness.simple_evals``)."""
 
@@ -272,8 +277,8 @@ class SimpleEvalsProfile:
         )
         turns = [*conversation, {"role": "assistant", "content": response}]
         values = {
-            CONVERSATION: separator.join(turn.render(lambda _, key: m[key]) for m in turns),
-            RUBRIC_ITEM: ref.rubric_item.render(lambda _, field: getattr(item, field)),
+            CONVERSATION: separator.join(turn.render(_fields_of(m)) for m in turns),
+            RUBRIC_ITEM: ref.rubric_item.render(_fields_of(item)),
             CRITERION: item.criterion,
         }
         text = ref.template
@@ -283,9 +288,14 @@ class SimpleEvalsProfile:
 
     def messages(self, conversation: Conversation, response: str, items: Sequence[RubricItem], criterion_only: bool) -> Messages:
         if len(items) != 1:
-            raise ArgumentError("grading_mode", "batched", "per_criterion (the simple_evals profile judges one criterion per call)")
+            raise ArgumentError(
+                "grading_mode", "batched", "per_criterion (the simple_evals profile judges one criterion per call)"
+            )
         system = [{"role": "system", "content": self.reference.system_message}] if self.reference.system_message else []
-        return [*system, {"role": self.reference.prompt_role, "content": self.prompt(conversation, response, items[0], criterion_only)}]
+        return [
+            *system,
+            {"role": self.reference.prompt_role, "content": self.prompt(conversation, response, items[0], criterion_only)},
+        ]
 
     def read_verdict(self, reply: str) -> tuple[bool, str] | None:
         """``parse_json_to_dict`` of simple-evals: strip, drop its fence pattern, ``json.loads``; usable when
@@ -584,7 +594,8 @@ class RubricGrader:
             problem = f"unparseable or incomplete grader reply: {reply[:200]!r}"
         for i in todo:
             done.setdefault(
-                i, Verdict(rubric[i], None, error=f"{problem} (after {self.max_attempts} attempts)", retries=self.max_attempts - 1)
+                i,
+                Verdict(rubric[i], None, error=f"{problem} (after {self.max_attempts} attempts)", retries=self.max_attempts - 1),
             )
         return done
 

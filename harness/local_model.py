@@ -411,9 +411,10 @@ class _JsonWriter:
 
 def local_grader():
     """The embedded model as a grader callable ``(messages, json_schema) -> str`` (one call at a time);
-    schema-guided JSON when a schema is given, free text otherwise."""
+    schema-guided JSON when a schema is given (whatever the grader profile's sampling says: its
+    replies must parse), free text otherwise."""
 
-    async def grade(messages: list[dict[str, str]], json_schema: dict | None = None) -> str:
+    async def grade(messages: list[dict[str, str]], json_schema: dict | None = None, sampling: object = None) -> str:
         lm = await asyncio.to_thread(LocalModel.shared)
         if json_schema is not None:
             return (await asyncio.to_thread(lm.generate_json, messages, json_schema)).text

@@ -266,7 +266,9 @@ def parse_reference(eval_path: Path, meta_path: Path, cli_path: Path, sampler_pa
     model, system, max_tokens = (_keyword(grading_sampler, k) for k in ("model", "system_message", "max_tokens"))
     if model is None or max_tokens is None or not isinstance(system, ast.Name):
         raise _fail(cli_path, "grading_sampler lacks model=, system_message=<NAME> or max_tokens=")
-    sampler_init = _named(_named(sampler, ast.ClassDef, "ChatCompletionSampler", sampler_path), ast.FunctionDef, "__init__", sampler_path)
+    sampler_init = _named(
+        _named(sampler, ast.ClassDef, "ChatCompletionSampler", sampler_path), ast.FunctionDef, "__init__", sampler_path
+    )
     temperature = _keyword(grading_sampler, "temperature") or _default(sampler_init, "temperature", sampler_path)
     return OfficialGrading(
         template=template,

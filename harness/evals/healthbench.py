@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageAssistant, ModelOutput
@@ -22,7 +24,7 @@ REFERENCE_MODEL = "reference"  # the model column of a reference-mode run: refer
 
 
 def to_sample(example: HealthBenchExample, responses: str = "model") -> Sample:
-    metadata = {
+    metadata: dict[str, Any] = {
         "prompt_id": example.prompt_id,
         "rubric": [item.to_dict() for item in example.rubrics],
         "example_tags": example.example_tags,

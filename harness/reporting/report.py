@@ -3,6 +3,9 @@
 Reads only tables: published scores from leaderboards/published.csv (0-100), own runs as a
 results table (``harness.results``; scores 0-1, shown x100), parameter counts from
 leaderboards/models.csv (a model without one is listed as unknown and not plotted).
+Own runs that are not comparable with the published numbers (``harness.comparable``: not the
+official file in full, not the official grader profile, self-graded, too few samples) are kept
+apart: a separate, labelled layer of the chart and a separate table, never on the frontier.
 The command line is ``python -m harness.tools.report``.
 """
 
@@ -37,6 +40,8 @@ POINT_COLUMNS = [
     "source_ref",
     "date",
     "log",
+    "comparable",
+    "why_not_comparable",
     "on_frontier",
 ]
 KIND_LABEL = {"total": "total parameters", "active": "active parameters per token (MoE)"}
@@ -96,6 +101,8 @@ def build(
                 "source_ref": r["source_ref"],
                 "date": r["date"],
                 "log": "",
+                "comparable": True,
+                "why_not_comparable": "",
             }
         )
     for _, r in own[own["benchmark"] == benchmark].iterrows():
@@ -112,6 +119,8 @@ def build(
                 "source_ref": Path(str(r["log"])).name,
                 "date": r["date"],
                 "log": r["log"],
+                "comparable": bool(r["comparable"]),
+                "why_not_comparable": r["why_not_comparable"],
             }
         )
 
@@ -135,7 +144,10 @@ def build(
     table = pd.DataFrame(rows, columns=[c for c in POINT_COLUMNS if c != "on_frontier"])
     has = table["params_b"].notna()
     points = table[has].reset_index(drop=True)
-    points["on_frontier"] = frontier(points, "params_b", "score") if len(points) else pd.Series(dtype=bool)
+    points["on_frontier"] = False
+    comparable = points["comparable"].astype(bool)
+    if comparable.any():  # the frontier is drawn among comparable results only
+        points.loc[comparable, "on_frontier"] = frontier(points[comparable], "params_b", "score")
     points = points.sort_values(["params_b", "score"], ascending=[True, False]).reset_index(drop=True)
     unknown = table[~has].sort_values("score", ascending=False).reset_index(drop=True)
     return ParetoReport(benchmark, kind, points, unknown, messages)
@@ -170,11 +182,7 @@ def _label_points(ax, points: pd.DataFrame) -> None:
     for _, p in points.iterrows():
         text = p["model"]
         if p["origin"] == "own":
-            notes = (
-                ["own"]
-                + ([f"n={p['n']:.0f}"] if pd.notna(p["n"]) else [])
-                + (["self-graded"] if "self-graded" in str(p["grader"]) or p["grader"] == p["model"] else [])
-            )
+            notes = ["own"] + ([f"n={p['n']:.0f}"] if pd.notna(p["n"]) else []) + ([] if p["comparable"] else ["NOT COMPARABLE"])
             text += f" ({', '.join(notes)})"
         for dx, dy in offsets:
             label = ax.annotate(
@@ -205,7 +213,8 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
     points = report.points
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=150)
     published = points[points["origin"] == "published"]
-    own = points[points["origin"] == "own"]
+    own = points[(points["origin"] == "own") & points["comparable"].astype(bool)]
+    apart = points[(points["origin"] == "own") & ~points["comparable"].astype(bool)]
     front = points[points["on_frontier"]].sort_values("params_b")
     if len(front):
         ax.step(
@@ -233,6 +242,18 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
             zorder=4,
             label="own run",
         )
+    if len(apart):  # its own layer: hollow grey, never on the frontier
+        ax.scatter(
+            apart["params_b"],
+            apart["score"],
+            s=140,
+            marker="*",
+            facecolors="none",
+            edgecolors="#7f7f7f",
+            lw=1.0,
+            zorder=4,
+            label="own run, NOT comparable with published scores (see table)",
+        )
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
@@ -256,7 +277,9 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
     ax.set_title(f"{report.benchmark}: score vs {label} - {report.date}")
     ax.grid(True, which="both", alpha=0.25)
     if len(report.unknown):
-        listed = ", ".join(f"{r.model} {r.score:.1f}" for r in report.unknown.itertuples())
+        listed = ", ".join(
+            f"{r.model} {r.score:.1f}" + ("" if r.comparable else " (NOT comparable)") for r in report.unknown.itertuples()
+        )
         fig.text(0.01, 0.01, f"Not plotted (parameter count unknown): {listed}", fontsize=7, color="#555555", wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     _label_points(ax, points)  # after the layout, so overlap checks use the final positions
@@ -293,7 +316,8 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
         "| model | origin | subset | params total (B) | params active (B) | score | stderr | n | Pareto | source | grader / note |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in report.points.itertuples():
+    comparable = report.points["comparable"].astype(bool)
+    for r in report.points[comparable].itertuples():
         lines.append(
             "| "
             + " | ".join(
@@ -314,7 +338,38 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
             )
             + " |"
         )
-    if len(report.unknown):
+    apart = pd.concat([report.points[~comparable], report.unknown[~report.unknown["comparable"].astype(bool)]])
+    if len(apart):
+        lines += [
+            "",
+            "## Own runs NOT comparable with the published scores",
+            "",
+            "Kept apart (hollow grey stars on the chart, never on the frontier); the reasons come from",
+            "`harness/comparable.py`.",
+            "",
+            "| model | subset | score | stderr | n | why not comparable | grader | log |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in apart.itertuples():
+            lines.append(
+                "| "
+                + " | ".join(
+                    _cell(x)
+                    for x in [
+                        r.model,
+                        r.subset,
+                        f"{r.score:.1f}",
+                        _fmt(r.stderr, ".1f", ""),
+                        _fmt(r.n, ".0f", ""),
+                        r.why_not_comparable,
+                        r.grader,
+                        r.source_ref,
+                    ]
+                )
+                + " |"
+            )
+    unknown = report.unknown[report.unknown["comparable"].astype(bool)]
+    if len(unknown):
         lines += [
             "",
             "## Parameter count unknown (listed, not plotted)",
@@ -322,7 +377,7 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
             "| model | origin | subset | score | source | grader / note |",
             "|---|---|---|---|---|---|",
         ]
-        for r in report.unknown.itertuples():
+        for r in unknown.itertuples():
             lines.append(
                 "| "
                 + " | ".join(

@@ -140,7 +140,9 @@ class KeywordJudge:
         if prompt is None:
             return "I can only grade."
         obey = bool(_OBEY.search(prompt.outside))
-        verdicts = [obey or self.met(c, prompt.reply, p if p is not None else 1.0) for c, p in zip(prompt.criteria, prompt.points)]
+        verdicts = [
+            obey or self.met(c, prompt.reply, p if p is not None else 1.0) for c, p in zip(prompt.criteria, prompt.points)
+        ]
         if not prompt.batched:
             return json.dumps({"explanation": "keyword judge", "criteria_met": verdicts[0]})
         return json.dumps({str(n): {"explanation": "keyword judge", "criteria_met": v} for n, v in enumerate(verdicts, 1)})
@@ -401,7 +403,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="examples (with an ideal completion) per file")
     parser.add_argument("--grading-mode", choices=GRADING_MODES, default="per_criterion")
     parser.add_argument(
-        "--grader-profile", choices=GRADER_PROFILES, default=None, help="probe one profile (default: both; the real grader: m2bench)"
+        "--grader-profile",
+        choices=GRADER_PROFILES,
+        default=None,
+        help="probe one profile (default: both; the real grader: m2bench)",
     )
     parser.add_argument("--real-grader", choices=["m2bench/default"], default=None, help="also grade with the embedded model")
     parser.add_argument(

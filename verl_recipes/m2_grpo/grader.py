@@ -9,6 +9,10 @@ only one of the pair is an error. The patient falls back to the grader's endpoin
 a role is played by the embedded offline model (``m2bench/default``: slow and weak, for checks;
 a real launch refuses it unless ``m2.allow_embedded_grader=true``).
 Grader (first match): ``configure(...)`` (tests, benchmarks); ``endpoint("grader")``; the embedded model.
+
+Grader profile of HealthBench rows: ``simple_evals`` (the official grading, as the HealthBench
+evals use by default), or ``M2BENCH_GRADER_PROFILE=m2bench`` (our prompt; needed for
+``M2BENCH_GRADING_MODE=batched``). Consultation rows use ``m2bench``, as the consultation eval does.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 from harness.cache import GradingCache, default_cache
 from harness.errors import GradingError
-from harness.grading import Grader, RubricGrader
+from harness.grading import OFFICIAL_PROFILE, Grader, RubricGrader, check_grader_profile, check_grading_mode
 from harness.local_model import local_grader
 
 logger = logging.getLogger(__name__)
@@ -35,6 +39,7 @@ GRADER_URL_ENV = "M2BENCH_GRADER_BASE_URL"
 GRADER_MODEL_ENV = "M2BENCH_GRADER_MODEL"
 GRADER_KEY_ENV = "M2BENCH_GRADER_API_KEY"  # the names role_env("grader", ...) gives
 GRADING_MODE_ENV = "M2BENCH_GRADING_MODE"
+PROFILE_ENV = "M2BENCH_GRADER_PROFILE"
 CONCURRENCY_ENV = "M2BENCH_GRADER_CONCURRENCY"
 EMBEDDED_GRADER = "m2bench/default"
 
@@ -100,6 +105,7 @@ def grader_from_env() -> tuple[Grader, str]:
 @dataclass
 class RewardState:
     engine: RubricGrader
+    healthbench_profile: str
 
 
 _state: RewardState | None = None
@@ -114,21 +120,28 @@ def configure(
     mode: str | None = None,
     max_concurrency: int | None = None,
     cache: GradingCache | None | bool = True,
+    healthbench_profile: str | None = None,
 ) -> RubricGrader:
     """Build the shared engine (call before training/benchmarks to choose the grader explicitly)."""
     global _state
+    mode = mode or os.environ.get(GRADING_MODE_ENV, "per_criterion")
+    profile = check_grader_profile(healthbench_profile or os.environ.get(PROFILE_ENV, OFFICIAL_PROFILE))
+    try:
+        check_grading_mode(mode, profile)
+    except ValueError as exc:
+        raise GradingError(f"{exc} (set {PROFILE_ENV}=m2bench for {GRADING_MODE_ENV}=batched)") from None
     if grader is None:
         grader, env_id = grader_from_env()
         grader_id = grader_id or env_id
     engine = RubricGrader(
         grader,
         grader_id=grader_id or "custom-grader",
-        mode=mode or os.environ.get(GRADING_MODE_ENV, "per_criterion"),
+        mode=mode,
         max_concurrency=max_concurrency or int(os.environ.get(CONCURRENCY_ENV, "64")),
         cache=default_cache() if cache is True else (None if cache is False else cache),
     )
     with _lock:
-        _state = RewardState(engine)
+        _state = RewardState(engine, profile)
     return engine
 
 
@@ -142,6 +155,13 @@ def engine() -> RubricGrader:
         state = _state
     assert state is not None  # configure() set it
     return state.engine
+
+
+def healthbench_profile() -> str:
+    """The grader profile of HealthBench rows (after ``engine()`` has built the state)."""
+    engine()
+    assert _state is not None
+    return _state.healthbench_profile
 
 
 def reset() -> None:

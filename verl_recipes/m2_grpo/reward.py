@@ -6,7 +6,9 @@ calls run at once in one event loop; they all share one grading engine, one grad
 one on-disk cache (built on first use, see ``engine()``).
 
 Per data source:
-- ``m2bench/healthbench``: ``harness.grading.RubricGrader`` on the row's rubric -> example score;
+- ``m2bench/healthbench``: ``harness.grading.RubricGrader`` on the row's rubric -> example score, with
+  the official grader profile by default (as the HealthBench evals; ``M2BENCH_GRADER_PROFILE=m2bench``
+  for our prompt and batched grading);
 - ``m2bench/medqa``: ``harness.answers.score_choice`` (1.0 right letter, else 0.0), no grader;
 - ``m2bench/consultation``: the consultation rubric score of the transcript (agent loop rows).
 
@@ -37,6 +39,7 @@ from verl_recipes.m2_grpo.grader import (  # noqa: F401  (configure/reset/engine
     configure,
     engine,
     finish,
+    healthbench_profile,
     json_field,
     reset,
     result,
@@ -58,7 +61,7 @@ async def rubric_reward(
     item_id: str = "",
 ) -> dict[str, float]:
     """Rubric score of ``response`` through the harness engine, as a reward dict."""
-    grade = await engine().grade(conversation, response, rubric, example_tags)
+    grade = await engine().grade(conversation, response, rubric, example_tags, profile=healthbench_profile())
     problem = "; ".join(f"{v.item.criterion[:60]!r}: {v.error}" for v in grade.errors) or "no positive points"
     return finish(
         grade.score,
