@@ -122,7 +122,7 @@ def bootstrap_std(values: Sequence[float], samples: int = BOOTSTRAP_SAMPLES, see
     The resamples are those of simple-evals (``np.random.choice(values, n)`` 1000 times from numpy's
     legacy global generator), drawn in one call: seeded alike, both give the same number.
     """
-    if len(values) < 2:
+    if not len(values):
         return 0.0
     rng = np.random.RandomState(seed)
     data = np.asarray(values, dtype=float)

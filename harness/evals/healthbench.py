@@ -26,6 +26,7 @@ REFERENCE_MODEL = "reference"  # the model column of a reference-mode run: refer
 def to_sample(example: HealthBenchExample, responses: str = "model") -> Sample:
     metadata: dict[str, Any] = {
         "prompt_id": example.prompt_id,
+        "prompt": example.prompt,
         "rubric": [item.to_dict() for item in example.rubrics],
         "example_tags": example.example_tags,
     }

@@ -75,10 +75,9 @@ def meta_eval_metrics() -> Metric:
             "pairwise_physician_f1_balanced": physician.get("pairwise_physician_f1_balanced", {}).get("value"),
             "rows_graded": float(len(rows)),
         }
-        physician_by_category = f1_by_category(physician, "physician")
-        for category, f1 in f1_by_category(model, "model").items():
-            out[f"{category}: pairwise_model_f1_balanced"] = f1
-            out[f"{category}: pairwise_physician_f1_balanced"] = physician_by_category.get(category)
+        for rater, metrics in (("model", model), ("physician", physician)):
+            for category, f1 in f1_by_category(metrics, rater).items():  # the physicians' figure beside the model's
+                out[f"{category}: pairwise_{rater}_f1_balanced"] = f1
         return {k: v for k, v in out.items() if v is not None}
 
     return compute

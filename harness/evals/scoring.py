@@ -244,7 +244,7 @@ def rubric_scorer(
         grader_name = str(model)
         rubric = rubric_from_metadata(state.metadata["rubric"])
         result = await engine.grade(
-            conversation_of(state),
+            state.metadata.get("prompt") or conversation_of(state),  # the row's own messages, roles as written
             state.output.completion,
             rubric,
             state.metadata.get("example_tags", ()),

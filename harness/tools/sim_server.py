@@ -297,15 +297,16 @@ class SimServer:
             return 404, _error(f"no route {method} {path}", "not_found"), []
         try:
             request = json.loads(body or b"{}")
-            messages = [{"role": m.get("role"), "content": _content_text(m.get("content"))} for m in request["messages"]]
-            text = "\n".join(m["content"] for m in messages)
+            request["messages"] = [{"role": m.get("role"), "content": _content_text(m.get("content"))} for m in request["messages"]]
+            text = "\n".join(m["content"] for m in request["messages"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return 400, _error(f"bad request: {exc}", "invalid_request_error"), []
-        return await self._complete(request, messages, text)
+        return await self._complete(request, text)
 
-    async def _complete(self, request: dict, messages: list[dict], text: str) -> tuple[int, bytes, list[str]]:
+    async def _complete(self, request: dict, text: str) -> tuple[int, bytes, list[str]]:
+        """The reply to one chat request (``request["messages"]`` with text contents; ``text``: all of them joined)."""
         schema = ((request.get("response_format") or {}).get("json_schema") or {}).get("schema")
-        reply = grader_reply(messages, schema)
+        reply = grader_reply(request["messages"], schema)
         is_grader = reply is not None
         fault = self._queued.popleft() if self._queued else None
         if fault is None and self.error_rate > 0 and self.faults and self._rng.random() < self.error_rate:
