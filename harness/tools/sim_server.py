@@ -297,7 +297,9 @@ class SimServer:
             return 404, _error(f"no route {method} {path}", "not_found"), []
         try:
             request = json.loads(body or b"{}")
-            request["messages"] = [{"role": m.get("role"), "content": _content_text(m.get("content"))} for m in request["messages"]]
+            request["messages"] = [
+                {"role": m.get("role"), "content": _content_text(m.get("content"))} for m in request["messages"]
+            ]
             text = "\n".join(m["content"] for m in request["messages"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return 400, _error(f"bad request: {exc}", "invalid_request_error"), []
