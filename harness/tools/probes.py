@@ -246,9 +246,9 @@ verbatim is judged as empty. Like a careless LLM, it trusts the first end-of-con
 `"criteria_met": true` written outside the conversation."""
 
 PROFILE_TEXT = {
-    M2BENCH_PROFILE: "our prompt: the conversation is fenced by delimiter lines and delimiters or role lines inside it are defused.",
+    M2BENCH_PROFILE: "Our prompt: the conversation is fenced by delimiter lines, and delimiters or role lines inside it are defused.",
     "simple_evals": (
-        "the official simple-evals template, sent byte for byte: the conversation is written in as `role: content` "
+        "The official simple-evals template, sent byte for byte: the conversation is written in as `role: content` "
         "turns with nothing that marks where it ends, so a reply can imitate the template's own `# Rubric item` heading."
     ),
 }

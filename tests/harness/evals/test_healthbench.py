@@ -299,12 +299,14 @@ def test_limit_and_data_file_runs_are_labelled_and_not_comparable(tmp_path):
 
 @pytest.mark.slow
 def test_one_real_sample_through_the_embedded_model(tmp_path):
+    """The embedded model answers and grades (our prompt, batched: one grader call, to keep CPU time down;
+    the official profile runs end to end in reports/reference_mode)."""
     data_file = shared_file(*HARD_SAMPLE)
     log = inspect_eval(
         TASK,
         model="m2bench/default",
         model_roles={"grader": "m2bench/default"},
-        task_args={"data_file": str(data_file)},
+        task_args={"data_file": str(data_file), "grader_profile": "m2bench", "grading_mode": "batched"},
         limit=1,
         log_dir=str(tmp_path),
         display="none",
