@@ -78,20 +78,15 @@ def resolve_grader() -> tuple[Model, bool]:
     return get_model(), True
 
 
-def official_grader_name() -> str:
-    """The grader simple-evals uses for HealthBench (read from its source), for messages."""
-    try:
-        return official_grading().grader_model
-    except DataError:
-        return "the grader of simple-evals' grading_sampler"
-
-
 def grader_required(task: str) -> str:
     """The one-line message for a rubric-graded run without a grader role."""
-    official = official_grader_name()
+    try:
+        official = official_grading().grader_model  # read from simple-evals' source
+        which = f"the official HealthBench grader is {official}, e.g. --model-role grader=openai/{official}"
+    except DataError as exc:
+        which = f"the official HealthBench grader is named in simple-evals' source, not available here: {exc}"
     return (
-        f"{task} needs a grader model: pass --model-role grader=MODEL (the official HealthBench grader is {official}, "
-        f"e.g. --model-role grader=openai/{official}; offline: --model-role grader=m2bench/default), "
+        f"{task} needs a grader model: pass --model-role grader=MODEL ({which}; offline: --model-role grader=m2bench/default), "
         "or -T allow_self_grading=true to let the model under test grade its own answers (its scores are then "
         "marked self-graded and not comparable)"
     )

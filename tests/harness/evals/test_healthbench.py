@@ -259,7 +259,10 @@ def test_the_headline_command_without_the_official_file_says_what_to_do(tmp_path
 
 @pytest.mark.slow
 def test_inspect_eval_prints_one_line_for_expected_failures(tmp_path):
-    env = {**os.environ, "M2BENCH_DATA_DIR": str(tmp_path), "M2BENCH_CACHE_DIR": str(tmp_path / "cache")}
+    """Through the `inspect eval` command: one error line (in a terminal wide enough not to wrap it), no traceback."""
+    reference = shared_file("simple_evals", "healthbench_eval.py").parent
+    (tmp_path / "simple_evals").symlink_to(reference)  # the official reference, but no official HealthBench file
+    env = {**os.environ, "M2BENCH_DATA_DIR": str(tmp_path), "M2BENCH_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "1000"}
     inspect = [sys.executable, "-m", "inspect_ai._cli.main", "eval", TASK, "--model", "none", "--log-dir", str(tmp_path / "logs")]
     for extra, expected in (
         ([], "needs a grader model"),
