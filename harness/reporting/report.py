@@ -16,6 +16,7 @@ import math
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -231,29 +232,19 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
     ax.scatter(published["params_b"], published["score"], s=45, color="#1f77b4", zorder=3, label="published")
     if len(own):
         ax.errorbar(own["params_b"], own["score"], yerr=own["stderr"].fillna(0), fmt="none", ecolor="#ff7f0e", zorder=3)
-        ax.scatter(
-            own["params_b"],
-            own["score"],
-            s=140,
-            marker="*",
-            color="#ff7f0e",
-            edgecolors="black",
-            lw=0.6,
-            zorder=4,
-            label="own run",
-        )
-    if len(apart):  # its own layer: hollow grey, never on the frontier
-        ax.scatter(
-            apart["params_b"],
-            apart["score"],
-            s=140,
-            marker="*",
-            facecolors="none",
-            edgecolors="#7f7f7f",
-            lw=1.0,
-            zorder=4,
-            label="own run, NOT comparable with published scores (see table)",
-        )
+    layers: list[
+        tuple[pd.DataFrame, dict[str, Any], str]
+    ] = [  # runs not comparable with published scores get their own layer: hollow grey, never on the frontier
+        (own, {"color": "#ff7f0e", "edgecolors": "black", "lw": 0.6}, "own run"),
+        (
+            apart,
+            {"facecolors": "none", "edgecolors": "#7f7f7f", "lw": 1.0},
+            "own run, NOT comparable with published scores (see table)",
+        ),
+    ]
+    for layer, style, label in layers:
+        if len(layer):
+            ax.scatter(layer["params_b"], layer["score"], s=140, marker="*", zorder=4, label=label, **style)
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
