@@ -302,7 +302,7 @@ class SimpleEvalsProfile:
         ``criteria_met`` is exactly true or false."""
         try:
             obj = json.loads(re.sub(self.reference.reply_cleanup, "", reply.strip()))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # upstream catches JSONDecodeError (a ValueError) and retries
             return None
         return _reply_text(obj)
 
