@@ -5,8 +5,8 @@ import os
 import pytest
 from inspect_ai import eval as inspect_eval
 
-from harness.evals.failures import TaskFailure, one_line_errors
 from harness.errors import DataError
+from harness.evals.failures import TaskFailure, one_line_errors
 from tests.helpers.paths import ROOT
 from tests.helpers.scripted import mock_model
 
