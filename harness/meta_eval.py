@@ -32,14 +32,13 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.data import Row, read_jsonl, user_path
-from harness.errors import ArgumentError, DataError, GradingError
+from harness.errors import ArgumentError, DataError, GradingError, run_cli
 from harness.evalsets import HEALTHBENCH
 from harness.grading import GRADER_PROFILES, GRADING_MODES, OFFICIAL_PROFILE, RubricGrader
 from harness.healthbench import official_path, parse_prompt
@@ -249,37 +248,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", default=None, help="write the JSON report here (also when the run fails)")
     args = parser.parse_args(argv)
-    try:
-        rows = load_meta_eval(args.data_file)[: args.limit]
-        chat = OpenAIChat(args.base_url, args.model, max_connections=args.concurrency)
-        engine = RubricGrader(
-            chat,
-            grader_id=chat.name,
-            mode=args.mode,
-            profile=args.grader_profile,
-            max_concurrency=args.concurrency,
-            cache=default_cache(),
-        )
-        labels = asyncio.run(grade_rows(rows, engine))
-        result = report(
-            rows,
-            labels,
-            grader=chat.name,
-            grader_profile=args.grader_profile,
-            mode=args.mode,
-            data_file=args.data_file or META_EVAL.name,
-        )
-        text = json.dumps(result, indent=2)
-        if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(text + "\n", encoding="utf-8")
-        print(text)
-        check_failed_rows(result["grader_failed_rows"], len(rows), args.max_error_fraction)
-    except (DataError, ArgumentError, GradingError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    rows = load_meta_eval(args.data_file)[: args.limit]
+    chat = OpenAIChat(args.base_url, args.model, max_connections=args.concurrency)
+    engine = RubricGrader(
+        chat,
+        grader_id=chat.name,
+        mode=args.mode,
+        profile=args.grader_profile,
+        max_concurrency=args.concurrency,
+        cache=default_cache(),
+    )
+    labels = asyncio.run(grade_rows(rows, engine))
+    result = report(
+        rows,
+        labels,
+        grader=chat.name,
+        grader_profile=args.grader_profile,
+        mode=args.mode,
+        data_file=args.data_file or META_EVAL.name,
+    )
+    text = json.dumps(result, indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    check_failed_rows(result["grader_failed_rows"], len(rows), args.max_error_fraction)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -28,6 +28,7 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.tool import Tool, ToolChoice, ToolFunction, tool
 
+from harness.arguments import flag
 from harness.cases import CASE_SETS, Case, load_cases
 from harness.consultation import (
     DOCTOR_INSTRUCTIONS,
@@ -307,6 +308,7 @@ def consultation_task(
         raise ArgumentError("mode", mode, MODES)
     check_grading_mode(grading_mode)
     on_error = fail_on_error(max_error_fraction)  # validates before any data is loaded
+    allow_self_grading = flag("allow_self_grading", allow_self_grading)
     require_grader_role("consultation", allow_self_grading)
     samples = [to_sample(c, mode, persona) for c in load_cases(cases)]
     return Task(

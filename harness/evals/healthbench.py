@@ -9,8 +9,9 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageAssistant, ModelOutput
 from inspect_ai.solver import Generate, Solver, TaskState, generate, solver
 
-from harness.data import custom_data_label, user_path
-from harness.errors import ArgumentError
+from harness import arguments
+from harness.arguments import choice, flag
+from harness.data import custom_data_label
 from harness.evals.failures import one_line_errors
 from harness.evals.scoring import chat_messages, fail_on_error, require_grader_role, rubric_scorer
 from harness.evalsets import HEALTHBENCH
@@ -62,11 +63,14 @@ def healthbench_task(
 ) -> Task:
     name = "healthbench" if subset == "full" else f"healthbench_{subset}"
     check_grading_mode(grading_mode, check_grader_profile(grader_profile))
-    if responses not in RESPONSES:
-        raise ArgumentError("responses", responses, RESPONSES)
+    choice("responses", responses, RESPONSES)
+    allow_self_grading = flag("allow_self_grading", allow_self_grading)
+    share_verdicts_across_epochs = flag("share_verdicts_across_epochs", share_verdicts_across_epochs)
+    structured_output = None if structured_output is None else flag("structured_output", structured_output)
     on_error = fail_on_error(max_error_fraction)  # validates before any data is loaded
+    path = arguments.data_file("data_file", data_file) if data_file else None
     require_grader_role(name, allow_self_grading)
-    examples = load_healthbench(subset, data_file)
+    examples = load_healthbench(subset, path)
     skipped = 0
     if responses != "model":
         kept = [e for e in examples if e.ideal_completion and e.ideal_completion.strip()]
@@ -89,8 +93,8 @@ def healthbench_task(
             "rubric_graded": True,
             "grader_profile": grader_profile,
             "grading_mode": grading_mode,
-            "data": custom_data_label(user_path(data_file)) if data_file else HEALTHBENCH[subset].name,
-            "data_file": str(user_path(data_file)) if data_file else None,
+            "data": custom_data_label(path) if path else HEALTHBENCH[subset].name,
+            "data_file": str(path) if path else None,
             "responses": responses,
             "rows_without_reference": skipped,
             "allow_self_grading": allow_self_grading,

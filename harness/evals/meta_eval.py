@@ -18,7 +18,9 @@ from inspect_ai.model import get_model
 from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import Generate, TaskState, solver
 
-from harness.data import custom_data_label, user_path
+from harness import arguments
+from harness.arguments import flag
+from harness.data import custom_data_label
 from harness.errors import GradingError
 from harness.evals.failures import one_line_errors
 from harness.evals.scoring import InspectEngines, chat_messages, fail_on_error
@@ -118,8 +120,10 @@ def meta_eval_task(
     max_error_fraction: float = 0.05,
 ) -> Task:
     check_grading_mode(grading_mode, check_grader_profile(grader_profile))
+    structured_output = None if structured_output is None else flag("structured_output", structured_output)
     on_error = fail_on_error(max_error_fraction)
-    rows = load_meta_eval(data_file)
+    path = arguments.data_file("data_file", data_file) if data_file else None
+    rows = load_meta_eval(path)
     return Task(
         dataset=MemoryDataset(samples(rows), name="healthbench_meta_eval"),
         solver=no_generation(),
@@ -129,6 +133,6 @@ def meta_eval_task(
             "benchmark": "healthbench_meta_eval",
             "grading_mode": grading_mode,
             "grader_profile": grader_profile,
-            "data": custom_data_label(user_path(data_file)) if data_file else META_EVAL.name,
+            "data": custom_data_label(path) if path else META_EVAL.name,
         },
     )

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from harness import data
-from harness.errors import DataError, GradingError
+from harness.errors import DataError, GradingError, run_cli
 from harness.grading import RubricGrader, parse_grading_prompt
 from harness.meta_eval import (
     META_EVAL,
@@ -110,10 +110,10 @@ def test_failed_rows_are_counted_and_fail_the_run(tmp_path, capsys):
     check_failed_rows(0, 6, 0.0)
     with pytest.raises(GradingError, match="2 of 6 meta-eval rows could not be graded"):
         check_failed_rows(2, 6, 0.3)
-    with SimServer(latency_s=0.0, error_rate=1.0, faults=["non_json"]) as srv:
+    with SimServer(latency_s=0.0, error_rate=1.0, faults=["non_json"]) as srv, pytest.raises(SystemExit) as exit_:
         out = tmp_path / "meta.json"
-        code = main(["--base-url", srv.base_url, "--model", "g", "--data-file", str(FIXTURE), "--out", str(out)])
-    assert code == 2
+        run_cli(lambda: main(["--base-url", srv.base_url, "--model", "g", "--data-file", str(FIXTURE), "--out", str(out)]))
+    assert exit_.value.code == 2
     assert json.loads(out.read_text())["grader_failed_rows"] == 6
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("error: 6 of 6 meta-eval rows could not be graded")
