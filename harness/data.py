@@ -112,9 +112,10 @@ def find_local(file: DataFile) -> Path | None:
 
 
 def custom_data_label(path: str | Path) -> str:
-    """How a results table names a user-given data file: ``custom:<file name>@<sha256 prefix>``."""
+    """How a results table names a user-given data file: ``custom:<file name>@<sha256 prefix>``
+    (without the hash when the file is no longer there to hash)."""
     path = Path(path)
-    return f"custom:{path.name}@{file_sha256(path)[:12]}"
+    return f"custom:{path.name}@{file_sha256(path)[:12]}" if path.is_file() else f"custom:{path.name}"
 
 
 def user_path(path: str | Path) -> Path:

@@ -31,13 +31,10 @@ def log_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def _data_label(meta: dict) -> str:
-    """The data column: recorded by the task, else (older logs) the user's file if it is still there."""
+    """The data column: recorded by the task, else (older logs) the user's file, else unknown."""
     if meta.get("data"):
         return str(meta["data"])
-    data_file = meta.get("data_file")
-    if data_file and Path(data_file).is_file():
-        return custom_data_label(data_file)
-    return f"custom:{Path(data_file).name}" if data_file else ""
+    return custom_data_label(meta["data_file"]) if meta.get("data_file") else ""
 
 
 def log_row(path: str | Path) -> dict | None:

@@ -79,10 +79,7 @@ def _data_label(task: str, split: str, metadata: dict) -> str:
     if task not in TASKS or not task.startswith("m2_"):
         return f"lm-eval:{task}"  # a task of lm-eval's own, with its own copy of the data
     data_file, seed = metadata.get("data_file"), metadata.get("shuffle_choices")
-    if data_file:
-        label = custom_data_label(data_file) if Path(data_file).is_file() else f"custom:{Path(data_file).name}"
-    else:
-        label = MEDQA[split].name
+    label = custom_data_label(data_file) if data_file else MEDQA[split].name
     return label + (f" (choices shuffled, seed {seed})" if seed not in (None, "") else "")
 
 

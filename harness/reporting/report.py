@@ -294,6 +294,10 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _row(*cells) -> str:
+    return "| " + " | ".join(_cell(x) for x in cells) + " |"
+
+
 def markdown(report: ParetoReport, image_name: str, command: str) -> str:
     """The table that goes with the chart."""
     lines = [
@@ -310,24 +314,19 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
     comparable = report.points["comparable"].astype(bool)
     for r in report.points[comparable].itertuples():
         lines.append(
-            "| "
-            + " | ".join(
-                _cell(x)
-                for x in [
-                    r.model,
-                    r.origin,
-                    r.subset,
-                    _fmt(r.params_total_b),
-                    _fmt(r.params_active_b),
-                    f"{r.score:.1f}",
-                    _fmt(r.stderr, ".1f", ""),
-                    _fmt(r.n, ".0f", ""),
-                    "yes" if r.on_frontier else "",
-                    f"{r.source}, {r.source_ref}",
-                    r.grader,
-                ]
+            _row(
+                r.model,
+                r.origin,
+                r.subset,
+                _fmt(r.params_total_b),
+                _fmt(r.params_active_b),
+                f"{r.score:.1f}",
+                _fmt(r.stderr, ".1f", ""),
+                _fmt(r.n, ".0f", ""),
+                "yes" if r.on_frontier else "",
+                f"{r.source}, {r.source_ref}",
+                r.grader,
             )
-            + " |"
         )
     apart = pd.concat([report.points[~comparable], report.unknown[~report.unknown["comparable"].astype(bool)]])
     if len(apart):
@@ -343,21 +342,16 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
         ]
         for r in apart.itertuples():
             lines.append(
-                "| "
-                + " | ".join(
-                    _cell(x)
-                    for x in [
-                        r.model,
-                        r.subset,
-                        f"{r.score:.1f}",
-                        _fmt(r.stderr, ".1f", ""),
-                        _fmt(r.n, ".0f", ""),
-                        r.why_not_comparable,
-                        r.grader,
-                        r.source_ref,
-                    ]
+                _row(
+                    r.model,
+                    r.subset,
+                    f"{r.score:.1f}",
+                    _fmt(r.stderr, ".1f", ""),
+                    _fmt(r.n, ".0f", ""),
+                    r.why_not_comparable,
+                    r.grader,
+                    r.source_ref,
                 )
-                + " |"
             )
     unknown = report.unknown[report.unknown["comparable"].astype(bool)]
     if len(unknown):
@@ -369,13 +363,7 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
             "|---|---|---|---|---|---|",
         ]
         for r in unknown.itertuples():
-            lines.append(
-                "| "
-                + " | ".join(
-                    _cell(x) for x in [r.model, r.origin, r.subset, f"{r.score:.1f}", f"{r.source}, {r.source_ref}", r.grader]
-                )
-                + " |"
-            )
+            lines.append(_row(r.model, r.origin, r.subset, f"{r.score:.1f}", f"{r.source}, {r.source_ref}", r.grader))
     if report.messages:
         lines += ["", "## Notes", ""] + [f"- {m}" for m in report.messages]
     lines += [
