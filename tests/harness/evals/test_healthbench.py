@@ -109,29 +109,28 @@ def test_through_inspect_the_grader_gets_what_simple_evals_sends(tmp_path, monke
     )
     assert {(t, n, schema) for _, t, n, schema in requests} == {(0.5, 2048, None)}
     assert {s.id: s.scores["rubric_scorer"].value for s in log.samples} == upstream_scores
+    assert {s.id: s.output.completion for s in log.samples} == {e.prompt_id: e.ideal_completion for e in examples}
+    assert log.eval.metadata["rows_without_reference"] == 9 and log.eval.dataset.samples == 41  # 9 of 50 rows have none
 
 
-def test_reference_modes_grade_the_physician_reply_or_an_empty_one(tmp_path):
+def test_reference_mode_empty_grades_empty_replies_on_the_rows_with_a_reference(tmp_path):
     path = shared_file(*HARD_SAMPLE)
-    ideal = {e.prompt_id: e.ideal_completion for e in load_file(path) if e.ideal_completion}
-    for responses in ("ideal", "empty"):
-        log = inspect_eval(
-            TASK,
-            model="none",
-            model_roles={"grader": scripted_grader_model(decide, "mockllm/grader")},
-            task_args={"data_file": str(path), "responses": responses},
-            limit=2,
-            log_dir=str(tmp_path / responses),
-            display="none",
-        )[0]
-        assert log.status == "success", log.error
-        assert log.eval.metadata["rows_without_reference"] == 9  # 9 of the 50 rows have no ideal completion
-        assert log.eval.dataset.samples == 41
-        for sample in log.samples:
-            assert sample.output.completion == (ideal[sample.id] if responses == "ideal" else "")
-        row = results_table([tmp_path / responses]).loc[0]
-        assert row["model"] == f"reference/{responses}" and not row["comparable"]
-        assert "reference replies, not a model" in row["why_not_comparable"]
+    with_reference = [e.prompt_id for e in load_file(path) if e.ideal_completion]
+    log = inspect_eval(
+        TASK,
+        model="none",
+        model_roles={"grader": scripted_grader_model(decide, "mockllm/grader")},
+        task_args={"data_file": str(path), "responses": "empty"},
+        limit=2,
+        log_dir=str(tmp_path),
+        display="none",
+    )[0]
+    assert log.status == "success", log.error
+    assert {s.id for s in log.samples} == set(with_reference[:2]) and {s.output.completion for s in log.samples} == {""}
+    assert log.eval.metadata["rows_without_reference"] == 9
+    row = results_table([tmp_path]).loc[0]
+    assert row["model"] == "reference/empty" and not row["comparable"]
+    assert "reference replies, not a model" in row["why_not_comparable"]
 
 
 # ---- epochs --------------------------------------------------------------------------------------
@@ -187,18 +186,18 @@ def test_epochs_pool_every_sample_and_epoch_as_simple_evals_pools_repeats(tmp_pa
 
 
 def test_epochs_share_verdicts_only_when_asked(tmp_path):
-    for share, expected_calls in ((False, 14), (True, 7)):
-        grader, calls = epoch_grader()
-        log = inspect_eval(
-            TASK,
-            model=mock_model(lambda prompt: "Drink fluids."),  # the same reply in both epochs
-            model_roles={"grader": grader},
-            task_args={"data_file": MINI, "share_verdicts_across_epochs": share},
-            epochs=2,
-            log_dir=str(tmp_path / str(share)),
-            display="none",
-        )[0]
-        assert log.status == "success" and calls.calls == expected_calls, share
+    """Asked to, identical replies of two epochs are graded once (unasked: twice, see the test above)."""
+    grader, calls = epoch_grader()
+    log = inspect_eval(
+        TASK,
+        model=mock_model(lambda prompt: "Drink fluids."),  # the same reply in both epochs
+        model_roles={"grader": grader},
+        task_args={"data_file": MINI, "share_verdicts_across_epochs": True},
+        epochs=2,
+        log_dir=str(tmp_path),
+        display="none",
+    )[0]
+    assert log.status == "success" and calls.calls == 7
 
 
 # ---- a grader is required ---------------------------------------------------------------------------
