@@ -1,7 +1,9 @@
 """On-disk grading cache (SQLite), so verdicts survive restarts and repeated rewards are free.
 
-The key covers everything that changes a verdict: grader model, prompt version, grading
-mode, conversation, response and criterion (text, points, tags).
+The key covers everything that changes a verdict: grader model, a fingerprint of what the grader
+profile sends (templates, rendering, settings: ``harness.grading.prompt_fingerprint``, so editing a
+prompt never returns stale verdicts), grading mode, conversation, response, criterion (text, points,
+tags) and, when given, the epoch (repeated epochs are graded afresh unless they share verdicts).
 """
 
 from __future__ import annotations
@@ -38,11 +40,16 @@ class GradingCache:
 
     @staticmethod
     def key(
-        grader_id: str, prompt_version: str, mode: str, conversation: Sequence[dict[str, str]], response: str, item: RubricItem
+        grader_id: str,
+        prompt_fingerprint: str,
+        mode: str,
+        conversation: Sequence[dict[str, str]],
+        response: str,
+        item: RubricItem,
+        epoch: int | None = None,
     ) -> str:
-        payload = json.dumps(
-            [grader_id, prompt_version, mode, list(conversation), response, item.to_dict()], sort_keys=True, ensure_ascii=False
-        )
+        parts = [grader_id, prompt_fingerprint, mode, list(conversation), response, item.to_dict()]
+        payload = json.dumps(parts + ([] if epoch is None else [epoch]), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> tuple[bool, str] | None:

@@ -16,8 +16,11 @@ import os
 import random
 import weakref
 from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from harness.grading import Sampling
 
 
 def redact_url(url: str) -> str:
@@ -133,11 +136,17 @@ class OpenAIChat:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def __call__(self, messages: list[dict[str, str]], json_schema: dict | None = None) -> str:
-        request: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": self.temperature}
-        if self.max_tokens:
-            request["max_tokens"] = self.max_tokens
-        if self.use_schema and json_schema is not None:
+    async def __call__(
+        self, messages: list[dict[str, str]], json_schema: dict | None = None, sampling: Sampling | None = None
+    ) -> str:
+        """One chat completion; ``sampling`` (a grader profile's settings) overrides temperature and max tokens,
+        and says whether the schema may be sent as a response format."""
+        temperature = sampling.temperature if sampling is not None and sampling.temperature is not None else self.temperature
+        max_tokens = sampling.max_tokens if sampling is not None else self.max_tokens
+        request: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature}
+        if max_tokens:
+            request["max_tokens"] = max_tokens
+        if self.use_schema and json_schema is not None and (sampling is None or sampling.use_schema):
             request["response_format"] = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": json_schema}}
         self.calls += 1
         data = await self._post(request)

@@ -4,10 +4,14 @@ Search order for ``<dataset>/<name>``:
 1. ``$M2BENCH_DATA_DIR/<dataset>/<name>`` (tests and CI point this at ``../shared/data``);
 2. the user cache (``$M2BENCH_CACHE_DIR`` or the platform cache dir), filled by earlier downloads;
 3. the official URL, downloaded into the cache (atomic rename, so no half files).
+
+A file registered with a sha256 is checked against it wherever it was found, and a download is
+checked before it is kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -37,8 +41,8 @@ def local_data_dir() -> Path | None:
     return Path(value) if value else None
 
 
-def resolve_file(dataset: str, name: str, url: str | None = None) -> Path:
-    """Return a local path for ``dataset/name``, downloading it if needed."""
+def resolve_file(dataset: str, name: str, url: str | None = None, sha256: str | None = None) -> Path:
+    """Return a local path for ``dataset/name``, downloading it if needed (checked against ``sha256`` if given)."""
     candidates = []
     if (root := local_data_dir()) is not None:
         candidates.append(root / dataset / name)
@@ -46,6 +50,8 @@ def resolve_file(dataset: str, name: str, url: str | None = None) -> Path:
     candidates.append(cached)
     for path in candidates:
         if path.is_file():
+            if sha256 is not None and (actual := file_sha256(path)) != sha256:
+                raise DataError(path, f"sha256 {actual} differs from the pinned {sha256}; replace it with the file from {url}")
             return path
     if url is None:
         raise DataError(candidates[0], f"not found; put the file there or set ${DATA_DIR_ENV}")
@@ -58,7 +64,18 @@ def resolve_file(dataset: str, name: str, url: str | None = None) -> Path:
             f"not found locally (looked in {looked}) and download of {url} failed ({exc}); "
             f"place the file under ${DATA_DIR_ENV}/{dataset}/{name}",
         ) from exc
+    if sha256 is not None and (actual := file_sha256(cached)) != sha256:
+        cached.unlink()
+        raise DataError(url, f"downloaded content has sha256 {actual}, not the pinned {sha256}; not kept")
     return cached
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _download(url: str, dest: Path) -> None:
@@ -77,7 +94,7 @@ def _download(url: str, dest: Path) -> None:
 def resolve(file: DataFile) -> Path:
     """A local path for a registered data file: found, downloaded, or a DataError saying where to get it."""
     if file.url is not None or not file.source:
-        return resolve_file(file.dataset, file.name, file.url)
+        return resolve_file(file.dataset, file.name, file.url, file.sha256)
     try:
         return resolve_file(file.dataset, file.name, None)
     except DataError as exc:
@@ -92,6 +109,13 @@ def find_local(file: DataFile) -> Path | None:
     """A registered data file from ``$M2BENCH_DATA_DIR`` or the cache, never downloaded; None when absent."""
     roots = [r for r in (local_data_dir(), cache_dir()) if r is not None]
     return next((r / file.dataset / file.name for r in roots if (r / file.dataset / file.name).is_file()), None)
+
+
+def custom_data_label(path: str | Path) -> str:
+    """How a results table names a user-given data file: ``custom:<file name>@<sha256 prefix>``
+    (without the hash when the file is no longer there to hash)."""
+    path = Path(path)
+    return f"custom:{path.name}@{file_sha256(path)[:12]}" if path.is_file() else f"custom:{path.name}"
 
 
 def user_path(path: str | Path) -> Path:

@@ -36,6 +36,7 @@ class DataFile:
     url: str | None = None  # direct download URL; None = get it by hand from ``source``
     source: str = ""  # where to get a file without a URL
     sample_of: str | None = None  # for a public sample: the name of the official file it samples
+    sha256: str | None = None  # pinned content hash, checked on every resolve (local, cached or downloaded)
 
 
 def _healthbench(name: str, rows: int | None, role: Role) -> DataFile:
@@ -70,6 +71,37 @@ MEDMCQA = {"dev": DataFile("medmcqa", "dev.json", 4183, "other", source=MEDMCQA_
 PUBMEDQA = {
     "labeled": DataFile("pubmedqa", "ori_pqal.json", 1000, "other", PUBMEDQA_URL + "ori_pqal.json"),
     "test": DataFile("pubmedqa", "test_ground_truth.json", 500, "other", PUBMEDQA_URL + "test_ground_truth.json"),
+}
+
+
+# simple-evals' HealthBench reference code (MIT, OpenAI), pinned to one commit: the official grader
+# template, grader settings, conversation rendering, scoring and meta-eval are read from these files
+# as data (harness.simple_evals), and the conformance tests import them. Names keep upstream's layout.
+SIMPLE_EVALS_COMMIT = "ee3b0318d8d1d9d72755a4120879be65f7c07e9e"
+SIMPLE_EVALS_URL = f"https://raw.githubusercontent.com/openai/simple-evals/{SIMPLE_EVALS_COMMIT}/"
+
+
+def _simple_evals(name: str, sha256: str) -> DataFile:
+    return DataFile("simple_evals", name, None, "other", SIMPLE_EVALS_URL + name, sha256=sha256)
+
+
+SIMPLE_EVALS = {
+    "healthbench_eval": _simple_evals("healthbench_eval.py", "89909957f005762edaded2f0e39fc9b3b242edd55e3ac0ce4c8dd886ac59d167"),
+    "healthbench_meta_eval": _simple_evals(
+        "healthbench_meta_eval.py", "2e7ff3cebdd37018655fbe45725add3d79142460813f53195b9a91ddfc4153aa"
+    ),
+    "healthbench_eval_test": _simple_evals(
+        "healthbench_eval_test.py", "a9d364172fde46b56a502be91fe47452d83ad2af4a59ed7d9b90d072061128ca"
+    ),
+    "healthbench_meta_eval_test": _simple_evals(
+        "healthbench_meta_eval_test.py", "35da67165b70b08eafa27929e1ed96177c82d14d6850cbde25408342067e24fe"
+    ),
+    "simple_evals": _simple_evals("simple_evals.py", "30508400525d3b1d91e2803713a8c2c3a98961263f0c3db6287c8414efd854ce"),
+    "chat_completion_sampler": _simple_evals(
+        "sampler/chat_completion_sampler.py", "d9d7568ad5b04379342b7f269a6028c6945c518bc8baa56969aad035afc8d435"
+    ),
+    "common": _simple_evals("common.py", "84616c52821a30ae3f55f153a763153fd833cb41b547b09f547b46e6337f8f35"),
+    "types": _simple_evals("types.py", "8c7161765cd2a6bd426db2ce493c337da3eafe50d2efacc02a318b16afacfadb"),
 }
 
 
@@ -108,9 +140,9 @@ CASE_SETS = {
 
 
 def data_files() -> list[DataFile]:
-    """Every registered file: the exam files, their public samples and the case sets' files."""
+    """Every registered file: the exam files, their public samples, the case sets' files and the official reference code."""
     exams = [*HEALTHBENCH.values(), *HEALTHBENCH_SAMPLES.values(), *MEDQA.values(), *MEDMCQA.values(), *PUBMEDQA.values()]
-    return exams + list(dict.fromkeys(case_set.file for case_set in CASE_SETS.values()))
+    return exams + list(dict.fromkeys(case_set.file for case_set in CASE_SETS.values())) + list(SIMPLE_EVALS.values())
 
 
 def reporting_files(dataset: str) -> list[DataFile]:

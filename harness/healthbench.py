@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.data import Row, read_jsonl, resolve, user_path
+from harness.data import DATA_DIR_ENV, Row, find_local, local_data_dir, read_jsonl, resolve, user_path
 from harness.errors import ArgumentError, DataError
-from harness.evalsets import HEALTHBENCH, HEALTHBENCH_SUBSETS, official_count
+from harness.evalsets import HEALTHBENCH, HEALTHBENCH_SAMPLES, HEALTHBENCH_SUBSETS, official_count
 from harness.rubric import RubricItem
 
 ROLES = ("system", "user", "assistant", "developer")
@@ -36,11 +36,33 @@ def official_path(subset: str) -> Path:
     return resolve(HEALTHBENCH[subset])
 
 
+def missing_official_file(subset: str, problem: DataError) -> DataError:
+    """The one-line error for an official file that is neither local nor downloadable: where to put it,
+    where to get it, and, when the public sample of that subset is present, the exact ``data_file=`` instead."""
+    official = HEALTHBENCH[subset]
+    data_dir = local_data_dir()
+    setting = f"${DATA_DIR_ENV}={data_dir}" if data_dir else f"${DATA_DIR_ENV} is not set"
+    message = (
+        f"the official HealthBench {subset} file is not there ({setting}) and downloading {official.url} failed "
+        f"({problem.__cause__ or problem.message}); put the file there"
+    )
+    if subset in HEALTHBENCH_SAMPLES and (sample := find_local(HEALTHBENCH_SAMPLES[subset])) is not None:
+        rows = HEALTHBENCH_SAMPLES[subset].rows
+        message += f", or run on the public {rows}-row sample (not comparable with published scores): -T data_file={sample}"
+    return DataError(f"${DATA_DIR_ENV}/{official.dataset}/{official.name}", message)
+
+
 def load_healthbench(subset: str = "hard", data_file: str | Path | None = None) -> list[HealthBenchExample]:
     """Load a HealthBench subset (official file) or an explicit ``data_file`` in the same format."""
     if subset not in HEALTHBENCH_SUBSETS:
         raise ArgumentError("subset", subset, HEALTHBENCH_SUBSETS)
-    path = user_path(data_file) if data_file else official_path(subset)
+    if data_file:
+        path = user_path(data_file)
+    else:
+        try:
+            path = official_path(subset)
+        except DataError as exc:
+            raise missing_official_file(subset, exc) from None
     examples = load_file(path)
     expected = official_count("healthbench", path.name)
     if expected is not None and len(examples) != expected:
@@ -124,7 +146,7 @@ def parse_rubric(row: Row, field_name: str, unique: bool = False) -> list[Rubric
         if unique and criterion in seen:
             raise row.error(f"{name}.criterion", f"duplicate criterion {criterion[:60]!r}")
         seen.add(criterion)
-        items.append(RubricItem(criterion, float(points), tuple(tags)))
+        items.append(RubricItem(criterion, points, tuple(tags)))
     if not any(i.points > 0 for i in items):
         raise row.error(field_name, "no criterion with positive points, so no score can be computed")
     return items

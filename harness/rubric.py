@@ -2,7 +2,8 @@
 
 - example score = points of met criteria / total positive points; negative-point
   criteria subtract when met; no clipping per example; None when no positive points;
-- headline = mean over examples clipped to [0, 1], bootstrap std over 1000 resamples;
+- headline = mean over examples clipped to [0, 1], bootstrap std over 1000 resamples (drawn as
+  simple-evals draws them, with numpy's legacy generator, so with the same seed the two agree);
 - example-level tags (``theme:``, ``physician_agreed_category:``) get the example's score;
 - rubric-level tags (``axis:``, ``cluster:``) are scored over only the criteria carrying them.
 """
@@ -21,7 +22,7 @@ BOOTSTRAP_SAMPLES = 1000
 @dataclass(frozen=True)
 class RubricItem:
     criterion: str
-    points: float
+    points: float  # as written in the data (an int stays an int: the official prompt shows str(points))
     tags: tuple[str, ...] = ()
 
     def __str__(self) -> str:
@@ -33,21 +34,33 @@ class RubricItem:
     @classmethod
     def from_dict(cls, d: dict) -> RubricItem:
         """The inverse of ``to_dict`` (tags may be missing)."""
-        return cls(d["criterion"], float(d["points"]), tuple(d.get("tags") or ()))
+        points = d["points"]
+        return cls(d["criterion"], points if type(points) is int else float(points), tuple(d.get("tags") or ()))
 
 
 @dataclass
 class Verdict:
-    """The grader's decision on one criterion. ``met`` is None when grading failed."""
+    """The grader's decision on one criterion. ``met`` is None when grading failed.
+
+    ``retries``: grader calls beyond the first that this verdict needed (0 when cached).
+    """
 
     item: RubricItem
     met: bool | None
     explanation: str = ""
     error: str | None = None
     cached: bool = False
+    retries: int = 0
 
     def to_dict(self) -> dict:
-        return {**self.item.to_dict(), "criteria_met": self.met, "explanation": self.explanation, "error": self.error}
+        return {
+            **self.item.to_dict(),
+            "criteria_met": self.met,
+            "explanation": self.explanation,
+            "error": self.error,
+            "retries": self.retries,
+            "cached": self.cached,
+        }
 
 
 @dataclass
@@ -104,12 +117,16 @@ def clipped_mean(values: Sequence[float]) -> float:
 
 
 def bootstrap_std(values: Sequence[float], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> float:
-    """Std of the clipped mean over bootstrap resamples (seeded, so reproducible)."""
-    if len(values) < 2:
+    """Std of the clipped mean over bootstrap resamples (seeded, so reproducible).
+
+    The resamples are those of simple-evals (``np.random.choice(values, n)`` 1000 times from numpy's
+    legacy global generator), drawn in one call: seeded alike, both give the same number.
+    """
+    if not len(values):
         return 0.0
-    rng = np.random.default_rng(seed)
+    rng = np.random.RandomState(seed)
     data = np.asarray(values, dtype=float)
-    draws = rng.integers(0, len(data), size=(samples, len(data)))
+    draws = rng.randint(0, len(data), size=(samples, len(data)))
     means = np.clip(data[draws].mean(axis=1), 0.0, 1.0)
     return float(np.std(means))
 

@@ -6,7 +6,8 @@ Roles: the model under test is the doctor (tools ask / examine / order_test / fi
 to the embedded offline model ``m2bench/default`` when not bound, and the log says so (a warning,
 the eval's metadata and every score's metadata name the model used). An optional ``measurement``
 role (else a bound ``patient``) chooses among retrieved facts (``harness.llm_checks.llm_selector``);
-without one, fact selection is the calibrated deterministic retrieval.
+without one, fact selection is the calibrated deterministic retrieval. Without a ``grader`` the run
+stops at once, unless ``allow_self_grading=true`` lets the model under test grade itself.
 No scoring logic lives here: the scorer calls ``score_consultation`` with a ``RubricGrader``.
 """
 
@@ -32,6 +33,7 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.tool import Tool, ToolChoice, ToolFunction, tool
 
+from harness.arguments import flag
 from harness.cases import CASE_SETS, Case, load_cases
 from harness.consultation import (
     DOCTOR_INSTRUCTIONS,
@@ -45,7 +47,14 @@ from harness.consultation import (
     score_record,
 )
 from harness.errors import ArgumentError, GradingError
-from harness.evals.scoring import GRADER_ROLE, InspectEngines, chat_messages, fail_on_error, inspect_grader
+from harness.evals.scoring import (
+    GRADER_ROLE,
+    InspectEngines,
+    chat_messages,
+    fail_on_error,
+    inspect_grader,
+    require_grader_role,
+)
 from harness.grading import check_grading_mode
 from harness.llm_checks import llm_selector
 from harness.patient import PERSONAS, PatientSimulator
@@ -298,9 +307,15 @@ def consultation_metrics() -> Metric:
 
 @scorer(metrics=[consultation_metrics()])
 def consultation_scorer(
-    grading_mode: str = "per_criterion", max_attempts: int = 3, structured_output: bool = True, generated_rubric: bool = True
+    grading_mode: str = "per_criterion",
+    max_attempts: int = 3,
+    structured_output: bool = True,
+    allow_self_grading: bool = False,
+    generated_rubric: bool = True,
 ):
-    engines = InspectEngines(grading_mode, structured_output, max_attempts)
+    engines = InspectEngines(
+        grading_mode, structured_output, max_attempts, allow_self_grading=allow_self_grading, task="consultation"
+    )
 
     async def score(state: TaskState, target: Target) -> Score:
         case = Case.from_dict(state.metadata["case"])
@@ -384,6 +399,7 @@ def consultation_task(
     answer: str = "free_text",
     benchmark: str = "consultation",
     generated_rubric: bool = True,
+    allow_self_grading: bool = False,
 ) -> Task:
     if cases not in CASE_SETS:
         raise ArgumentError("cases", cases, list(CASE_SETS))
@@ -392,6 +408,9 @@ def consultation_task(
     check_mode(mode, answer)
     check_grading_mode(grading_mode)
     on_error = fail_on_error(max_error_fraction)  # validates before any data is loaded
+    allow_self_grading = flag("allow_self_grading", allow_self_grading)
+    generated_rubric = flag("generated_rubric", generated_rubric)
+    require_grader_role(benchmark, allow_self_grading)
     loaded = load_cases(cases)
     if answer == "multiple_choice" and not all(c.options for c in loaded):
         raise ArgumentError("answer", answer, f"free_text (case set {cases} has cases without options)")
@@ -399,7 +418,7 @@ def consultation_task(
     return Task(
         dataset=MemoryDataset(samples, name=f"{benchmark}_{cases}"),
         solver=consultation_agent(max_turns, personas[0], mode, answer),
-        scorer=consultation_scorer(grading_mode, generated_rubric=generated_rubric),
+        scorer=consultation_scorer(grading_mode, allow_self_grading=allow_self_grading, generated_rubric=generated_rubric),
         fail_on_error=on_error,
         metadata={
             "benchmark": benchmark,
@@ -412,5 +431,6 @@ def consultation_task(
             "answer": answer,
             "generated_rubric": generated_rubric,  # false: only the case-derived rubric items
             "role_defaults": {PATIENT_ROLE: EMBEDDED, GENERATOR_ROLE: EMBEDDED},  # used when the role is not bound
+            "allow_self_grading": allow_self_grading,
         },
     )

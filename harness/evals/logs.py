@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.comparable import REFERENCE_PREFIX, SELF_GRADED
+from harness.data import custom_data_label
 from harness.errors import DataError
 from harness.results import OPTIONAL_COLUMNS, RESULT_COLUMNS, normalize
 
@@ -28,6 +30,13 @@ def log_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
+def _data_label(meta: dict) -> str:
+    """The data column: recorded by the task, else (older logs) the user's file, else unknown."""
+    if meta.get("data"):
+        return str(meta["data"])
+    return custom_data_label(meta["data_file"]) if meta.get("data_file") else ""
+
+
 def log_row(path: str | Path) -> dict | None:
     """The results row for one Inspect log, or None when the run has no scores."""
     from inspect_ai.log import read_eval_log
@@ -44,19 +53,28 @@ def log_row(path: str | Path) -> dict | None:
     meta = spec.metadata or {}
     args = spec.task_args or {}
     roles = spec.model_roles or {}
+    epochs = max(1, spec.config.epochs or 1)
+    rubric_graded = bool(meta.get("rubric_graded"))
     grader_cfg = roles.get("grader")
     if isinstance(grader_cfg, list):
         grader_cfg = grader_cfg[0] if grader_cfg else None
-    grader = grader_cfg.model if grader_cfg is not None else (f"{spec.model} (self-graded)" if meta.get("rubric_graded") else "")
+    grader = grader_cfg.model if grader_cfg is not None else (f"{spec.model}{SELF_GRADED}" if rubric_graded else "")
+    responses = meta.get("responses", "model")
+    n = int(log.results.completed_samples) // epochs  # samples, not samples x epochs
+    selected = int(log.results.total_samples) // epochs  # what --limit / --sample-id left of the dataset
     return {
-        "model": spec.model,
+        "model": spec.model if responses == "model" else f"{REFERENCE_PREFIX}{responses}",
         "benchmark": meta.get("benchmark", spec.task.split("/")[-1]),
         "subset": meta.get("subset", args.get("subset", "")) or "",
         "split": meta.get("split", args.get("split", "")) or "",
         "score": float(score),
         "stderr": float(stderr) if stderr is not None else float("nan"),
-        "n": int(log.results.completed_samples) // max(1, spec.config.epochs or 1),  # samples, not samples x epochs
+        "n": n,
+        "epochs": epochs,
+        "data": _data_label(meta),
+        "limited": selected < (spec.dataset.samples or 0),
         "grader": grader,
+        "grader_profile": meta.get("grader_profile", "") if rubric_graded else "",
         "harness": "inspect",
         "date": spec.created[:10],
         "log": str(Path(path).resolve()),

@@ -13,6 +13,8 @@ from inspect_ai.solver import TaskState, generate
 from harness import arguments
 from harness.answers import extract_choice
 from harness.arguments import choice, flag
+from harness.data import custom_data_label
+from harness.evalsets import MEDQA
 from harness.medqa import SPLITS, MCQuestion, format_prompt, load_medqa, parse_shuffle_choices
 
 
@@ -79,6 +81,8 @@ def medqa_task(
             "subset": "usmle_4opt",
             "cot": cot,
             "shuffle_choices": seed,
+            "data": (custom_data_label(path) if path else MEDQA[split].name)
+            + (f" (choices shuffled, seed {seed})" if seed is not None else ""),
             "data_file": str(path) if path else None,
         },
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from inspect_ai.model import (
@@ -16,16 +15,26 @@ from inspect_ai.model import (
     get_model,
     model_roles,
 )
+from inspect_ai.model._model import active_model  # not exported; the model an eval is resolving tasks for
 from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import TaskState
 from inspect_ai.util import JSONSchema
 
 from harness.cache import default_cache
-from harness.errors import ArgumentError, GradingError
-from harness.grading import Grader, GradingMode, RubricGrader
+from harness.errors import ArgumentError, DataError, GradingError
+from harness.evals.failures import TaskFailure
+from harness.grading import (
+    M2BENCH_PROFILE,
+    OFFICIAL_PROFILE,
+    Grader,
+    GradingMode,
+    RubricGrader,
+    Sampling,
+    check_grader_profile,
+    check_grading_mode,
+)
 from harness.rubric import RubricItem, summarize
-
-logger = logging.getLogger(__name__)
+from harness.simple_evals import official_grading
 
 GRADER_ROLE = "grader"
 _MESSAGE = {
@@ -41,14 +50,19 @@ def chat_messages(messages: Sequence[dict[str, str]]) -> list[ChatMessage]:
     return [_MESSAGE[m["role"]](content=m["content"]) for m in messages]
 
 
-def inspect_grader(model: Model, use_schema: bool = True) -> Grader:
-    """Adapt an Inspect model to the engine's grader callable."""
+def inspect_grader(model: Model, use_schema: bool | None = None) -> Grader:
+    """Adapt an Inspect model to the engine's grader callable.
 
-    async def grade(messages: list[dict[str, str]], json_schema: dict | None) -> str:
+    The profile's sampling settings go into the request; the JSON schema goes as a response format
+    when ``use_schema`` says so (None: when the profile asks for it).
+    """
+
+    async def grade(messages: list[dict[str, str]], json_schema: dict | None, sampling: Sampling | None = None) -> str:
+        sampling = sampling or Sampling()
         schema = None
-        if use_schema and json_schema is not None:
+        if json_schema is not None and (sampling.use_schema if use_schema is None else use_schema):
             schema = ResponseSchema(name="verdict", json_schema=JSONSchema.model_validate(json_schema))
-        config = GenerateConfig(temperature=0.0, response_schema=schema)
+        config = GenerateConfig(temperature=sampling.temperature, max_tokens=sampling.max_tokens, response_schema=schema)
         output = await model.generate(chat_messages(messages), config=config)
         if output.error:
             raise RuntimeError(output.error)
@@ -62,6 +76,33 @@ def resolve_grader() -> tuple[Model, bool]:
     if GRADER_ROLE in model_roles():
         return get_model(role=GRADER_ROLE), False
     return get_model(), True
+
+
+def grader_required(task: str) -> str:
+    """The one-line message for a rubric-graded run without a grader role."""
+    try:
+        official = official_grading().grader_model  # read from simple-evals' source
+        which = f"the official HealthBench grader is {official}, e.g. --model-role grader=openai/{official}"
+    except DataError as exc:
+        which = f"the official HealthBench grader is named in simple-evals' source, not available here: {exc}"
+    return (
+        f"{task} needs a grader model: pass --model-role grader=MODEL ({which}; offline: --model-role grader=m2bench/default), "
+        "or -T allow_self_grading=true to let the model under test grade its own answers (its scores are then "
+        "marked self-graded and not comparable)"
+    )
+
+
+def require_grader_role(task: str, allow_self_grading: bool) -> None:
+    """Stop a rubric-graded task at once when no ``grader`` role is bound (unless self-grading is allowed).
+
+    Inspect binds the model roles before it builds the tasks of an eval, so a task builder called by
+    ``inspect eval`` / ``eval("tasks/...")`` sees them and fails before any sample runs. A Task built
+    outside an eval (then passed to ``eval()``) cannot see them: its scorer checks when it first scores.
+    """
+    if active_model() is None:  # not inside an eval's task resolution
+        return
+    if GRADER_ROLE not in model_roles() and not allow_self_grading:
+        raise TaskFailure(grader_required(task))
 
 
 def fail_on_error(max_error_fraction: float) -> bool | float:
@@ -86,62 +127,123 @@ def conversation_of(state: TaskState) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.text} for m in state.input]
 
 
-@metric(name="healthbench")
+@metric(name="healthbench", scores="unreduced")
 def healthbench_metrics() -> Metric:
-    """Headline (clipped mean, bootstrap std) and every tag score, HealthBench style."""
+    """Headline (clipped mean, bootstrap std) and every tag score, HealthBench style.
+
+    Every (sample, epoch) is one entry, as simple-evals pools its repeats: the metric asks Inspect
+    for unreduced scores, so the epochs reducer never averages them first.
+    """
 
     def compute(scores: list[SampleScore]) -> dict[str, float]:
-        per_example = [s.score.metadata["metrics"] for s in scores if s.score.metadata and s.score.metadata.get("metrics")]
-        if not per_example:
+        meta = [s.score.metadata for s in scores if s.score.metadata and s.score.metadata.get("metrics")]
+        if not meta:
             return {}
-        summary = summarize(per_example)
-        out = {"score": summary["overall_score"].mean, "bootstrap_std": summary["overall_score"].bootstrap_std}
+        summary = summarize([m["metrics"] for m in meta])
+        out = {
+            "score": summary["overall_score"].mean,
+            "bootstrap_std": summary["overall_score"].bootstrap_std,
+            "n_scored": float(len(meta)),
+        }
         out.update({name: s.mean for name, s in summary.items() if name != "overall_score" and not name.startswith("level:")})
+        out["grader_retries"] = float(sum(v.get("retries", 0) for m in meta for v in m.get("verdicts", [])))
+        if any(m.get("self_graded") for m in meta):
+            out["self_graded"] = 1.0
         return out
 
     return compute
 
 
 class InspectEngines:
-    """Rubric engines for the Inspect models a scorer grades with: one per model, built on first use."""
+    """Rubric engines for the Inspect models a scorer grades with: one per model, built on first use.
 
-    def __init__(self, mode: GradingMode, structured_output: bool = True, max_attempts: int = 3):
-        self.mode, self.structured_output, self.max_attempts = mode, structured_output, max_attempts
+    ``structured_output``: send the JSON schema as a response format (None: the embedded model always,
+    others when the profile asks for it, i.e. ``m2bench`` yes, ``simple_evals`` no, as upstream).
+    ``allow_self_grading``: without it, grading with the model under test (no ``grader`` role) fails.
+    ``share_verdicts_across_epochs``: identical replies in different epochs share verdicts (default:
+    each epoch is graded afresh).
+    """
+
+    def __init__(
+        self,
+        mode: GradingMode,
+        structured_output: bool | None = None,
+        max_attempts: int = 3,
+        *,
+        profile: str = M2BENCH_PROFILE,
+        allow_self_grading: bool = False,
+        share_verdicts_across_epochs: bool = False,
+        task: str = "this task",
+    ):
+        check_grading_mode(mode, check_grader_profile(profile))
+        self.mode, self.profile, self.structured_output, self.max_attempts = mode, profile, structured_output, max_attempts
+        self.allow_self_grading, self.share_verdicts_across_epochs = allow_self_grading, share_verdicts_across_epochs
+        self.task = task
         self._engines: dict[str, RubricGrader] = {}
-        self._warned_self_graded = False
 
     def engine(self, model: Model) -> RubricGrader:
         name = str(model)
         if name not in self._engines:
+            embedded = name.startswith("m2bench/")
+            use_schema = self.structured_output if self.structured_output is not None else (True if embedded else None)
             self._engines[name] = RubricGrader(
-                inspect_grader(model, self.structured_output),
+                inspect_grader(model, use_schema),
                 grader_id=name,
                 mode=self.mode,
+                profile=self.profile,
                 max_attempts=self.max_attempts,
                 cache=default_cache(),
             )
         return self._engines[name]
 
     def grader_role(self) -> tuple[Model, bool, RubricGrader]:
-        """(grader model, self-graded?, its engine); warns once when the model grades itself."""
+        """(grader model, self-graded?, its engine); self-grading only when allowed."""
         model, self_graded = resolve_grader()
-        if self_graded and not self._warned_self_graded:
-            self._warned_self_graded = True
-            logger.warning("no 'grader' model role bound: %s is grading its own answers", model)
+        if self_graded and not self.allow_self_grading:
+            raise TaskFailure(grader_required(self.task))
         return model, self_graded, self.engine(model)
+
+    def epoch(self, state: TaskState) -> int | None:
+        """The epoch for the grading cache key (None when epochs share verdicts)."""
+        return None if self.share_verdicts_across_epochs else state.epoch
+
+
+def verdict_lines(verdicts, grader: str, self_graded: bool) -> str:
+    head = f"graded by {grader}" + (" (SELF-GRADED: the model under test graded its own answer)" if self_graded else "")
+    return "\n".join([head] + [f"[{'met' if v.met else 'not met'}] {v.item} -- {v.explanation}" for v in verdicts])
 
 
 @scorer(metrics=[healthbench_metrics()])
-def rubric_scorer(grading_mode: GradingMode = "per_criterion", max_attempts: int = 3, structured_output: bool = True):
-    """Grade the final reply against the sample's rubric (``metadata['rubric']``)."""
-    engines = InspectEngines(grading_mode, structured_output, max_attempts)
+def rubric_scorer(
+    grading_mode: GradingMode = "per_criterion",
+    max_attempts: int = 3,
+    structured_output: bool | None = None,
+    grader_profile: str = OFFICIAL_PROFILE,
+    allow_self_grading: bool = False,
+    share_verdicts_across_epochs: bool = False,
+    task: str = "this task",
+):
+    """Grade the final reply against the sample's rubric (``metadata['rubric']``), by default as simple-evals does."""
+    engines = InspectEngines(
+        grading_mode,
+        structured_output,
+        max_attempts,
+        profile=grader_profile,
+        allow_self_grading=allow_self_grading,
+        share_verdicts_across_epochs=share_verdicts_across_epochs,
+        task=task,
+    )
 
     async def score(state: TaskState, target: Target) -> Score:
         model, self_graded, engine = engines.grader_role()
         grader_name = str(model)
         rubric = rubric_from_metadata(state.metadata["rubric"])
         result = await engine.grade(
-            conversation_of(state), state.output.completion, rubric, state.metadata.get("example_tags", ())
+            state.metadata.get("prompt") or conversation_of(state),  # the row's own messages, roles as written
+            state.output.completion,
+            rubric,
+            state.metadata.get("example_tags", ()),
+            epoch=engines.epoch(state),
         )
         if result.errors:
             listing = "; ".join(f"{v.item.criterion[:80]!r}: {v.error}" for v in result.errors)
@@ -151,14 +253,16 @@ def rubric_scorer(grading_mode: GradingMode = "per_criterion", max_attempts: int
         return Score(
             value=result.score,
             answer=state.output.completion,
-            explanation="\n".join(f"[{'met' if v.met else 'not met'}] {v.item} -- {v.explanation}" for v in result.verdicts),
+            explanation=verdict_lines(result.verdicts, grader_name, self_graded),
             metadata={
                 "metrics": result.metrics,
                 "verdicts": [v.to_dict() for v in result.verdicts],
                 "grader": grader_name,
                 "self_graded": self_graded,
+                "grader_profile": grader_profile,
                 "grading_mode": grading_mode,
                 "grader_calls": result.grader_calls,
+                "epoch": state.epoch,
             },
         )
 

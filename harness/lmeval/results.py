@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.data import custom_data_label
 from harness.errors import DataError, run_cli
+from harness.evalsets import MEDQA
 from harness.results import RESULT_COLUMNS, append_results, normalize
 
 # lm-eval task -> (benchmark, subset, split); the subset matches the Inspect task's metadata
@@ -72,6 +74,15 @@ def _date(data: dict) -> str:
     return str(value or "")[:10]
 
 
+def _data_label(task: str, split: str, metadata: dict) -> str:
+    """Our tasks read the official MedQA files unless --metadata gave a data_file or shuffled the choices."""
+    if task not in TASKS or not task.startswith("m2_"):
+        return f"lm-eval:{task}"  # a task of lm-eval's own, with its own copy of the data
+    data_file, seed = metadata.get("data_file"), metadata.get("shuffle_choices")
+    label = custom_data_label(data_file) if data_file else MEDQA[split].name
+    return label + (f" (choices shuffled, seed {seed})" if seed not in (None, "") else "")
+
+
 def lmeval_rows(path: str | Path, model: str | None = None) -> list[dict]:
     """Results rows (one per task) from one lm-eval results JSON."""
     path = Path(path)
@@ -90,7 +101,9 @@ def lmeval_rows(path: str | Path, model: str | None = None) -> list[dict]:
         if found is None:
             continue  # a group row or a task without an accuracy-like metric
         benchmark, subset, split = TASKS.get(task, (task, "", ""))
-        n = (counts.get(task) or {}).get("effective", results.get("sample_len"))
+        count = counts.get(task) or {}
+        n = count.get("effective", results.get("sample_len"))
+        original = count.get("original")
         rows.append(
             {
                 "model": model or _model_name(data),
@@ -100,7 +113,11 @@ def lmeval_rows(path: str | Path, model: str | None = None) -> list[dict]:
                 "score": found[0],
                 "stderr": found[1],
                 "n": int(n) if n is not None else None,
+                "epochs": 1,
+                "data": _data_label(task, split, ((data.get("configs") or {}).get(task) or {}).get("metadata") or {}),
+                "limited": None if n is None or original is None else int(n) < int(original),
                 "grader": "",
+                "grader_profile": "",
                 "harness": "lm-eval",
                 "date": _date(data),
                 "log": f"{path.resolve()}#{task}",

@@ -9,7 +9,8 @@ field)`` (line 1 is the header, so the first data row is line 2).
   (dense | moe | unknown), params_total_b, params_active_b (billions), source, note.
   ``unknown`` means no public parameter count (closed models): both counts stay empty.
 - ``own_runs.csv``: the ``harness.results`` table (scores as fractions 0-1), appended with
-  ``python -m harness.tools.report add-runs``.
+  ``python -m harness.tools.report add-runs``; whether each run is comparable with the published
+  numbers is recomputed on load (``harness.comparable``), never trusted from the file.
 
 Run ``python -m harness.reporting.leaderboard`` to validate the files.
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import DataError, run_cli
-from harness.results import RESULT_COLUMNS, normalize
+from harness.results import BASE_COLUMNS, RESULT_COLUMNS, normalize
 
 LEADERBOARD_DIR = Path(__file__).resolve().parents[2] / "leaderboards"
 PUBLISHED_COLUMNS = ["model", "benchmark", "subset", "score", "source", "source_ref", "date", "note"]
@@ -129,11 +130,11 @@ def load_models(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def load_own_runs(path: str | Path | None = None) -> pd.DataFrame:
-    """Own results table (``harness.results`` columns); empty when the file does not exist."""
+    """Own results table (``harness.results`` columns, comparability recomputed); empty when the file does not exist."""
     path = Path(path) if path else LEADERBOARD_DIR / "own_runs.csv"
     if not path.is_file():
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    rows = _rows(path, RESULT_COLUMNS, ["model", "benchmark", "score", "log"])
+    rows = _rows(path, BASE_COLUMNS, ["model", "benchmark", "score", "log"])
     for line, row in rows:
         _number(path, line, "score", row["score"], 0, 1)
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
@@ -175,7 +176,7 @@ def validate(directory: str | Path | None = None) -> list[str]:
     return [
         f"{directory / 'published.csv'}: {len(published)} rows",
         f"{directory / 'models.csv'}: {len(registry.models)} rows",
-        f"{directory / 'own_runs.csv'}: {len(own)} rows",
+        f"{directory / 'own_runs.csv'}: {len(own)} rows ({int(own['comparable'].sum())} comparable with published numbers)",
     ]
 
 

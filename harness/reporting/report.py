@@ -3,6 +3,9 @@
 Reads only tables: published scores from leaderboards/published.csv (0-100), own runs as a
 results table (``harness.results``; scores 0-1, shown x100), parameter counts from
 leaderboards/models.csv (a model without one is listed as unknown and not plotted).
+Own runs that are not comparable with the published numbers (``harness.comparable``: not the
+official file in full, not the official grader profile, self-graded, too few samples) are kept
+apart: a separate, labelled layer of the chart and a separate table, never on the frontier.
 The command line is ``python -m harness.tools.report``.
 """
 
@@ -13,6 +16,7 @@ import math
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -37,6 +41,8 @@ POINT_COLUMNS = [
     "source_ref",
     "date",
     "log",
+    "comparable",
+    "why_not_comparable",
     "on_frontier",
 ]
 KIND_LABEL = {"total": "total parameters", "active": "active parameters per token (MoE)"}
@@ -96,6 +102,8 @@ def build(
                 "source_ref": r["source_ref"],
                 "date": r["date"],
                 "log": "",
+                "comparable": True,
+                "why_not_comparable": "",
             }
         )
     for _, r in own[own["benchmark"] == benchmark].iterrows():
@@ -112,6 +120,8 @@ def build(
                 "source_ref": Path(str(r["log"])).name,
                 "date": r["date"],
                 "log": r["log"],
+                "comparable": bool(r["comparable"]),
+                "why_not_comparable": r["why_not_comparable"],
             }
         )
 
@@ -135,7 +145,10 @@ def build(
     table = pd.DataFrame(rows, columns=[c for c in POINT_COLUMNS if c != "on_frontier"])
     has = table["params_b"].notna()
     points = table[has].reset_index(drop=True)
-    points["on_frontier"] = frontier(points, "params_b", "score") if len(points) else pd.Series(dtype=bool)
+    points["on_frontier"] = False
+    comparable = points["comparable"].astype(bool)
+    if comparable.any():  # the frontier is drawn among comparable results only
+        points.loc[comparable, "on_frontier"] = frontier(points[comparable], "params_b", "score")
     points = points.sort_values(["params_b", "score"], ascending=[True, False]).reset_index(drop=True)
     unknown = table[~has].sort_values("score", ascending=False).reset_index(drop=True)
     return ParetoReport(benchmark, kind, points, unknown, messages)
@@ -170,11 +183,7 @@ def _label_points(ax, points: pd.DataFrame) -> None:
     for _, p in points.iterrows():
         text = p["model"]
         if p["origin"] == "own":
-            notes = (
-                ["own"]
-                + ([f"n={p['n']:.0f}"] if pd.notna(p["n"]) else [])
-                + (["self-graded"] if "self-graded" in str(p["grader"]) or p["grader"] == p["model"] else [])
-            )
+            notes = ["own"] + ([f"n={p['n']:.0f}"] if pd.notna(p["n"]) else []) + ([] if p["comparable"] else ["NOT COMPARABLE"])
             text += f" ({', '.join(notes)})"
         for dx, dy in offsets:
             label = ax.annotate(
@@ -205,7 +214,8 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
     points = report.points
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=150)
     published = points[points["origin"] == "published"]
-    own = points[points["origin"] == "own"]
+    own = points[(points["origin"] == "own") & points["comparable"].astype(bool)]
+    apart = points[(points["origin"] == "own") & ~points["comparable"].astype(bool)]
     front = points[points["on_frontier"]].sort_values("params_b")
     if len(front):
         ax.step(
@@ -222,17 +232,19 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
     ax.scatter(published["params_b"], published["score"], s=45, color="#1f77b4", zorder=3, label="published")
     if len(own):
         ax.errorbar(own["params_b"], own["score"], yerr=own["stderr"].fillna(0), fmt="none", ecolor="#ff7f0e", zorder=3)
-        ax.scatter(
-            own["params_b"],
-            own["score"],
-            s=140,
-            marker="*",
-            color="#ff7f0e",
-            edgecolors="black",
-            lw=0.6,
-            zorder=4,
-            label="own run",
-        )
+    layers: list[
+        tuple[pd.DataFrame, dict[str, Any], str]
+    ] = [  # runs not comparable with published scores get their own layer: hollow grey, never on the frontier
+        (own, {"color": "#ff7f0e", "edgecolors": "black", "lw": 0.6}, "own run"),
+        (
+            apart,
+            {"facecolors": "none", "edgecolors": "#7f7f7f", "lw": 1.0},
+            "own run, NOT comparable with published scores (see table)",
+        ),
+    ]
+    for layer, style, label in layers:
+        if len(layer):
+            ax.scatter(layer["params_b"], layer["score"], s=140, marker="*", zorder=4, label=label, **style)
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
@@ -256,7 +268,9 @@ def plot(report: ParetoReport, path: str | Path) -> Path:
     ax.set_title(f"{report.benchmark}: score vs {label} - {report.date}")
     ax.grid(True, which="both", alpha=0.25)
     if len(report.unknown):
-        listed = ", ".join(f"{r.model} {r.score:.1f}" for r in report.unknown.itertuples())
+        listed = ", ".join(
+            f"{r.model} {r.score:.1f}" + ("" if r.comparable else " (NOT comparable)") for r in report.unknown.itertuples()
+        )
         fig.text(0.01, 0.01, f"Not plotted (parameter count unknown): {listed}", fontsize=7, color="#555555", wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     _label_points(ax, points)  # after the layout, so overlap checks use the final positions
@@ -280,6 +294,10 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _row(*cells) -> str:
+    return "| " + " | ".join(_cell(x) for x in cells) + " |"
+
+
 def markdown(report: ParetoReport, image_name: str, command: str) -> str:
     """The table that goes with the chart."""
     lines = [
@@ -293,28 +311,50 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
         "| model | origin | subset | params total (B) | params active (B) | score | stderr | n | Pareto | source | grader / note |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in report.points.itertuples():
+    comparable = report.points["comparable"].astype(bool)
+    for r in report.points[comparable].itertuples():
         lines.append(
-            "| "
-            + " | ".join(
-                _cell(x)
-                for x in [
+            _row(
+                r.model,
+                r.origin,
+                r.subset,
+                _fmt(r.params_total_b),
+                _fmt(r.params_active_b),
+                f"{r.score:.1f}",
+                _fmt(r.stderr, ".1f", ""),
+                _fmt(r.n, ".0f", ""),
+                "yes" if r.on_frontier else "",
+                f"{r.source}, {r.source_ref}",
+                r.grader,
+            )
+        )
+    apart = pd.concat([report.points[~comparable], report.unknown[~report.unknown["comparable"].astype(bool)]])
+    if len(apart):
+        lines += [
+            "",
+            "## Own runs NOT comparable with the published scores",
+            "",
+            "Kept apart (hollow grey stars on the chart, never on the frontier); the reasons come from",
+            "`harness/comparable.py`.",
+            "",
+            "| model | subset | score | stderr | n | why not comparable | grader | log |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in apart.itertuples():
+            lines.append(
+                _row(
                     r.model,
-                    r.origin,
                     r.subset,
-                    _fmt(r.params_total_b),
-                    _fmt(r.params_active_b),
                     f"{r.score:.1f}",
                     _fmt(r.stderr, ".1f", ""),
                     _fmt(r.n, ".0f", ""),
-                    "yes" if r.on_frontier else "",
-                    f"{r.source}, {r.source_ref}",
+                    r.why_not_comparable,
                     r.grader,
-                ]
+                    r.source_ref,
+                )
             )
-            + " |"
-        )
-    if len(report.unknown):
+    unknown = report.unknown[report.unknown["comparable"].astype(bool)]
+    if len(unknown):
         lines += [
             "",
             "## Parameter count unknown (listed, not plotted)",
@@ -322,14 +362,8 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
             "| model | origin | subset | score | source | grader / note |",
             "|---|---|---|---|---|---|",
         ]
-        for r in report.unknown.itertuples():
-            lines.append(
-                "| "
-                + " | ".join(
-                    _cell(x) for x in [r.model, r.origin, r.subset, f"{r.score:.1f}", f"{r.source}, {r.source_ref}", r.grader]
-                )
-                + " |"
-            )
+        for r in unknown.itertuples():
+            lines.append(_row(r.model, r.origin, r.subset, f"{r.score:.1f}", f"{r.source}, {r.source_ref}", r.grader))
     if report.messages:
         lines += ["", "## Notes", ""] + [f"- {m}" for m in report.messages]
     lines += [

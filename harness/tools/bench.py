@@ -188,7 +188,7 @@ async def full_run_async(examples, base_url: str, mode: str, concurrency: int) -
 
 
 def full_run_threadpool(examples, base_url: str, concurrency: int) -> list:
-    """The official reference's shape (openai/simple-evals healthbench_eval.py): a thread pool over
+    """The official reference's shape (openai/simple-evals' HealthBench eval): a thread pool over
     examples, a synchronous OpenAI client, and per example a second pool over rubric items of
     ``os.cpu_count()`` threads (``common.map_with_progress``' default), one grader call per item."""
     from openai import OpenAI

@@ -4,12 +4,14 @@ Real HTTP/1.1 on 127.0.0.1 (stdlib asyncio, keep-alive; sustains hundreds of con
 in-flight requests), serving ``POST /v1/chat/completions`` and ``GET /v1/models``.
 
 Replies:
-- **grader requests** (the prompt holds ``<criterion>...</criterion>`` tags, as the prompts of
-  ``harness.grading`` do): a JSON verdict per criterion from ``simulated_verdict(criterion)``,
-  which depends only on the criterion text, so per-criterion and batched grading get identical
-  verdicts. One criterion with a single-verdict schema (or no "one entry per criterion"
-  instruction) gets ``{"explanation", "criteria_met"}``; otherwise ``{"1": {...}, "2": {...}}``.
-- **other requests** (the model under test): the canned ``model_reply``.
+- **grader requests** (prompts of either grader profile, read by ``harness.grading.parse_grading_prompt``):
+  a JSON verdict per criterion from ``simulated_verdict(criterion)``, which depends only on the
+  criterion text, so per-criterion and batched grading, and both profiles, get identical verdicts.
+  A single-criterion prompt (or a single-verdict schema) gets ``{"explanation", "criteria_met"}``;
+  a batched one ``{"1": {...}, "2": {...}}``.
+- **other requests with a JSON schema** (e.g. the rubric generator's): ``schema_instance(schema)``,
+  a fixed value that matches the schema (enums take their first value, arrays one element).
+- **other requests** (the model under test, the patient): the canned ``model_reply``.
 
 Usage::
 
@@ -59,10 +61,9 @@ import urllib.request
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 
-from harness.grading import is_batched_prompt
+from harness.grading import parse_grading_prompt
 
 FAULT_KINDS = ("http_500", "http_429", "timeout", "truncated_json", "non_json", "empty", "bad_body")
-CRITERION = re.compile(r"<criterion>(.*?)</criterion>", re.DOTALL)
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 DEFAULT_MODEL_REPLY = (
     "Thank you for the question. Based on what you describe, this is most often not serious, "
@@ -85,19 +86,36 @@ def simulated_verdict(criterion: str, true_rate: float = 0.6) -> bool:
     return int.from_bytes(digest[:4], "big") / 2**32 < true_rate
 
 
-def grader_reply(prompt: str, json_schema: dict | None = None) -> str | None:
-    """The simulated grader's reply to a grading prompt, or None when it is not one."""
-    criteria = CRITERION.findall(prompt)
-    if not criteria:
+def grader_reply(messages: str | list[dict], json_schema: dict | None = None) -> str | None:
+    """The simulated grader's reply to a grading prompt (text or chat messages), or None when it is not one."""
+    prompt = parse_grading_prompt(messages)
+    if prompt is None or not prompt.criteria:
         return None
+    criteria = prompt.criteria
     props = (json_schema or {}).get("properties", {})
-    single = "criteria_met" in props if props else (len(criteria) == 1 and not is_batched_prompt(prompt))
+    single = "criteria_met" in props if props else not prompt.batched
     if single:
         met = simulated_verdict(criteria[0])
         return json.dumps({"explanation": f"simulated: {'met' if met else 'not met'}", "criteria_met": met})
     return json.dumps(
         {str(n): {"explanation": "simulated", "criteria_met": simulated_verdict(c)} for n, c in enumerate(criteria, 1)}
     )
+
+
+def schema_instance(schema: dict) -> object:
+    """A deterministic value matching a simple JSON schema (objects, arrays, enums, strings, numbers, booleans)."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: schema_instance(sub) for name, sub in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [schema_instance(schema.get("items", {"type": "string"}))]
+    if kind == "boolean":
+        return True
+    if kind in ("integer", "number"):
+        return 1
+    return "simulated"
 
 
 class SimServer:
@@ -279,15 +297,18 @@ class SimServer:
             return 404, _error(f"no route {method} {path}", "not_found"), []
         try:
             request = json.loads(body or b"{}")
-            messages = request["messages"]
-            text = "\n".join(_content_text(m.get("content")) for m in messages)
+            request["messages"] = [
+                {"role": m.get("role"), "content": _content_text(m.get("content"))} for m in request["messages"]
+            ]
+            text = "\n".join(m["content"] for m in request["messages"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return 400, _error(f"bad request: {exc}", "invalid_request_error"), []
         return await self._complete(request, text)
 
     async def _complete(self, request: dict, text: str) -> tuple[int, bytes, list[str]]:
+        """The reply to one chat request (``request["messages"]`` with text contents; ``text``: all of them joined)."""
         schema = ((request.get("response_format") or {}).get("json_schema") or {}).get("schema")
-        reply = grader_reply(text, schema)
+        reply = grader_reply(request["messages"], schema)
         is_grader = reply is not None
         fault = self._queued.popleft() if self._queued else None
         if fault is None and self.error_rate > 0 and self.faults and self._rng.random() < self.error_rate:
@@ -316,7 +337,7 @@ class SimServer:
             return 429, _error("simulated rate limit", "rate_limit_exceeded"), ["Retry-After: 0"]
         if fault == "bad_body":
             return 200, b'{"id": "chatcmpl-sim", "choices": [{"index": 0, "mess', []
-        content = reply if reply is not None else self.model_reply
+        content = reply if reply is not None else (json.dumps(schema_instance(schema)) if schema else self.model_reply)
         if fault == "truncated_json":
             content = content[: len(content) // 2]
         elif fault == "non_json":

@@ -12,6 +12,17 @@ def craftmd(
     persona: str = "neutral",
     grading_mode: str = "per_criterion",
     max_error_fraction: float = 0.05,
+    allow_self_grading: bool = False,
 ) -> Task:
     """CRAFT-MD: the same cases as a vignette, a multi-turn conversation or a summarised conversation, answered by multiple choice or free text."""
-    return consultation_task(cases, max_turns, persona, format, grading_mode, max_error_fraction, answer, benchmark="craftmd")
+    return consultation_task(
+        cases,
+        max_turns,
+        persona,
+        format,
+        grading_mode,
+        max_error_fraction,
+        answer,
+        benchmark="craftmd",
+        allow_self_grading=allow_self_grading,
+    )

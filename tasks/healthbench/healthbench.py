@@ -1,6 +1,7 @@
 from inspect_ai import Task, task
 
 from harness.evals.healthbench import healthbench_task
+from harness.grading import OFFICIAL_PROFILE
 
 
 @task
@@ -8,8 +9,22 @@ def healthbench(
     subset: str = "full",
     data_file: str | None = None,
     grading_mode: str = "per_criterion",
-    structured_output: bool = True,
+    grader_profile: str = OFFICIAL_PROFILE,
+    structured_output: bool | None = None,
     max_error_fraction: float = 0.05,
+    allow_self_grading: bool = False,
+    responses: str = "model",
+    share_verdicts_across_epochs: bool = False,
 ) -> Task:
-    """HealthBench (subset = full | hard | consensus), rubric-graded by the `grader` model role."""
-    return healthbench_task(subset, data_file, grading_mode, structured_output, max_error_fraction)
+    """HealthBench (subset = full | hard | consensus), rubric-graded by the `grader` model role (official grading by default)."""
+    return healthbench_task(
+        subset,
+        data_file,
+        grading_mode,
+        grader_profile,
+        structured_output,
+        max_error_fraction,
+        allow_self_grading,
+        responses,
+        share_verdicts_across_epochs,
+    )

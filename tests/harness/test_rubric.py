@@ -47,7 +47,7 @@ def test_bootstrap_is_reproducible_with_a_seed():
     assert bootstrap_std(values, seed=7) == bootstrap_std(values, seed=7)
     assert bootstrap_std(values, seed=7) != bootstrap_std(values, seed=8)
     assert 0 < bootstrap_std(values) < 0.3
-    assert bootstrap_std([0.4]) == 0.0
+    assert bootstrap_std([0.4]) == pytest.approx(0.0, abs=1e-12)  # upstream's float noise, kept identical
 
 
 def test_summarize_counts_examples_per_metric():

@@ -19,9 +19,9 @@ from inspect_ai.model import GenerateConfig, get_model
 
 from harness.clients import OpenAIChat, redact_url
 from harness.evals.logs import results_table
-from harness.grading import RubricGrader
+from harness.grading import RubricGrader, parse_grading_prompt
 from harness.healthbench import load_file
-from harness.tools.sim_server import CRITERION, SimServer
+from harness.tools.sim_server import SimServer
 from tests.helpers.paths import FIXTURES, ROOT, shared_file
 
 KEY = "sk-test-SECRET123"
@@ -37,7 +37,7 @@ class FailsOnce(SimServer):
     """Every grading request about the knee sample fails (so error texts get logged)."""
 
     async def _complete(self, request, text):
-        if "swollen and warm" in text and CRITERION.search(text):
+        if "swollen and warm" in text and parse_grading_prompt(request["messages"]) is not None:
             self._queued.appendleft("http_500")
         return await super()._complete(request, text)
 

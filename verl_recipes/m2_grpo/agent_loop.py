@@ -5,10 +5,14 @@ registered by name; rows select it with ``agent_name``; ``config/agent_loops.yam
 it in every rollout worker). The episode itself is the harness's: ``run_consultation`` with
 ``ChatDoctor`` (the JSON tool protocol) and ``PatientSimulator``, unchanged. Only the chat
 callable is verl-specific: ``TokenChat`` keeps the token stream, so doctor tokens get
-``response_mask`` 1 and patient/exam/test text gets 0 (not trained on).
+``response_mask`` 1 and patient/exam/test text gets 0 (not trained on), and it carries verl's
+``TokenOutput`` through as ``ToolAgentLoop`` does (extra fields, preemption count, routed experts;
+an aborted generation ends the episode).
 
-The reward (consultation rubric score via ``reward.compute_score``) is computed here, at the end
-of the episode, and returned as ``reward_score`` with the same extra keys as every other row.
+The loop computes no reward: it records the episode in ``extra_fields["transcript"]`` and verl's
+reward worker scores it like every other row (the configured reward manager with the stage's
+reward kwargs and overlong penalty; ``reward_manager.M2RewardManager`` hands the transcript to
+``reward.compute_score``).
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from uuid import uuid4
 
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 from verl.utils.profiler import simple_timer
+from verl.workers.rollout.replica import TokenOutput
 
 from harness.consultation import ChatDoctor, run_consultation
 from harness.patient import PatientSimulator
-from verl_recipes.m2_grpo import reward
 from verl_recipes.m2_grpo.consultation import MODE, case_of, patient_chat
 
 DEFAULT_TURNS = 8
+SPEC_DECODE_KEYS = ("spec_num_draft_tokens", "spec_num_accepted_tokens", "spec_num_verify_steps")  # summed over turns
 
 
 class TokenChat:
@@ -40,14 +45,20 @@ class TokenChat:
         self.seen: list[dict[str, str]] = []
         self.turns = self.observations = 0
         self.metrics: dict[str, Any] = {}
-        self.out_of_budget = False
+        self.extra_fields: dict[str, Any] = {}
+        self.routed_experts: Any = None
+        self.out_of_budget = self.aborted = False
 
     @property
     def prompt_length(self) -> int:
         return len(self.token_ids) - len(self.response_mask)
 
+    @property
+    def done(self) -> bool:
+        return self.out_of_budget or self.aborted
+
     async def __call__(self, messages: list[dict[str, str]]) -> str:
-        if self.out_of_budget:
+        if self.done:
             return ""
         if not self.token_ids:
             self.token_ids = await self.loop.ct_build_initial_tokens(messages)
@@ -66,6 +77,7 @@ class TokenChat:
             output = await self.loop.server_manager.generate(
                 request_id=self.request_id, prompt_ids=self.token_ids, sampling_params=self.sampling_params
             )
+        self.carry(output)
         merged, mask, logprobs = await self.loop.ct_merge_assistant_token(
             self.token_ids,
             output.token_ids,
@@ -83,6 +95,28 @@ class TokenChat:
             self.out_of_budget = True
         return text
 
+    def carry(self, output: TokenOutput) -> None:
+        """What ``ToolAgentLoop`` keeps of each ``TokenOutput``: preemptions (summed), the first turn's
+        extra fields (then the newest ``max_global_steps`` and summed speculative-decoding counts),
+        the routed experts of the whole stream (the newest turn's covers it), the abort."""
+        preempted = output.num_preempted if output.num_preempted is not None else None
+        if "num_preempted" not in self.metrics:
+            self.metrics["num_preempted"] = preempted if preempted is not None else -1
+        elif preempted is not None:
+            self.metrics["num_preempted"] += preempted
+        if not self.extra_fields:
+            self.extra_fields.update(output.extra_fields)
+        else:
+            if output.extra_fields.get("max_global_steps"):
+                self.extra_fields["max_global_steps"] = output.extra_fields["max_global_steps"]
+            for key in SPEC_DECODE_KEYS:
+                if key in output.extra_fields and key in self.extra_fields:
+                    self.extra_fields[key] = int(self.extra_fields[key]) + int(output.extra_fields[key])
+        if output.routed_experts is not None:
+            self.routed_experts = output.routed_experts
+        if output.stop_reason in ("aborted", "abort"):
+            self.aborted = True
+
 
 @register("m2_consultation")
 class ConsultationAgentLoop(AgentLoopBase):
@@ -91,8 +125,6 @@ class ConsultationAgentLoop(AgentLoopBase):
         super().__init__(*args, **kwargs)
         self.response_length = self.rollout_config.response_length
         self.max_turns = self.rollout_config.multi_turn.max_assistant_turns or DEFAULT_TURNS
-        overlong = (self.config.reward.get("reward_kwargs") or {}).get("overlong_buffer_cfg") or {}
-        self.overlong_keys = bool(overlong.get("enable") and overlong.get("log"))  # dapo logs these for other rows
 
     async def run(self, sampling_params: dict[str, Any], **kwargs) -> AgentLoopOutput:
         extra_info = dict(kwargs.get("extra_info") or {})
@@ -102,23 +134,22 @@ class ConsultationAgentLoop(AgentLoopBase):
         doctor.messages = [dict(m) for m in kwargs["raw_prompt"]][:1]  # the row's system prompt (same text)
         patient = PatientSimulator(case, patient_chat())
         episode = await run_consultation(case, doctor, patient, self.max_turns, MODE)
-        record = json.dumps(episode.to_dict())
-        final = doctor.messages[-1]["content"] if doctor.messages[-1]["role"] == "assistant" else ""
-        with simple_timer("compute_score", chat.metrics):
-            result = await reward.compute_score(
-                reward.CONSULTATION, final, kwargs["reward_model"]["ground_truth"], {**extra_info, "transcript": record}
-            )
-        info: dict[str, Any] = dict(result)
-        if self.overlong_keys:
-            info.update(overlong_reward=0.0, overlong=False)
         n = self.response_length
+        prompt_ids = chat.token_ids[: chat.prompt_length]
+        extra_fields = {
+            **chat.extra_fields,
+            "transcript": json.dumps(episode.to_dict()),
+            "aborted": chat.aborted,
+            "turn_scores": [],
+            "tool_rewards": [],
+        }
         return AgentLoopOutput(
-            prompt_ids=chat.token_ids[: chat.prompt_length],
+            prompt_ids=prompt_ids,
             response_ids=chat.token_ids[chat.prompt_length :][:n],
             response_mask=chat.response_mask[:n],
             response_logprobs=chat.logprobs[:n] if chat.logprobs else None,
-            reward_score=result["score"],
+            routed_experts=chat.routed_experts[: len(prompt_ids) + n] if chat.routed_experts is not None else None,
             num_turns=chat.turns + chat.observations + 1,  # as ToolAgentLoop: prompt + assistant + user turns
             metrics=chat.metrics,
-            extra_fields={"reward_extra_info": info, "transcript": record, "turn_scores": [], "tool_rewards": []},
+            extra_fields=extra_fields,
         )

@@ -21,7 +21,7 @@ from pathlib import Path
 from harness.cache import GradingCache
 from harness.clients import OpenAIChat
 from harness.data import resolve
-from harness.grading import criterion_prompt
+from harness.grading import M2BENCH_PROFILE, criterion_prompt
 from harness.healthbench import HealthBenchExample, load_file
 from harness.tools.bench import OSS_SAMPLE, SCENARIOS, Size, clients, main, response_for
 from harness.tools.sim_server import SimProcess
@@ -41,7 +41,9 @@ def reward_batch(size: Size) -> list[tuple[HealthBenchExample, str]]:
 def reward_scorer(grader: OpenAIChat, mode: str, concurrency: int, cache: GradingCache):
     """``score(example, response) -> awaitable`` through the verl reward bridge
     (``reward.compute_score``). Returns (path description, score function, engine)."""
-    engine = reward.configure(grader, grader_id="sim-grader", mode=mode, max_concurrency=concurrency, cache=cache)
+    engine = reward.configure(
+        grader, grader_id="sim-grader", mode=mode, max_concurrency=concurrency, cache=cache, healthbench_profile=M2BENCH_PROFILE
+    )  # both modes with our prompt, so the two compare like for like
 
     async def score_bridge(example, response):
         extra = {

@@ -53,8 +53,9 @@ def samples(rows: list[dict]) -> list[tuple[dict, str, float | None]]:
     return out
 
 
-def data_proto(row: dict, response: str, tokenizer: Any):
-    """One verl batch item as the rollout produces it (prompt ids + response ids + masks)."""
+def data_proto(row: dict, response: str, tokenizer: Any, recorded: dict | None = None):
+    """One verl batch item as the rollout produces it (prompt ids + response ids + masks; ``recorded``:
+    the agent loop's extra fields, which verl hands to the reward worker as ``tool_extra_fields``)."""
     import numpy as np
     import torch
     from verl import DataProto
@@ -73,6 +74,7 @@ def data_proto(row: dict, response: str, tokenizer: Any):
         "data_source": np.array([row["data_source"]], dtype=object),
         "reward_model": np.array([row["reward_model"]], dtype=object),
         "extra_info": np.array([extra], dtype=object),
+        "tool_extra_fields": np.array([recorded or {}], dtype=object),
     }
     return DataProto.from_dict(tensors=batch, non_tensors=non_tensor)
 
@@ -101,17 +103,20 @@ async def reward_check(cfg, paths: dict[str, Path]) -> list[dict]:
         if expected is not None and info["score"] != expected:
             raise M2BenchError(f"reward check: expected score {expected} for {line['item_id']}, got {line}")
     consultation = [r for r in rows if r["data_source"] == reward.CONSULTATION]
-    if consultation:  # multi-turn rows are scored inside the agent loop: check that path
-        info = await check_episode(consultation[0])
+    if consultation:  # a scripted episode with the real patient simulator, rewarded as the agent loop's output is
+        row = consultation[0]
+        final, transcript = await check_episode(row)
+        out = await manager.run_single(data_proto(row, final, tokenizer, {"transcript": transcript}))
+        info = {k: float(v) for k, v in out["reward_extra_info"].items() if k in reward.EXTRA_KEYS}
         line = {
             "data_source": reward.CONSULTATION,
-            "item_id": consultation[0]["extra_info"]["item_id"],
-            "reward": info["score"],
+            "item_id": row["extra_info"]["item_id"],
+            "reward": float(out["reward_score"]),
             **info,
             "grader": reward.engine().grader_id,
         }
         results.append(line)
-        if info["reward_valid"] != 1.0:
+        if info.get("reward_valid") != 1.0:
             raise M2BenchError(f"reward check failed for {line['item_id']}: {line}")
     return results
 
@@ -132,10 +137,10 @@ class ScriptedDoctor:
         )
 
 
-async def check_episode(row: dict, max_turns: int = 3) -> dict[str, float]:
-    """One scripted episode against the real patient simulator, scored like the agent loop scores it."""
+async def check_episode(row: dict, max_turns: int = 3) -> tuple[str, str]:
+    """One scripted episode against the real patient simulator: (final doctor message, transcript JSON),
+    what the m2_consultation agent loop hands to the reward worker."""
     case = case_of(row["extra_info"])
     episode = await run_consultation(case, ScriptedDoctor(case), PatientSimulator(case, patient_chat()), max_turns, MODE)
     final = tool_call_json(Action("final_assessment", case.diagnosis, episode.assessment)) if episode.assessment else ""
-    extra = {**row["extra_info"], "transcript": json.dumps(episode.to_dict())}
-    return await reward.compute_score(reward.CONSULTATION, final, row["reward_model"]["ground_truth"], extra)
+    return final, json.dumps(episode.to_dict())

@@ -4,13 +4,12 @@
   sends first (doctor instructions + JSON tool protocol, then the case opening);
 - ``consultation_reward(...)``: ``harness.consultation.score_record`` (``score_consultation`` on the episode record)
   (rubric from ``harness.rubric_generator.case_rubric`` with the reward grader as generator);
-- ``patient_chat()``: the patient model: ``M2BENCH_PATIENT_BASE_URL`` + ``M2BENCH_PATIENT_MODEL``
-  (OpenAI-compatible), else the grader endpoint, else the embedded model.
+- ``patient_chat()``: the patient model, ``grader.endpoint("patient")`` (the recipe's one role
+  lookup: ``M2BENCH_PATIENT_*``, else the grader's endpoint), else the embedded model.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,8 +24,6 @@ from harness.local_model import local_grader
 from harness.rubric_generator import case_rubric
 from verl_recipes.m2_grpo import grader
 
-PATIENT_URL_ENV = "M2BENCH_PATIENT_BASE_URL"
-PATIENT_MODEL_ENV = "M2BENCH_PATIENT_MODEL"
 MODE = "conversation"
 
 
@@ -41,31 +38,23 @@ def case_of(extra_info: dict) -> Case:
     return Case.from_dict(grader.json_field(extra_info["case"]))
 
 
-_patient: dict[tuple, Callable[[list[dict[str, str]]], Awaitable[str]]] = {}
+_patient: dict[grader.Endpoint | None, Callable[[list[dict[str, str]]], Awaitable[str]]] = {}
 
 
 def patient_chat() -> Callable[[list[dict[str, str]]], Awaitable[str]]:
-    """The patient simulator's model (see module docstring); one client per environment setting."""
-    key = tuple(os.environ.get(k) for k in (PATIENT_URL_ENV, PATIENT_MODEL_ENV, grader.GRADER_URL_ENV, grader.GRADER_MODEL_ENV))
-    if key not in _patient:
-        _patient[key] = _make_patient_chat()
-    return _patient[key]
-
-
-def _make_patient_chat() -> Callable[[list[dict[str, str]]], Awaitable[str]]:
-    url = os.environ.get(PATIENT_URL_ENV) or os.environ.get(grader.GRADER_URL_ENV)
-    model = os.environ.get(PATIENT_MODEL_ENV) or os.environ.get(grader.GRADER_MODEL_ENV)
-    if url and model:
-        from harness.clients import OpenAIChat
-
-        client = OpenAIChat(url, model, api_key=grader.grader_api_key(), temperature=0.7, max_tokens=256)
-        return lambda messages: client(messages)
-    embedded = local_grader()
-    return lambda messages: embedded(messages, None)
+    """The patient simulator's model (see module docstring); one client per endpoint."""
+    found = grader.endpoint("patient")
+    if found not in _patient:
+        if found is None:
+            embedded = local_grader()
+            _patient[found] = lambda messages: embedded(messages, None)
+        else:
+            _patient[found] = found.client(temperature=0.7, max_tokens=256)  # called as chat(messages)
+    return _patient[found]
 
 
 async def consultation_reward(
-    solution_str: str, ground_truth: Any, extra_info: dict, *, invalid_score: float = 0.0, max_invalid_fraction: float = 0.2
+    solution_str: str, ground_truth: Any, extra_info: dict, *, invalid_score: float = 0.0
 ) -> dict[str, float]:
     """Consultation rubric score of the episode in ``extra_info['transcript']`` (an Episode dict)."""
     item = str(extra_info.get("item_id", ""))
@@ -94,5 +83,4 @@ async def consultation_reward(
         graded,
         what=f"consultation reward for {item}",
         invalid_score=invalid_score,
-        max_invalid_fraction=max_invalid_fraction,
     )

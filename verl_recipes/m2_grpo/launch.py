@@ -1,10 +1,13 @@
-"""``python -m verl_recipes.m2_grpo [--dry-run] key=value ...``: data, config, reward check, launch.
+"""``python -m verl_recipes.m2_grpo [--dry-run | --cpu-steps N] key=value ...``: data, config, checks, launch.
 
 Our own keys: ``model=`` (policy path), ``data=healthbench,medqa,consultation``, ``stage=1|2|3``.
 Every other ``key=value`` is a Hydra override of verl's trainer config (``trainer.n_gpus_per_node=8``).
 The config is verl's ``ppo_trainer`` composed with ``config/m2_grpo.yaml`` (Hydra), checked with
 verl's own ``validate_config``; training runs ``python -m verl.trainer.main_ppo`` with the same
-config path and overrides, so what the dry run prints is exactly what verl gets.
+config path and overrides, so what the dry run prints is exactly what verl gets. A real launch
+first checks its judges: a grader endpoint (and a patient, for consultation data) must be
+configured (``grader.endpoint``) and answer one request, unless ``m2.allow_embedded_grader=true``.
+``--cpu-steps N`` runs N real GRPO steps on the CPU (``cpu_steps.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ArgumentError, M2BenchError
@@ -23,43 +27,76 @@ from harness.errors import ArgumentError, M2BenchError
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 CONFIG_NAME = "m2_grpo"
 STAGES = {"1": "stage1_verifiable", "2": "stage2_rubric", "3": "stage3_consultation"}
-USAGE = """usage: python -m verl_recipes.m2_grpo [--dry-run] [model=PATH] [data=healthbench,medqa,consultation]
-                                  [stage=1|2|3] [HYDRA_OVERRIDE ...]
+USAGE = """usage: python -m verl_recipes.m2_grpo [--dry-run | --cpu-steps N [--report-dir DIR]] [model=PATH]
+                                  [data=healthbench,medqa,consultation] [stage=1|2|3] [HYDRA_OVERRIDE ...]
 
-  --dry-run   build the data, compose and validate the verl config, check the reward on a few
-              samples, print the resolved config and the launch command, then stop (no GPU needed)
+  --dry-run       build the data, compose and validate the verl config, check the reward on a few
+                  samples, print the resolved config and the launch command, then stop (no GPU needed)
+  --cpu-steps N   N real GRPO steps on the CPU with the embedded model as the policy and verl's own
+                  agent loops, reward manager, advantage, loss and optimizer; without grader/patient
+                  endpoints the simulated server plays both (a plumbing check); writes a metrics table
+                  and chart to --report-dir (default reports/m2_grpo)
 """
+DEFAULT_REPORT_DIR = "reports/m2_grpo"
 
 
 class NoGPU(M2BenchError):
     """Training was asked for on a machine without a usable GPU."""
 
 
-def parse_args(argv: list[str]) -> tuple[bool, list[str]]:
-    """(dry_run, Hydra overrides) from our command line."""
-    dry_run = False
-    overrides: list[str] = []
-    for arg in argv:
+class LaunchError(M2BenchError):
+    """A launch check failed (judges not configured or not answering)."""
+
+
+@dataclass
+class Command:
+    dry_run: bool = False
+    cpu_steps: int = 0
+    report_dir: str = DEFAULT_REPORT_DIR
+    overrides: list[str] = field(default_factory=list)
+
+
+def parse_args(argv: list[str]) -> Command:
+    """Our command line: flags, our own keys, Hydra overrides."""
+    command = Command()
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
         if arg in ("--dry-run", "--dry_run"):
-            dry_run = True
+            command.dry_run = True
+            continue
+        if arg.split("=", 1)[0] in ("--cpu-steps", "--report-dir"):
+            flag, _, value = arg.partition("=")
+            if not value:
+                if not args:
+                    raise ArgumentError(flag, "(missing)", "a value")
+                value = args.pop(0)
+            if flag == "--report-dir":
+                command.report_dir = value
+            elif not value.isdigit() or int(value) < 1:
+                raise ArgumentError("--cpu-steps", value, "a positive number of steps")
+            else:
+                command.cpu_steps = int(value)
             continue
         if arg.startswith("-") or "=" not in arg:
-            raise ArgumentError("argument", arg, "--dry-run or key=value overrides (see --help)")
+            raise ArgumentError("argument", arg, "--dry-run, --cpu-steps N or key=value overrides (see --help)")
         key, value = arg.split("=", 1)
         if key == "model":
-            overrides.append(f"actor_rollout_ref.model.path={value}")
+            command.overrides.append(f"actor_rollout_ref.model.path={value}")
         elif key == "data":
             from verl_recipes.m2_grpo.data import parse_sources
 
-            overrides.append(f"m2.data=[{','.join(parse_sources(value))}]")
+            command.overrides.append(f"m2.data=[{','.join(parse_sources(value))}]")
         elif key == "stage":
             name = STAGES.get(value.removeprefix("stage"), value)
             if name not in STAGES.values():
                 raise ArgumentError("stage", value, list(STAGES))
-            overrides.append(f"stage={name}")
+            command.overrides.append(f"stage={name}")
         else:
-            overrides.append(arg)
-    return dry_run, overrides
+            command.overrides.append(arg)
+    if command.dry_run and command.cpu_steps:
+        raise ArgumentError("--cpu-steps", command.cpu_steps, "either --dry-run or --cpu-steps, not both")
+    return command
 
 
 def compose(overrides: list[str]):
@@ -150,20 +187,105 @@ def check_gpus(cfg) -> None:
         raise no_gpu(problem)
 
 
+def judge_roles(cfg) -> list[str]:
+    """The model roles a run needs: the grader always, the patient when consultations are in the data."""
+    return ["grader", *(["patient"] if "consultation" in list(cfg.m2.data) else [])]
+
+
+def check_judges(cfg, ping: bool = True) -> list[str]:
+    """A real launch's checks: each role configured (or the embedded model explicitly allowed) and
+    each endpoint answering one request. Returns the lines saying which models judge and simulate."""
+    from verl_recipes.m2_grpo import grader
+
+    lines, pinged = [], set()
+    for role in judge_roles(cfg):
+        found = grader.endpoint(role)
+        if found is None and not cfg.m2.allow_embedded_grader:
+            raise LaunchError(
+                f"no {role} configured: set {grader.role_env(role, 'BASE_URL')} and {grader.role_env(role, 'MODEL')} "
+                "(an OpenAI-compatible server), or pass m2.allow_embedded_grader=true to let the embedded 135M CPU model "
+                f"play the {role} (far too slow and weak for training)"
+            )
+        if found is not None and ping and (found.base_url, found.model) not in pinged:
+            pinged.add((found.base_url, found.model))
+            try:
+                reply = asyncio.run(
+                    found.client(max_retries=1, timeout=60, max_tokens=4)([{"role": "user", "content": "Reply OK."}])
+                )
+            except Exception as exc:  # any transport or HTTP failure: one line naming the endpoint
+                raise LaunchError(f"the {role} endpoint ({grader.describe(role)}) did not answer a test request: {exc}") from None
+            if reply is None:
+                raise LaunchError(f"the {role} endpoint ({grader.describe(role)}) gave no reply to a test request")
+        lines.append(f"{role}: {grader.describe(role)}")
+    return lines
+
+
+def cpu_run(command: Command) -> int:
+    """``--cpu-steps N``: real GRPO steps on the CPU, metrics table and chart in the report dir."""
+    import os
+    import time
+
+    from harness.tools.sim_server import SimServer
+    from verl_recipes.m2_grpo import cpu_steps, data, grader
+
+    overrides = [*cpu_steps.CPU_DEFAULTS, f"actor_rollout_ref.model.path={cpu_steps.embedded_model_dir()}", *command.overrides]
+    cfg = compose(overrides)
+    overrides, data_dir = data_overrides(cfg, overrides)
+    cfg = compose(overrides)
+    validate(cfg)
+    export = data.build(cfg.m2.data, float(cfg.m2.val_fraction), cfg.m2.max_rows_per_source)
+    sim = all(grader.endpoint(role) is None for role in judge_roles(cfg))
+    started = time.perf_counter()
+    saved = {k: os.environ.get(k) for k in (grader.role_env(r, w) for r in grader.ROLES for w in ("BASE_URL", "MODEL"))}
+    server = SimServer(latency_s=0.05).start() if sim else None
+    try:
+        if server is not None:
+            os.environ.update(
+                {grader.role_env("grader", "BASE_URL"): server.base_url, grader.role_env("grader", "MODEL"): "sim-grader"}
+            )
+            print(f"note: {cpu_steps.SIM_NOTE}")
+        for line in check_judges(cfg, ping=False):
+            print(line)
+        print(f"policy: {cpu_steps.MODEL_DESCRIPTION} (trainable float32 copy); {command.cpu_steps} steps", flush=True)
+        grader.reset()
+        run = asyncio.run(cpu_steps.run_steps(cfg, command.cpu_steps, export.train, data_dir / "cpu_steps", sim_grader=sim))
+    finally:
+        grader.reset()
+        if server is not None:
+            server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    shown = ["python -m verl_recipes.m2_grpo", f"--cpu-steps {command.cpu_steps}", *command.overrides]
+    paths = cpu_steps.write_report(run, " ".join(shown), Path(command.report_dir))
+    print(cpu_steps.report_table(run))
+    for rec in run.steps:
+        timing = {k.split("/", 1)[1]: round(v, 1) for k, v in rec.metrics.items() if k.startswith("timing_s/")}
+        print(f"step {rec.step} seconds: {timing}")
+    print(f"wall time {time.perf_counter() - started:.0f} s; table {paths['table']}, chart {paths['chart']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)
         return 0
     try:
-        dry_run, overrides = parse_args(argv)
-        if not dry_run:
-            if problem := gpu_problem():  # stop at once, before any work
-                raise no_gpu(problem)
+        parsed = parse_args(argv)
+        if parsed.cpu_steps:
+            return cpu_run(parsed)
+        dry_run, overrides = parsed.dry_run, parsed.overrides
         cfg = compose(overrides)
         overrides, data_dir = data_overrides(cfg, overrides)
         cfg = compose(overrides)
         validate(cfg)
+        if not dry_run:  # stop at once, before any work: judges first, then the GPU
+            print("\n".join(check_judges(cfg)))
+            if problem := gpu_problem():
+                raise no_gpu(problem)
         from verl_recipes.m2_grpo import data
 
         export = data.build(cfg.m2.data, float(cfg.m2.val_fraction), cfg.m2.max_rows_per_source)
@@ -189,11 +311,11 @@ def main(argv: list[str] | None = None) -> int:
         print("launching: " + shlex.join(command), flush=True)
         return subprocess.call(command, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     except M2BenchError as exc:  # our clear errors: no stack trace
-        print(f"m2_grpo: {exc}", file=sys.stderr)
+        print(f"m2_grpo: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # Hydra/verl config errors: show the message, not the trace
         if type(exc).__module__.split(".")[0] in ("hydra", "omegaconf"):
-            print(f"m2_grpo: config error: {exc}", file=sys.stderr)
+            print(f"m2_grpo: error: config: {' '.join(str(exc).split())}", file=sys.stderr)
             return 2
         raise
 

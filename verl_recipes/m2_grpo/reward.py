@@ -6,16 +6,18 @@ calls run at once in one event loop; they all share one grading engine, one grad
 one on-disk cache (built on first use, see ``engine()``).
 
 Per data source:
-- ``m2bench/healthbench``: ``harness.grading.RubricGrader`` on the row's rubric -> example score;
+- ``m2bench/healthbench``: ``harness.grading.RubricGrader`` on the row's rubric -> example score, with
+  the official grader profile by default (as the HealthBench evals; ``M2BENCH_GRADER_PROFILE=m2bench``
+  for our prompt and batched grading);
 - ``m2bench/medqa``: ``harness.answers.score_choice`` (1.0 right letter, else 0.0), no grader;
 - ``m2bench/consultation``: the consultation rubric score of the transcript (agent loop rows).
 
 Every call returns the same keys (``EXTRA_KEYS``). Grading failures (a criterion the grader could
-not judge after its retries) are logged and get the documented fallback: ``score =
-invalid_score`` (default 0.0) with ``reward_valid = 0`` so they can be told apart and counted
-(``reward_valid`` is averaged into verl's metrics). If more than ``max_invalid_fraction`` of the
-last ``INVALID_WINDOW`` rewards are invalid, the reward raises: training on a broken grader stops
-instead of learning from fallbacks.
+not judge after its retries) are logged and get ``score = invalid_score`` (default 0.0) with
+``reward_valid = 0``; the GRPO group of such a sample is then dropped and counted, and the run
+stops past ``m2.max_dropped_group_fraction`` (``failures.py``), so no update learns from a fallback.
+Consultation rows arrive here through verl's reward manager like every other row
+(``reward_manager.M2RewardManager`` hands over the episode the agent loop recorded).
 
 The grader, its engine and the valid/invalid bookkeeping live in ``grader.py``; ``configure``,
 ``engine`` and ``reset`` are re-exported here.
@@ -37,6 +39,7 @@ from verl_recipes.m2_grpo.grader import (  # noqa: F401  (configure/reset/engine
     configure,
     engine,
     finish,
+    healthbench_profile,
     json_field,
     reset,
     result,
@@ -55,11 +58,10 @@ async def rubric_reward(
     example_tags: Sequence[str] = (),
     *,
     invalid_score: float = 0.0,
-    max_invalid_fraction: float = 0.2,
     item_id: str = "",
 ) -> dict[str, float]:
     """Rubric score of ``response`` through the harness engine, as a reward dict."""
-    grade = await engine().grade(conversation, response, rubric, example_tags)
+    grade = await engine().grade(conversation, response, rubric, example_tags, profile=healthbench_profile())
     problem = "; ".join(f"{v.item.criterion[:60]!r}: {v.error}" for v in grade.errors) or "no positive points"
     return finish(
         grade.score,
@@ -68,7 +70,6 @@ async def rubric_reward(
         len(grade.verdicts) - len(grade.errors),
         what=f"reward for {item_id or 'sample'}",
         invalid_score=invalid_score,
-        max_invalid_fraction=max_invalid_fraction,
     )
 
 
@@ -83,13 +84,12 @@ async def compute_score(
     extra_info: dict | None = None,
     *,
     invalid_score: float = 0.0,
-    max_invalid_fraction: float = 0.2,
     **kwargs: Any,
 ) -> dict[str, float]:
     """verl's custom reward function. Returns ``{score, reward_valid, grader_calls, graded_criteria}``.
 
-    ``invalid_score`` and ``max_invalid_fraction`` can be set through
-    ``reward.custom_reward_function.reward_kwargs``; other verl kwargs are ignored.
+    ``invalid_score`` is set through ``reward.custom_reward_function.reward_kwargs`` (config/m2_grpo.yaml);
+    other verl kwargs are ignored.
     """
     extra_info = extra_info or {}
     item_id = str(extra_info.get("item_id", ""))
@@ -103,11 +103,8 @@ async def compute_score(
             rubric_items(ground_truth),
             json_field(extra_info.get("example_tags") or "[]"),
             invalid_score=invalid_score,
-            max_invalid_fraction=max_invalid_fraction,
             item_id=item_id,
         )
     if data_source == CONSULTATION:
-        return await consultation_reward(
-            solution_str, ground_truth, extra_info, invalid_score=invalid_score, max_invalid_fraction=max_invalid_fraction
-        )
+        return await consultation_reward(solution_str, ground_truth, extra_info, invalid_score=invalid_score)
     raise GradingError(f"unknown data_source {data_source!r}; this reward handles {', '.join(DATA_SOURCES)}")

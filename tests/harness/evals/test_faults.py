@@ -19,10 +19,10 @@ from inspect_ai.model import GenerateConfig, get_model
 
 from harness.clients import OpenAIChat
 from harness.evals.logs import results_table
-from harness.grading import RubricGrader
+from harness.grading import RubricGrader, parse_grading_prompt
 from harness.healthbench import load_file
 from harness.rubric import rubric_score
-from harness.tools.sim_server import CRITERION, FAULT_KINDS, SimServer, simulated_verdict
+from harness.tools.sim_server import FAULT_KINDS, SimServer, simulated_verdict
 from tests.helpers.paths import FIXTURES, ROOT
 
 DATA = FIXTURES / "reliability_hb.jsonl"
@@ -44,7 +44,8 @@ class FaultOnce(SimServer):
         self.kinds, self.seen = list(kinds), set()
 
     async def _complete(self, request, text):
-        key = tuple(CRITERION.findall(text)) or text
+        prompt = parse_grading_prompt(request["messages"])
+        key = tuple(prompt.criteria) if prompt else text
         if key not in self.seen:
             self.seen.add(key)
             self._queued.appendleft(self.kinds[(len(self.seen) - 1) % len(self.kinds)])
@@ -59,7 +60,7 @@ class Poisoned(SimServer):
         self.poison, self.fault = poison, fault
 
     async def _complete(self, request, text):
-        if self.poison in text and CRITERION.search(text):
+        if self.poison in text and parse_grading_prompt(request["messages"]) is not None:
             self._queued.appendleft(self.fault)
         return await super()._complete(request, text)
 
@@ -182,7 +183,8 @@ def test_openai_chat_transient_faults_recover(mode):
 )
 def test_openai_chat_persistent_faults_are_errors(fault, calls_per_criterion):
     with SimServer(0.0, error_rate=1.0, faults=[fault]) as srv:
-        grades = grade_all(OpenAIChat(srv.base_url, "sim-grader", timeout=0.5, max_retries=1), "per_criterion")
+        # no timeout fault here: a generous client timeout keeps a busy machine from adding retries
+        grades = grade_all(OpenAIChat(srv.base_url, "sim-grader", timeout=10, max_retries=1), "per_criterion")
         calls = srv.stats()["calls"]
     for grade, example in zip(grades, EXAMPLES):
         assert grade.score is None and grade.metrics == {}  # no score, rather than "not met"

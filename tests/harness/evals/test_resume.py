@@ -22,9 +22,10 @@ from inspect_ai.log import list_eval_logs, read_eval_log
 from inspect_ai.model import GenerateConfig, get_model
 
 from harness.cache import GradingCache
+from harness.grading import parse_grading_prompt
 from harness.healthbench import load_file
 from harness.rubric import rubric_score
-from harness.tools.sim_server import CRITERION, SimServer, simulated_verdict
+from harness.tools.sim_server import SimServer, simulated_verdict
 from tests.helpers.paths import DATA_DIR, FIXTURES, ROOT
 
 pytestmark = pytest.mark.slow  # every test here kills and resumes a real `inspect eval` subprocess
@@ -53,7 +54,7 @@ class GoesDown(SimServer):
         self.budget = 10**9
 
     async def _complete(self, request, text):
-        if CRITERION.search(text):
+        if parse_grading_prompt(request["messages"]) is not None:
             if self.budget <= 0:
                 self._queued.appendleft("non_json")
             self.budget -= 1

@@ -128,6 +128,9 @@ def test_importer_reads_results_json(tmp_path):
     assert gen.subset == "usmle_4opt" and gen.score == 0.625 and gen.harness == "lm-eval"
     assert gen.date == "2026-11-24" or gen.date == "2026-11-25"
     assert gen.log.endswith("#m2_medqa_gen")
+    # labels: the official test file, cut to 40 of its 1273 questions by --limit, so not comparable
+    assert (loglik.data, loglik.limited, loglik.epochs, loglik.grader_profile) == ("phrases_no_exclude_test.jsonl", True, 1, "")
+    assert not loglik.comparable and "cut by --limit" in loglik.why_not_comparable
 
 
 def test_importer_bad_files(tmp_path):

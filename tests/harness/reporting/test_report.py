@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 from inspect_ai import Task
 from inspect_ai import eval as inspect_eval
@@ -13,7 +14,8 @@ from PIL import Image
 from harness.errors import ArgumentError
 from harness.evals.logs import results_table
 from harness.reporting.leaderboard import MODEL_COLUMNS, PUBLISHED_COLUMNS, load_own_runs
-from harness.reporting.report import build, write_index, write_pareto
+from harness.reporting.report import build, markdown, write_index, write_pareto
+from harness.results import normalize
 from harness.tools.report import main
 from tests.helpers.scripted import mock_model
 
@@ -62,19 +64,62 @@ def logs(tmp_path_factory):
     return folder
 
 
-def test_frontier_and_rows_with_an_own_run(boards, logs):
-    register(boards, "mock-small,mockllm/model,dense,0.135,,test registry,")
-    report = build("healthbench_hard", "total", results_table([logs]), leaderboards=boards)
+def own_run(model: str, score: float, **labels) -> pd.DataFrame:
+    """A results row of an own HealthBench Hard run: comparable unless ``labels`` say otherwise."""
+    row = {
+        "model": model,
+        "benchmark": "healthbench_hard",
+        "subset": "hard",
+        "split": "",
+        "score": score,
+        "stderr": 0.01,
+        "n": 1000,
+        "epochs": 1,
+        "data": "hard_2025-05-08-21-00-10.jsonl",
+        "limited": False,
+        "grader": "openai/gpt-4.1-2025-04-14",
+        "grader_profile": "simple_evals",
+        "harness": "inspect",
+        "date": "2026-01-01",
+        "log": f"{model}.eval",
+        **labels,
+    }
+    return normalize(pd.DataFrame([row]))
+
+
+def test_frontier_and_rows_with_an_own_run(boards):
+    register(boards, "small-own,,dense,0.5,,test registry,")
+    report = build("healthbench_hard", "total", own_run("small-own", 0.75), leaderboards=boards, own_runs=boards / "none.csv")
     table = report.points.set_index("model")
-    assert list(report.points.model) == ["mockllm/model", "tiny-1b", "mid-10b", "moe-100b"]  # sorted by params
-    assert table.loc["mockllm/model", "origin"] == "own"
-    assert table.loc["mockllm/model", "score"] == pytest.approx(75.0)
-    assert table.loc["mockllm/model", "params_b"] == pytest.approx(0.135)
-    assert table.loc["mockllm/model", "n"] == 4
-    # own run (0.135B, 75) dominates everything smaller-or-equal in score
-    assert list(report.points.model[report.points.on_frontier]) == ["mockllm/model"]
+    assert list(report.points.model) == ["small-own", "tiny-1b", "mid-10b", "moe-100b"]  # sorted by params
+    assert table.loc["small-own", "origin"] == "own" and table.loc["small-own", "comparable"]
+    assert table.loc["small-own", "score"] == pytest.approx(75.0)
+    assert table.loc["small-own", "n"] == 1000
+    # a comparable own run (0.5B, 75) dominates everything smaller-or-equal in score
+    assert list(report.points.model[report.points.on_frontier]) == ["small-own"]
     assert list(report.unknown.model) == ["closed-x"]
     assert any("closed-x" in m and "not public" in m for m in report.messages)
+
+
+@pytest.mark.parametrize(
+    "labels, reason",
+    [
+        ({"limited": True, "n": 100}, "cut by --limit"),
+        ({"data": "custom:hard_sample50_seed42.jsonl@0a74b97c557a", "n": 50}, "is not an official file"),
+        ({"grader_profile": "m2bench"}, "grader profile m2bench"),
+        ({"grader": "small-own (self-graded)"}, "graded by the model under test"),
+    ],
+)
+def test_non_comparable_runs_are_kept_apart_and_never_on_the_frontier(boards, tmp_path, labels, reason):
+    register(boards, "small-own,,dense,0.5,,test registry,")
+    report = build(
+        "healthbench_hard", "total", own_run("small-own", 0.75, **labels), leaderboards=boards, own_runs=boards / "none.csv"
+    )
+    own = report.points.set_index("model").loc["small-own"]
+    assert not own["comparable"] and reason in own["why_not_comparable"] and not own["on_frontier"]
+    assert list(report.points.model[report.points.on_frontier]) == ["tiny-1b", "mid-10b"]  # as without the run
+    main_table, apart = markdown(report, "chart.png", "cmd").split("## Own runs NOT comparable with the published scores")
+    assert "small-own" not in main_table and "| small-own | hard | 75.0 |" in apart and reason in apart
 
 
 def test_active_params_use_the_moe_active_count(boards):
@@ -89,15 +134,24 @@ def test_active_params_use_the_moe_active_count(boards):
 def test_png_and_table_are_written(boards, logs, tmp_path):
     register(boards, "mock-small,mockllm/model,dense,0.135,,test registry,")
     out = tmp_path / "reports"
-    png, md = write_pareto(build("healthbench_hard", "total", results_table([logs]), leaderboards=boards), out)
+    runs = pd.concat([results_table([logs]), own_run("mockllm/model", 0.75, log="comparable.eval")])
+    png, md = write_pareto(build("healthbench_hard", "total", runs, leaderboards=boards), out)
     assert png == out / "healthbench_hard_pareto.png" and md == out / "healthbench_hard_pareto.md"
     assert png.stat().st_size > 20_000
     with Image.open(png) as image:
         assert image.size == (1500, 975)
     text = md.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| model")]
-    assert [r.split(" | ")[0].strip("| ") for r in rows] == ["mockllm/model", "tiny-1b", "mid-10b", "moe-100b", "closed-x"]
+    assert [r.split(" | ")[0].strip("| ") for r in rows] == [
+        "mockllm/model",
+        "tiny-1b",
+        "mid-10b",
+        "moe-100b",
+        "mockllm/model",  # the 4-sample log: not comparable, in its own table
+        "closed-x",
+    ]
     assert "| mockllm/model | own | hard | 0.135 | 0.135 | 75.0 |" in text
+    assert "| mockllm/model | hard | 75.0 | 25.0 | 4 | data unknown is not an official file; 4 samples (< 100) |" in text
     assert "| closed-x | published | hard | 50.0 | paper B, Fig 2 |" in text
     assert "(healthbench_hard_pareto.png)" in text
 
@@ -110,7 +164,7 @@ def test_missing_parameter_count_gives_a_clear_message(boards, logs, tmp_path):
     assert "no parameter count" in message and "models.csv" in message
     _, md = write_pareto(report, tmp_path)
     assert "## Parameter count unknown (listed, not plotted)" in md.read_text()
-    assert "| mockllm/model | own | hard | 75.0 |" in md.read_text()
+    assert "| mockllm/model | hard | 75.0 |" in md.read_text().split("NOT comparable")[1]  # and not comparable
 
 
 def test_unknown_benchmark_and_param_kind_are_argument_errors(boards):

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
+import harness.grading as grading
 from harness.cache import GradingCache
-from harness.grading import PROMPT_VERSION, RubricGrader
+from harness.grading import RubricGrader
 from harness.rubric import RubricItem
 from harness.tools import bench
 from tests.helpers.scripted import scripted_grader
@@ -35,7 +36,7 @@ def test_modes_give_identical_scores_for_identical_verdicts():
     assert (per[1], batched[1]) == (len(ITEMS), 1)
 
 
-def test_cache_returns_same_verdicts_and_is_keyed_on_grader_and_prompt_version(tmp_path, monkeypatch):
+def test_cache_returns_same_verdicts_and_is_keyed_on_grader_and_prompt_text(tmp_path, monkeypatch):
     cache = GradingCache(tmp_path / "c.sqlite")
     first = scripted_grader(lambda c: "age" in c)
     one = asyncio.run(RubricGrader(first, grader_id="judge-a", mode="batched", cache=cache).grade(CONVO, "r", ITEMS))
@@ -45,8 +46,10 @@ def test_cache_returns_same_verdicts_and_is_keyed_on_grader_and_prompt_version(t
     assert all(v.cached for v in hit.verdicts)
     other_model = asyncio.run(RubricGrader(again, grader_id="judge-b", mode="batched", cache=cache).grade(CONVO, "r", ITEMS))
     assert again.calls == 1 and all(v.met for v in other_model.verdicts)
-    monkeypatch.setattr("harness.grading.PROMPT_VERSION", PROMPT_VERSION + "-next")
+    monkeypatch.setattr(grading, "_MANY", grading._MANY.replace("Rubric criteria:", "Criteria:"))  # an edited prompt
+    grading._fingerprint.cache_clear()
     asyncio.run(RubricGrader(again, grader_id="judge-a", mode="batched", cache=cache).grade(CONVO, "r", ITEMS))
+    grading._fingerprint.cache_clear()
     assert again.calls == 2
     other_response = asyncio.run(RubricGrader(again, grader_id="judge-a", mode="batched", cache=cache).grade(CONVO, "r2", ITEMS))
     assert again.calls == 3 and not any(v.cached for v in other_response.verdicts)

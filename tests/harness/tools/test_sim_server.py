@@ -8,7 +8,7 @@ import pytest
 
 from harness.clients import OpenAIChat, RetryableHTTPError
 from harness.errors import ArgumentError
-from harness.grading import RubricGrader, batched_prompt, criterion_prompt
+from harness.grading import RubricGrader, batched_prompt, criterion_prompt, grader_profile
 from harness.rubric import RubricItem
 from harness.tools.sim_server import SimServer, count_tokens, grader_reply, simulated_verdict
 
@@ -21,7 +21,9 @@ def test_verdicts_depend_only_on_criterion_and_agree_across_prompt_forms():
     assert len(set(verdicts)) == 2  # this fixture has both outcomes
     one = [json.loads(grader_reply(criterion_prompt(CONVO, "r", i)))["criteria_met"] for i in ITEMS]
     many = json.loads(grader_reply(batched_prompt(CONVO, "other reply", ITEMS)))
+    official = [json.loads(grader_reply(grader_profile("simple_evals").messages(CONVO, "r", [i], False))) for i in ITEMS]
     assert one == verdicts == [many[str(n)]["criteria_met"] for n in range(1, len(ITEMS) + 1)]
+    assert [v["criteria_met"] for v in official] == verdicts  # the official prompt, read by the same parser
     assert grader_reply("no rubric here") is None
 
 
@@ -53,16 +55,19 @@ def test_sustains_128_concurrent_requests_with_latency():
         assert srv.stats()["max_concurrent"] == 128  # all 128 were in flight at once, not served one after another
 
 
-def test_engine_modes_agree_through_http():
+def test_engine_modes_and_profiles_agree_through_http():
     with SimServer(latency_s=0.0) as srv:
         chat = OpenAIChat(srv.base_url, "sim-grader", max_retries=0)
         grades = {
-            mode: asyncio.run(RubricGrader(chat, grader_id="sim", mode=mode).grade(CONVO, "reply", ITEMS))
-            for mode in ("per_criterion", "batched")
+            (profile, mode): asyncio.run(
+                RubricGrader(chat, grader_id="sim", mode=mode, profile=profile).grade(CONVO, "reply", ITEMS)
+            )
+            for profile, mode in (("m2bench", "per_criterion"), ("m2bench", "batched"), ("simple_evals", "per_criterion"))
         }
-        assert srv.stats()["grader_calls"] == len(ITEMS) + 1
-    assert [v.met for v in grades["batched"].verdicts] == [v.met for v in grades["per_criterion"].verdicts]
-    assert grades["batched"].score == grades["per_criterion"].score is not None
+        assert srv.stats()["grader_calls"] == 2 * len(ITEMS) + 1
+    verdicts = {key: [v.met for v in grade.verdicts] for key, grade in grades.items()}
+    assert len(set(map(tuple, verdicts.values()))) == 1
+    assert len({grade.score for grade in grades.values()}) == 1 and None not in {g.score for g in grades.values()}
 
 
 def test_queued_faults_in_order():
@@ -118,3 +123,30 @@ def test_child_process_server_and_control_routes():
         srv.reset_stats()
         assert srv.stats()["calls"] == 0
     assert srv.proc is None
+
+
+def test_a_schema_request_that_is_not_grading_gets_a_value_of_that_schema():
+    from harness.rubric_generator import RUBRIC_SCHEMA, generate_rubric
+    from tests.helpers.cases import make_case
+
+    with SimServer(latency_s=0.0) as srv:
+        chat = OpenAIChat(srv.base_url, "sim-grader")
+        items = asyncio.run(generate_rubric(make_case(), chat, "sim-grader", use_cache=False))
+        plain = asyncio.run(chat([{"role": "user", "content": "Hello"}]))
+    assert {t for i in items for t in i.tags if t.startswith("axis:")} == {
+        "axis:diagnosis",
+        "axis:history",
+        "axis:tests",
+        "axis:plan",
+        "axis:safety",
+        "axis:communication",
+    }
+    assert any(i.points < 0 for i in items) and set(RUBRIC_SCHEMA["properties"]) == {
+        "diagnosis",
+        "history",
+        "tests",
+        "plan",
+        "safety",
+        "communication",
+    }
+    assert plain == srv.model_reply  # requests without a schema still get the canned reply

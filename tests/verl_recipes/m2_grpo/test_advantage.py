@@ -9,6 +9,7 @@ import torch
 from verl.trainer.ppo import core_algos
 from verl.utils.config import omega_conf_to_dataclass
 
+from harness.grading import parse_grading_prompt
 from harness.healthbench import load_file
 from tests.helpers.paths import FIXTURES
 from verl_recipes.m2_grpo import data, launch, reward
@@ -22,11 +23,8 @@ REPLIES = [
 
 
 async def grader(messages, json_schema=None):
-    import re
-
-    prompt = messages[-1]["content"]
-    criterion = re.findall(r"<criterion>(.*?)</criterion>", prompt, re.DOTALL)[0].lower()
-    reply = prompt.rsplit("[assistant]", 1)[-1].split("</conversation>")[0].lower()
+    prompt = parse_grading_prompt(messages)
+    criterion, reply = prompt.criteria[0].lower(), prompt.reply.lower()
     met = ("rehydration" in criterion and "rehydration" in reply) or ("blood" in criterion and "blood" in reply)
     return json.dumps({"explanation": "s", "criteria_met": met})
 

@@ -1,5 +1,6 @@
 """The m2_consultation agent loop, end to end on CPU: a real tokenizer and Continuous Token builder,
-verl's own instantiation path, a scripted rollout server (verl's TokenOutput), patient and grader."""
+verl's own instantiation path, a scripted rollout server (verl's TokenOutput), patient and grader;
+its episode rewarded by the recipe's reward manager (as verl's reward worker does)."""
 
 import asyncio
 import json
@@ -16,7 +17,7 @@ from harness.consultation import Assessment, score_consultation
 from harness.rubric_generator import RUBRIC_SCHEMA, case_rubric
 from tests.helpers.paths import shared_file
 from tests.helpers.scripted import verdict_reply
-from verl_recipes.m2_grpo import agent_loop, consultation, data, reward
+from verl_recipes.m2_grpo import agent_loop, consultation, data, launch, reward
 
 pytestmark = pytest.mark.slow  # verl's agent loop with a real tokenizer: about 15 s to set up
 
@@ -51,8 +52,8 @@ async def patient(messages):
 class ScriptedServer:
     """verl's ``server_manager.generate``: returns the next scripted doctor turn as a TokenOutput."""
 
-    def __init__(self, tokenizer, turns: list[str], logprobs: bool):
-        self.tokenizer, self.turns, self.logprobs = tokenizer, list(turns), logprobs
+    def __init__(self, tokenizer, turns: list[str], logprobs: bool, stop_reason: str = "completed"):
+        self.tokenizer, self.turns, self.logprobs, self.stop_reason = tokenizer, list(turns), logprobs, stop_reason
         self.end = tokenizer.convert_tokens_to_ids("<|im_end|>")
         self.prompts: list[list[int]] = []
         self.generated: list[list[int]] = []
@@ -61,7 +62,15 @@ class ScriptedServer:
         self.prompts.append(list(prompt_ids))
         ids = self.tokenizer.encode(self.turns.pop(0), add_special_tokens=False) + [self.end]
         self.generated.append(ids)
-        return TokenOutput(token_ids=ids, log_probs=[-0.25] * len(ids) if self.logprobs else None, stop_reason="completed")
+        turn = len(self.generated)
+        return TokenOutput(
+            token_ids=ids,
+            log_probs=[-0.25] * len(ids) if self.logprobs else None,
+            stop_reason=self.stop_reason,
+            num_preempted=1,
+            routed_experts=[[turn]] * (len(prompt_ids) + len(ids)),
+            extra_fields={"global_steps": 3, "min_global_steps": 3, "max_global_steps": 2 + turn},
+        )
 
 
 @pytest.fixture(scope="module")
@@ -193,14 +202,55 @@ def test_consultation_loop_masks_doctor_tokens_and_scores_the_episode(case, toke
 
     expected = asyncio.run(direct())
     assert 0 < expected.score < 1
-    assert out.reward_score == pytest.approx(expected.score)
-    info = out.extra_fields["reward_extra_info"]
-    assert set(reward.EXTRA_KEYS) <= set(info) and info["reward_valid"] == 1.0 and info["score"] == out.reward_score
-    assert out.metrics.generate_sequences > 0 and out.metrics.compute_score > 0
+    assert out.reward_score is None  # rewarded by verl's reward worker, like every other row
+    assert out.metrics.generate_sequences > 0 and out.metrics.num_preempted == 2  # summed over both turns
+    assert out.extra_fields["max_global_steps"] == 4 and out.extra_fields["min_global_steps"] == 3
+    assert out.routed_experts == [[2]] * (len(out.prompt_ids) + len(out.response_ids))  # the newest turn's, whole stream
 
     tensors = out.as_dict()  # the shape verl's postprocessing consumes
     assert tensors["responses"].shape == tensors["response_mask"].shape == tensors["rollout_log_probs"].shape
-    assert tensors["rm_scores"][-1].item() == pytest.approx(out.reward_score)
+
+    # the reward, as verl's reward worker computes it (AgentLoopWorker._compute_score): the recipe's manager
+    # with the stage's reward kwargs and the overlong penalty, on the loop's output
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    cfg = launch.compose(["data.max_response_length=128", "reward.reward_kwargs.overlong_buffer_cfg.len=64"])
+
+    async def rewarded():  # verl's managers bind the running event loop when built
+        return await load_reward_manager(cfg, tokenizer).run_single(reward_input(row, out))
+
+    result = asyncio.run(rewarded())
+    info = result["reward_extra_info"]
+    assert set(reward.EXTRA_KEYS) <= set(info) and info["reward_valid"] == 1.0 and info["score"] == pytest.approx(expected.score)
+    assert info["overlong"] and info["overlong_reward"] < 0  # the response is longer than 128 - 64 tokens
+    assert result["reward_score"] == pytest.approx(expected.score + info["overlong_reward"])
+
+
+def reward_input(row, out):
+    """The DataProto verl's agent loop worker sends its reward worker for one output."""
+    import numpy as np
+    import torch
+    from verl import DataProto
+
+    prompts, responses = torch.tensor([out.prompt_ids]), torch.tensor([out.response_ids])
+    ids = torch.cat([prompts, responses], 1)
+    return DataProto.from_dict(
+        tensors={"prompts": prompts, "responses": responses, "input_ids": ids, "attention_mask": torch.ones_like(ids)},
+        non_tensors={
+            "data_source": np.array([row["data_source"]], dtype=object),
+            "reward_model": np.array([row["reward_model"]], dtype=object),
+            "extra_info": np.array([row["extra_info"]], dtype=object),
+            "tool_extra_fields": np.array([out.extra_fields], dtype=object),
+        },
+    )
+
+
+def test_an_aborted_generation_ends_the_episode(case, tokenizer):
+    server = ScriptedServer(tokenizer, doctor_turns(case), logprobs=False, stop_reason="aborted")
+    _, out = run_loop(case, tokenizer, server, response_length=1024)
+    assert len(server.prompts) == 1 and out.extra_fields["aborted"] is True
+    assert out.response_ids == server.generated[0]
+    assert json.loads(out.extra_fields["transcript"])["assessment"] is None
 
 
 def test_consultation_loop_stops_at_the_response_budget(case, tokenizer):
@@ -213,8 +263,6 @@ def test_consultation_loop_stops_at_the_response_budget(case, tokenizer):
     assert out.response_logprobs is None
     record = json.loads(out.extra_fields["transcript"])
     assert record["assessment"] is None
-    assert out.extra_fields["reward_extra_info"]["reward_valid"] == 1.0  # graded: an episode without a diagnosis
-    assert 0 <= out.reward_score < 1
 
 
 def test_consultation_loop_forces_a_final_assessment_at_the_turn_cap(case, tokenizer):
@@ -228,4 +276,3 @@ def test_consultation_loop_forces_a_final_assessment_at_the_turn_cap(case, token
     assert record["timed_out"] and record["assessment"]["diagnosis"] == case.diagnosis
     assert [e.get("forced") for e in record["events"] if e["role"] == "doctor"] == [None, True]
     assert out.num_turns == 4 and len(out.response_logprobs) == len(out.response_ids)
-    assert 0 < out.reward_score < 1

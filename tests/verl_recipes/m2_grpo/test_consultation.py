@@ -12,18 +12,19 @@ from inspect_ai.solver import solver
 from harness.cases import load_cases
 from harness.consultation import run_consultation
 from harness.evals.consultation import consultation_scorer, to_sample
+from harness.grading import parse_grading_prompt
 from harness.patient import PatientSimulator
 from harness.rubric import RubricItem
 from harness.rubric_generator import GENERATOR_VERSION, _cache_path
 from tests.helpers.paths import shared_file
-from tests.helpers.scripted import CRITERION, mock_model
+from tests.helpers.scripted import mock_model
 from verl_recipes.m2_grpo import check, consultation, data, reward
 
 GRADER = "mockllm/model"
 
 
 def decide(prompt: str) -> bool:
-    criterion = CRITERION.findall(prompt)[0].lower()
+    criterion = parse_grading_prompt(prompt).criteria[0].lower()
     return "names" in criterion or "fabrication" in criterion or "started" in criterion
 
 

@@ -86,3 +86,31 @@ def test_bad_source_names_the_valid_ones():
         data.parse_sources("healthbench,gsm8k")
     with pytest.raises(ArgumentError, match="val_fraction"):
         data.build(["medqa"], val_fraction=1.5)
+
+
+@pytest.mark.slow
+def test_the_exported_parquet_loads_through_verls_rlhf_dataset(tmp_path):
+    from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn
+
+    from tests.helpers.verl_cpu import cpu_config, exported_rows
+
+    rows = [group[0] for group in exported_rows().values()]  # one row of each source
+    paths = data.write(data.Export(train=rows, val=rows[:1]), tmp_path)
+    cfg = cpu_config("data.max_prompt_length=8192")
+    from transformers import AutoTokenizer
+
+    from verl_recipes.m2_grpo.cpu_steps import embedded_model_dir
+
+    dataset = RLHFDataset([str(paths["train"])], AutoTokenizer.from_pretrained(embedded_model_dir()), cfg.data)
+    assert len(dataset) == len(rows) == 3
+    items = [dataset[i] for i in range(len(dataset))]
+    for item, row in zip(items, rows):
+        assert [dict(m) for m in item["raw_prompt"]] == row["prompt"]  # what the agent loops read
+        assert item["data_source"] == row["data_source"] and item["agent_name"] == row["agent_name"]
+        assert dict(item["reward_model"]) == row["reward_model"]
+        assert {k: item["extra_info"][k] for k in data.EXTRA_FIELDS if k != "index"} == {
+            k: row["extra_info"][k] for k in data.EXTRA_FIELDS if k != "index"
+        }
+    batch = collate_fn(items)
+    assert list(batch["agent_name"]) == [r["agent_name"] for r in rows]
+    assert sorted(batch["agent_name"]) == ["m2_consultation", "single_turn_agent", "single_turn_agent"]

@@ -1,18 +1,24 @@
-"""The launcher: verl config composition and validation, stages, no-GPU refusal, the dry run."""
+"""The launcher: verl config composition and validation, stages, documented overrides, launch checks
+(judges configured and answering, no-GPU refusal), the dry run."""
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 
 import pytest
 
 from harness.errors import ArgumentError
+from harness.tools.sim_server import SimServer
 from tests.helpers.paths import ROOT, shared_file
 from verl_recipes.m2_grpo import check, launch, reward
 
+ROLE_VARS = [f"M2BENCH_{role}_{what}" for role in ("GRADER", "PATIENT") for what in ("BASE_URL", "MODEL", "API_KEY")]
+
 
 def test_composed_config_has_the_m2_grpo_settings_and_passes_verls_validation():
-    _, overrides = launch.parse_args(["model=/models/tiny", "trainer.n_gpus_per_node=1"])
+    overrides = launch.parse_args(["model=/models/tiny", "trainer.n_gpus_per_node=1"]).overrides
     cfg = launch.compose(overrides)
     launch.validate(cfg)  # verl's validate_config + typed dataclasses; raises on a bad config
     actor = cfg.actor_rollout_ref.actor
@@ -29,15 +35,14 @@ def test_composed_config_has_the_m2_grpo_settings_and_passes_verls_validation():
 
 @pytest.mark.parametrize("stage,data,multi_turn", [("1", ["medqa"], False), ("stage3", ["consultation", "healthbench"], True)])
 def test_stages(stage, data, multi_turn):
-    _, overrides = launch.parse_args([f"stage={stage}"])
-    cfg = launch.compose(overrides)
+    cfg = launch.compose(launch.parse_args([f"stage={stage}"]).overrides)
     assert list(cfg.m2.data) == data and cfg.actor_rollout_ref.rollout.multi_turn.enable is multi_turn
     launch.validate(cfg)
 
 
 @pytest.mark.slow
 def test_a_config_verl_rejects_is_reported():
-    _, overrides = launch.parse_args(["actor_rollout_ref.actor.loss_agg_mode=bogus"])
+    overrides = launch.parse_args(["actor_rollout_ref.actor.loss_agg_mode=bogus"]).overrides
     with pytest.raises(Exception, match="Invalid loss_agg_mode: bogus"):
         launch.validate(launch.compose(overrides))
     code = launch.main(["--dry-run", "actor_rollout_ref.actor.loss_agg_mode=bogus"])
@@ -51,6 +56,75 @@ def test_bad_arguments():
         launch.parse_args(["data=pubmedqa"])
     with pytest.raises(ArgumentError, match="--dry-run"):
         launch.parse_args(["--fast"])
+    with pytest.raises(ArgumentError, match="--cpu-steps"):
+        launch.parse_args(["--cpu-steps", "zero"])
+    assert launch.parse_args(["--cpu-steps", "3", "--report-dir=out", "stage=1"]).cpu_steps == 3
+
+
+def documented_commands() -> list[list[str]]:
+    """Every `python -m verl_recipes.m2_grpo ...` line of the READMEs' bash blocks, as argument lists."""
+    commands = []
+    for readme in (ROOT / "README.md", ROOT / "verl_recipes" / "m2_grpo" / "README.md"):
+        for block in re.findall(r"```bash\n(.*?)```", readme.read_text(), re.DOTALL):
+            for line in block.replace("\\\n", " ").splitlines():
+                if line.startswith("python -m verl_recipes.m2_grpo "):
+                    commands.append(shlex.split(line.split("python -m verl_recipes.m2_grpo ", 1)[1], comments=True))
+    return commands
+
+
+@pytest.mark.slow  # composes and validates verl's config (seconds each)
+def test_every_documented_command_composes_and_validates():
+    commands = documented_commands()
+    assert len(commands) >= 8
+    for args in commands:
+        parsed = launch.parse_args(args)
+        launch.validate(launch.compose(parsed.overrides))
+
+
+@pytest.mark.slow  # composes and validates verl's config (seconds each)
+def test_a_launch_without_a_grader_fails_with_one_clear_line(monkeypatch, capsys):
+    for name in ROLE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    assert launch.main(["data=medqa", "trainer.n_gpus_per_node=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("m2_grpo: error: no grader configured")
+    assert "M2BENCH_GRADER_BASE_URL" in err and "m2.allow_embedded_grader=true" in err
+
+
+@pytest.mark.slow  # composes and validates verl's config (seconds each)
+def test_a_stage_3_launch_with_only_half_a_patient_is_refused(monkeypatch, capsys):
+    for name in ROLE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("M2BENCH_PATIENT_BASE_URL", "http://127.0.0.1:9/v1")
+    assert launch.main(["stage=3", "m2.allow_embedded_grader=true", "trainer.n_gpus_per_node=1"]) == 2
+    assert "set both M2BENCH_PATIENT_BASE_URL and M2BENCH_PATIENT_MODEL" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # composes and validates verl's config (seconds each)
+def test_a_grader_that_does_not_answer_stops_the_launch(monkeypatch, capsys):
+    for name in ROLE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("M2BENCH_GRADER_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens on port 9
+    monkeypatch.setenv("M2BENCH_GRADER_MODEL", "judge")
+    assert launch.main(["data=medqa", "trainer.n_gpus_per_node=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "grader endpoint (judge at http://127.0.0.1:9/v1) did not answer" in err
+
+
+@pytest.mark.slow  # composes and validates verl's config (seconds each)
+def test_a_launch_checks_the_judges_then_the_gpu(monkeypatch, capsys):
+    for name in ROLE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    with SimServer(latency_s=0.0) as srv:
+        monkeypatch.setenv("M2BENCH_GRADER_BASE_URL", srv.base_url)
+        monkeypatch.setenv("M2BENCH_GRADER_MODEL", "sim-grader")
+        code = launch.main(["stage=3", "trainer.n_gpus_per_node=1"])
+        assert srv.stats()["calls"] == 1  # one test request, shared by grader and patient (the same endpoint)
+    out, err = capsys.readouterr()
+    assert f"grader: sim-grader at {srv.base_url}" in out
+    assert f"patient: sim-grader at {srv.base_url} (the grader's endpoint" in out
+    if launch.gpu_problem() is not None:
+        assert code == 2 and "cannot train" in err
 
 
 @pytest.mark.slow
@@ -58,7 +132,11 @@ def test_without_a_gpu_training_stops_at_once_with_a_clear_message():
     if launch.gpu_problem() is None:
         pytest.skip("this machine can train")
     run = subprocess.run(
-        [sys.executable, "-m", "verl_recipes.m2_grpo", "data=medqa"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "verl_recipes.m2_grpo", "data=medqa", "m2.allow_embedded_grader=true"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 2
     assert "cannot train: no CUDA GPU" in run.stderr and "--dry-run" in run.stderr

@@ -14,35 +14,26 @@ from harness.errors import GradingError
 from harness.evals.healthbench import to_sample
 from harness.evals.medqa import medqa_task
 from harness.evals.scoring import rubric_scorer
-from harness.grading import is_batched_prompt
+from harness.grading import parse_grading_prompt
 from harness.healthbench import load_file
 from harness.medqa import load_medqa
 from tests.helpers.paths import FIXTURES, shared_file
-from tests.helpers.scripted import CRITERION, mock_model
+from tests.helpers.scripted import mock_model
 from verl_recipes.m2_grpo import data, grader, reward
 
 REPLIES = ["Drink fluids and rest.", "See a doctor today; hydration matters.", "Unproven remedies may help."]
 
 
-def decide(prompt: str) -> bool:
+def decide(criterion: str, reply: str) -> bool:
     """Scripted grader depending on criterion AND reply, so scores differ between replies."""
-    criterion = CRITERION.findall(prompt)[0].lower()
-    reply = prompt.rsplit("[assistant]", 1)[-1].split("</conversation>")[0].lower()
-    words = set(re.findall(r"[a-z]{4,}", criterion))
-    return len(words & set(re.findall(r"[a-z]{4,}", reply))) >= 1
+    words = set(re.findall(r"[a-z]{4,}", criterion.lower()))
+    return len(words & set(re.findall(r"[a-z]{4,}", reply.lower()))) >= 1
 
 
 def grader_reply(prompt: str) -> str:
-    criteria = CRITERION.findall(prompt)
-    if is_batched_prompt(prompt):
-        head, _, tail = prompt.partition("Rubric criteria:")
-        return json.dumps(
-            {
-                str(n): {"explanation": "s", "criteria_met": decide(head + f"<criterion>{c}</criterion>")}
-                for n, c in enumerate(criteria, 1)
-            }
-        )
-    return json.dumps({"explanation": "s", "criteria_met": decide(prompt)})
+    parsed = parse_grading_prompt(prompt)
+    verdicts = [{"explanation": "s", "criteria_met": decide(c, parsed.reply)} for c in parsed.criteria]
+    return json.dumps({str(n): v for n, v in enumerate(verdicts, 1)} if parsed.batched else verdicts[0])
 
 
 async def grade_fn(messages, json_schema=None):
@@ -68,11 +59,16 @@ def healthbench_examples():
     return examples + load_file(path)[:4]
 
 
-@pytest.mark.parametrize("mode", ["per_criterion", "batched"])
-def test_healthbench_parity_with_the_inspect_scorer(tmp_path, mode):
+@pytest.mark.parametrize(
+    "profile, mode", [("simple_evals", "per_criterion"), ("m2bench", "per_criterion"), ("m2bench", "batched")]
+)
+def test_healthbench_parity_with_the_inspect_scorer(tmp_path, profile, mode):
+    """The same scores from the Inspect scorer and the reward, in the default (official) profile and in ours."""
     examples = healthbench_examples()
     task = Task(
-        dataset=MemoryDataset([to_sample(e) for e in examples]), solver=generate(), scorer=rubric_scorer(grading_mode=mode)
+        dataset=MemoryDataset([to_sample(e) for e in examples]),
+        solver=generate(),
+        scorer=rubric_scorer(grading_mode=mode, grader_profile=profile),
     )
     log = inspect_eval(
         task,
@@ -84,7 +80,7 @@ def test_healthbench_parity_with_the_inspect_scorer(tmp_path, mode):
     assert log.status == "success"
     inspect_scores = {s.id: (s.output.completion, s.scores["rubric_scorer"].value) for s in log.samples}
     grade_fn.calls = 0
-    reward.configure(grade_fn, grader_id="scripted", mode=mode, cache=False)
+    reward.configure(grade_fn, grader_id="scripted", mode=mode, cache=False, healthbench_profile=profile)
     rows = {r["extra_info"]["item_id"]: r for r in (data.healthbench_row(e, "test") for e in examples)}
     verl_scores = {}
     for pid, (reply, _) in inspect_scores.items():
@@ -172,23 +168,6 @@ def test_grading_errors_get_the_fallback_and_are_flagged(caplog):
     assert "not graded" in caplog.text and "unparseable" in caplog.text
 
 
-def test_a_broken_grader_stops_training():
-    async def broken(messages, json_schema=None):
-        raise ConnectionError("grader down")
-
-    reward.configure(broken, grader_id="down", cache=False)
-    reward.engine().retry_delay = 0
-    reward.engine().max_attempts = 1
-    r = data.healthbench_row(load_file(FIXTURES / "healthbench_mini.jsonl")[0], "test")
-
-    async def many():
-        for _ in range(30):
-            await reward.compute_score(r["data_source"], "reply", r["reward_model"]["ground_truth"], r["extra_info"])
-
-    with pytest.raises(GradingError, match="could not be graded by down.*grader down"):
-        asyncio.run(many())
-
-
 def test_unknown_data_source_is_an_error():
     with pytest.raises(GradingError, match="unknown data_source"):
         asyncio.run(reward.compute_score("openai/gsm8k", "x", "1", {}))
@@ -202,3 +181,43 @@ def test_grader_from_env(monkeypatch):
     monkeypatch.delenv(reward.GRADER_MODEL_ENV)
     with pytest.raises(GradingError, match="set both"):
         grader.grader_from_env()
+
+
+def test_one_environment_lookup_for_grader_and_patient(monkeypatch):
+    for role in grader.ROLES:
+        for what in ("BASE_URL", "MODEL", "API_KEY"):
+            monkeypatch.delenv(f"M2BENCH_{role.upper()}_{what}", raising=False)
+    assert grader.endpoint("grader") is None and grader.endpoint("patient") is None
+    monkeypatch.setenv("M2BENCH_GRADER_BASE_URL", "http://grader:8000/v1")
+    monkeypatch.setenv("M2BENCH_GRADER_MODEL", "judge")
+    patient = grader.endpoint("patient")  # borrows the grader's endpoint
+    assert (patient.base_url, patient.model, patient.source) == ("http://grader:8000/v1", "judge", "grader")
+    assert "the grader's endpoint" in grader.describe("patient")
+    monkeypatch.setenv("M2BENCH_PATIENT_BASE_URL", "http://patient:8001/v1")
+    with pytest.raises(GradingError, match="M2BENCH_PATIENT_BASE_URL and M2BENCH_PATIENT_MODEL"):
+        grader.endpoint("patient")  # the same both-or-neither rule as the grader
+    monkeypatch.setenv("M2BENCH_PATIENT_MODEL", "sim-patient")
+    monkeypatch.setenv("M2BENCH_PATIENT_API_KEY", "sk-patient")
+    found = grader.endpoint("patient")
+    assert (found.base_url, found.model) == ("http://patient:8001/v1", "sim-patient")
+    assert found.client()._api_key == "sk-patient" and "sk-patient" not in grader.describe("patient")
+
+
+def test_healthbench_rows_default_to_the_official_profile(monkeypatch):
+    seen = []
+
+    async def recording(messages, json_schema=None, sampling=None):
+        seen.append(messages)
+        return grader_reply(messages[-1]["content"])
+
+    monkeypatch.delenv(grader.PROFILE_ENV, raising=False)
+    reward.configure(recording, grader_id="scripted", cache=False)
+    r = data.healthbench_row(load_file(FIXTURES / "healthbench_mini.jsonl")[0], "test")
+    asyncio.run(reward.compute_score(r["data_source"], "reply", r["reward_model"]["ground_truth"], r["extra_info"]))
+    assert len(seen) == 3 and {parse_grading_prompt(m).profile for m in seen} == {"simple_evals"}
+    with pytest.raises(GradingError, match=f"{grader.PROFILE_ENV}=m2bench"):
+        reward.configure(recording, grader_id="scripted", mode="batched", cache=False)
+    monkeypatch.setenv(grader.PROFILE_ENV, "m2bench")
+    reward.configure(recording, grader_id="scripted", mode="batched", cache=False)
+    asyncio.run(reward.compute_score(r["data_source"], "reply", r["reward_model"]["ground_truth"], r["extra_info"]))
+    assert len(seen) == 4 and parse_grading_prompt(seen[-1]).batched
