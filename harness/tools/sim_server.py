@@ -102,20 +102,26 @@ def grader_reply(messages: str | list[dict], json_schema: dict | None = None) ->
     )
 
 
-def schema_instance(schema: dict) -> object:
-    """A deterministic value matching a simple JSON schema (objects, arrays, enums, strings, numbers, booleans)."""
+def schema_instance(schema: dict, path: str = "") -> object:
+    """A deterministic value matching a simple JSON schema (objects, arrays, enums, strings, numbers, booleans).
+
+    Each string names its place in the value (``simulated value at history[0].criterion``), so strings
+    at different places differ, as a real reply's would (the rubric generator rejects duplicates).
+    """
     if "enum" in schema:
         return schema["enum"][0]
     kind = schema.get("type")
     if kind == "object":
-        return {name: schema_instance(sub) for name, sub in schema.get("properties", {}).items()}
+        return {
+            name: schema_instance(sub, f"{path}.{name}" if path else name) for name, sub in schema.get("properties", {}).items()
+        }
     if kind == "array":
-        return [schema_instance(schema.get("items", {"type": "string"}))]
+        return [schema_instance(schema.get("items", {"type": "string"}), f"{path}[0]")]
     if kind == "boolean":
         return True
     if kind in ("integer", "number"):
         return 1
-    return "simulated"
+    return f"simulated value at {path or 'the top level'}"
 
 
 class SimServer:
