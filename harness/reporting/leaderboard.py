@@ -4,7 +4,8 @@ All three live in ``leaderboards/`` as CSV, so a result or a parameter count is 
 editing data, not code. Every loader validates and raises ``DataError(file, message, line,
 field)`` (line 1 is the header, so the first data row is line 2).
 
-- ``published.csv``: model, benchmark, subset, score (0-100), source, source_ref, date, note
+- ``published.csv``: model, benchmark, subset, score (0-100), source, source_ref, date, and the
+  comparability columns grader, grader_prompt, n, reported_by, reasoning (allowed values below), note
 - ``models.csv``: model, aliases (``;``-separated names used in logs), architecture
   (dense | moe | unknown), params_total_b, params_active_b (billions), source, note.
   ``unknown`` means no public parameter count (closed models): both counts stay empty.
@@ -27,14 +28,39 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import DataError, run_cli
+from harness.evalsets import HEALTHBENCH, HEALTHBENCH_SUBSETS, MEDQA
 from harness.results import BASE_COLUMNS, RESULT_COLUMNS, normalize
 
 LEADERBOARD_DIR = Path(__file__).resolve().parents[2] / "leaderboards"
-PUBLISHED_COLUMNS = ["model", "benchmark", "subset", "score", "source", "source_ref", "date", "note"]
+PUBLISHED_COLUMNS = [
+    "model",
+    "benchmark",
+    "subset",
+    "score",
+    "source",
+    "source_ref",
+    "date",
+    "grader",
+    "grader_prompt",
+    "n",
+    "reported_by",
+    "reasoning",
+    "note",
+]
 MODEL_COLUMNS = ["model", "aliases", "architecture", "params_total_b", "params_active_b", "source", "note"]
 ARCHITECTURES = ("dense", "moe", "unknown")
 BENCHMARK_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+NOT_STATED = "not stated"
+NOT_APPLICABLE = "n/a"  # grader and grader_prompt of a benchmark scored by answer matching (MedQA)
+# benchmark -> (its subset, the official example count, graded by a model against rubrics?)
+BENCHMARKS = {
+    **{f"healthbench{'' if s == 'full' else '_' + s}": (s, HEALTHBENCH[s].rows, True) for s in HEALTHBENCH_SUBSETS},
+    "medqa": ("test", MEDQA["test"].rows, False),
+}
+GRADER_PROMPTS = ("simple-evals", "own", NOT_STATED)  # simple-evals = the official HealthBench grader template and code
+REPORTED_BY = ("authors", "third_party")
+REASONING = ("thinking", "non-thinking", NOT_STATED)
 
 
 def _rows(path: Path, columns: list[str], required: Iterable[str]) -> list[tuple[int, dict[str, str]]]:
@@ -72,12 +98,42 @@ def _number(path: Path, line: int, field: str, text: str, low: float, high: floa
     return value
 
 
+def _one_of(path: Path, line: int, row: dict[str, str], field: str, allowed: Sequence[str]) -> None:
+    if row[field] not in allowed:
+        raise DataError(path, f"{row[field]!r} is not one of: {', '.join(allowed)}", line, field)
+
+
+def _check_comparability(path: Path, line: int, row: dict[str, str]) -> None:
+    """The columns saying under which conditions a published score was obtained (see leaderboards/README.md)."""
+    benchmark = row["benchmark"]
+    if benchmark in BENCHMARKS:
+        subset, official_n, graded = BENCHMARKS[benchmark]
+        _one_of(path, line, row, "subset", [subset])
+    else:  # a benchmark without published numbers yet (e.g. consultation): nothing official to compare with
+        official_n, graded = None, True
+    if graded:
+        if row["grader"] == NOT_APPLICABLE:
+            raise DataError(path, f"{benchmark} is graded by a model: name it or write {NOT_STATED!r}", line, "grader")
+        _one_of(path, line, row, "grader_prompt", GRADER_PROMPTS)
+    else:
+        for field in ("grader", "grader_prompt"):
+            _one_of(path, line, row, field, [NOT_APPLICABLE])
+    if row["n"] != NOT_STATED:
+        if not re.fullmatch(r"[1-9]\d*", row["n"]):
+            raise DataError(path, f"{row['n']!r} is neither a positive whole number nor {NOT_STATED!r}", line, "n")
+        if official_n is not None and int(row["n"]) > official_n:
+            raise DataError(path, f"{row['n']} exceeds the {official_n} examples of the official {benchmark} set", line, "n")
+    _one_of(path, line, row, "reported_by", REPORTED_BY)
+    _one_of(path, line, row, "reasoning", REASONING)
+
+
 def load_published(path: str | Path | None = None) -> pd.DataFrame:
     """Published results, validated; ``score`` is on the 0-100 scale."""
     path = Path(path) if path else LEADERBOARD_DIR / "published.csv"
     records: list[dict] = []
     seen: dict[tuple[str, ...], int] = {}
-    for line, row in _rows(path, PUBLISHED_COLUMNS, ["model", "benchmark", "score", "source", "source_ref", "date"]):
+    required = [c for c in PUBLISHED_COLUMNS if c != "note"]
+    for line, row in _rows(path, PUBLISHED_COLUMNS, required):
         if not BENCHMARK_NAME.match(row["benchmark"]):
             raise DataError(
                 path, f"{row['benchmark']!r} must be lower-case letters, digits and _ (e.g. healthbench_hard)", line, "benchmark"
@@ -85,6 +141,7 @@ def load_published(path: str | Path | None = None) -> pd.DataFrame:
         if not DATE.match(row["date"]):
             raise DataError(path, f"{row['date']!r} is not YYYY-MM-DD or YYYY-MM", line, "date")
         score = _number(path, line, "score", row["score"], 0, 100)
+        _check_comparability(path, line, row)
         key = (row["model"], row["benchmark"], row["subset"], row["source"])
         if key in seen:
             raise DataError(path, f"duplicate of line {seen[key]} (same model, benchmark, subset, source)", line, "model")

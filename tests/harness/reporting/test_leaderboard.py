@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from harness.errors import DataError
+from harness.errors import DataError, run_cli
 from harness.reporting.leaderboard import (
     LEADERBOARD_DIR,
     MODEL_COLUMNS,
@@ -13,13 +13,13 @@ from harness.reporting.leaderboard import (
     load_models,
     load_own_runs,
     load_published,
+    main,
     validate,
 )
 from harness.results import BASE_COLUMNS, RESULT_COLUMNS
 
 PUBLISHED_HEADER = ",".join(PUBLISHED_COLUMNS)
 MODELS_HEADER = ",".join(MODEL_COLUMNS)
-GOOD_ROW = "m,healthbench_hard,hard,30,some paper,Table 2,2025-09-03,"
 
 
 def test_shipped_files_validate():
@@ -65,24 +65,92 @@ def write(tmp_path, name, text):
     return path
 
 
-@pytest.mark.parametrize(
-    "row, line, field",
-    [
-        ("m,healthbench_hard,hard,abc,paper,Table 2,2025-09-03,", 3, "score"),
-        ("m,healthbench_hard,hard,130,paper,Table 2,2025-09-03,", 3, "score"),
-        ("m,healthbench_hard,hard,30,,Table 2,2025-09-03,", 3, "source"),
-        ("m,healthbench_hard,hard,30,paper,,2025-09-03,", 3, "source_ref"),
-        ("m,HealthBench Hard,hard,30,paper,Table 2,2025-09-03,", 3, "benchmark"),
-        ("m,healthbench_hard,hard,30,paper,Table 2,Sept 2025,", 3, "date"),
-        (GOOD_ROW, 3, "model"),  # duplicate of line 2
-    ],
-)
-def test_bad_published_rows_name_file_line_and_field(tmp_path, row, line, field):
-    path = write(tmp_path, "published.csv", f"{PUBLISHED_HEADER}\n{GOOD_ROW}\n{row}\n")
+def published_row(**fields) -> str:
+    """A valid published.csv line (HealthBench Hard, graded as in the paper), with ``fields`` changed."""
+    row = {
+        "model": "m",
+        "benchmark": "healthbench_hard",
+        "subset": "hard",
+        "score": "30",
+        "source": "some paper",
+        "source_ref": "Table 2",
+        "date": "2025-09-03",
+        "grader": "gpt-4.1-2025-04-14",
+        "grader_prompt": "simple-evals",
+        "n": "1000",
+        "reported_by": "authors",
+        "reasoning": "not stated",
+        "note": "",
+        **fields,
+    }
+    return ",".join(row[c] for c in PUBLISHED_COLUMNS)
+
+
+MEDQA_ROW = {"benchmark": "medqa", "subset": "test", "grader": "n/a", "grader_prompt": "n/a", "n": "1273"}
+# one case per failure kind the validator knows: the field it must name
+BAD_PUBLISHED = [
+    ({"score": "abc"}, "score"),
+    ({"score": "130"}, "score"),
+    ({"source": ""}, "source"),
+    ({"source_ref": ""}, "source_ref"),
+    ({"benchmark": "HealthBench Hard"}, "benchmark"),
+    ({"date": "Sept 2025"}, "date"),
+    ({"subset": "full"}, "subset"),  # healthbench_hard's subset is hard
+    ({"grader": ""}, "grader"),
+    ({"grader": "n/a"}, "grader"),  # HealthBench is graded by a model
+    ({"grader_prompt": "official"}, "grader_prompt"),
+    ({"n": "many"}, "n"),
+    ({"n": "0"}, "n"),
+    ({"n": "1001"}, "n"),  # more than the 1000 examples of HealthBench Hard
+    ({"reported_by": "Baichuan"}, "reported_by"),
+    ({"reasoning": "high"}, "reasoning"),
+    ({**MEDQA_ROW, "grader": "gpt-4.1"}, "grader"),  # MedQA is answer matching: no grader
+    ({**MEDQA_ROW, "grader_prompt": "not stated"}, "grader_prompt"),
+    ({}, "model"),  # a duplicate of line 2
+]
+
+
+@pytest.mark.parametrize("fields, field", BAD_PUBLISHED)
+def test_bad_published_rows_name_file_line_and_field(tmp_path, fields, field):
+    path = write(tmp_path, "published.csv", f"{PUBLISHED_HEADER}\n{published_row()}\n{published_row(**fields)}\n")
     with pytest.raises(DataError) as info:
         load_published(path)
-    assert (info.value.line, info.value.field) == (line, field)
-    assert f"published.csv:{line}" in str(info.value)
+    assert (info.value.line, info.value.field) == (3, field)
+    assert f"published.csv:3: field '{field}'" in str(info.value)
+
+
+def test_allowed_comparability_values_load(tmp_path):
+    rows = [
+        published_row(),
+        published_row(model="b", grader="not stated", grader_prompt="not stated", n="not stated", reported_by="third_party"),
+        published_row(model="c", grader_prompt="own", reasoning="thinking"),
+        published_row(model="d", reasoning="non-thinking", **MEDQA_ROW),
+    ]
+    path = write(tmp_path, "published.csv", "\n".join([PUBLISHED_HEADER, *rows]) + "\n")
+    assert list(load_published(path)["grader_prompt"]) == ["simple-evals", "not stated", "own", "n/a"]
+
+
+@pytest.mark.parametrize("fields, field", BAD_PUBLISHED)
+def test_validator_command_prints_one_error_line_and_fails(tmp_path, capsys, fields, field):
+    """What CI sees: ``python -m harness.reporting.leaderboard FOLDER`` on a bad file."""
+    write(tmp_path, "published.csv", f"{PUBLISHED_HEADER}\n{published_row()}\n{published_row(**fields)}\n")
+    write(tmp_path, "models.csv", f"{MODELS_HEADER}\nm,,dense,1,,card,\n")
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: main([str(tmp_path)]))
+    assert exit_info.value.code != 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith(f"error: {tmp_path / 'published.csv'}:3: field '{field}' ")
+
+
+def test_validator_command_passes_on_the_committed_files(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: main([]))
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"{LEADERBOARD_DIR / 'published.csv'}: {len(load_published())} rows" in out
+    assert out.endswith("all leaderboard files are valid\n")
 
 
 def test_missing_header_column_is_reported_on_line_one(tmp_path):
@@ -92,7 +160,7 @@ def test_missing_header_column_is_reported_on_line_one(tmp_path):
 
 
 def test_unquoted_comma_gives_a_clear_error(tmp_path):
-    path = write(tmp_path, "published.csv", f"{PUBLISHED_HEADER}\nm,medqa,test,80,Smith, Jones,Table 1,2025-01,note,extra\n")
+    path = write(tmp_path, "published.csv", f"{PUBLISHED_HEADER}\n{published_row(source='Smith, Jones')}\n")
     with pytest.raises(DataError, match="more values than"):
         load_published(path)
 
@@ -126,7 +194,7 @@ def test_dense_active_defaults_to_total_and_unknown_stays_nan(tmp_path):
 
 
 def test_published_model_missing_from_registry_fails_validation(tmp_path):
-    write(tmp_path, "published.csv", f"{PUBLISHED_HEADER}\n{GOOD_ROW}\n")
+    write(tmp_path, "published.csv", f"{PUBLISHED_HEADER}\n{published_row()}\n")
     write(tmp_path, "models.csv", f"{MODELS_HEADER}\nother,,dense,1,,card,\n")
     with pytest.raises(DataError, match=r"published.csv:2: field 'model' model 'm' has no row in models.csv"):
         validate(tmp_path)

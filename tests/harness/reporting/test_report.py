@@ -19,12 +19,13 @@ from harness.results import normalize
 from harness.tools.report import main
 from tests.helpers.scripted import mock_model
 
+HB41 = "gpt-4.1,simple-evals,1000,authors,not stated"  # graded as in the HealthBench paper
 PUBLISHED = [
-    "tiny-1b,healthbench_hard,hard,20,paper A,Table 1,2025-01-01,",
-    "mid-10b,healthbench_hard,hard,40,paper A,Table 1,2025-01-01,",
-    "moe-100b,healthbench_hard,hard,35,paper B,Fig 2,2025-02,",
-    "closed-x,healthbench_hard,hard,50,paper B,Fig 2,2025-02,",
-    "mid-10b,medqa,test,70,paper C,Table 3,2025-03,",
+    f"tiny-1b,healthbench_hard,hard,20,paper A,Table 1,2025-01-01,{HB41},",
+    f"mid-10b,healthbench_hard,hard,40,paper A,Table 1,2025-01-01,{HB41},",
+    f"moe-100b,healthbench_hard,hard,35,paper B,Fig 2,2025-02,{HB41},",
+    f"closed-x,healthbench_hard,hard,50,paper B,Fig 2,2025-02,{HB41},",
+    "mid-10b,medqa,test,70,paper C,Table 3,2025-03,n/a,n/a,1273,third_party,non-thinking,",
 ]
 MODELS = [
     "tiny-1b,,dense,1,,card,",
