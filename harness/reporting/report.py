@@ -3,32 +3,48 @@
 Reads only tables: published scores from leaderboards/published.csv (0-100), own runs as a
 results table (``harness.results``; scores 0-1, shown x100), parameter counts from
 leaderboards/models.csv (a model without one is listed as unknown and not plotted).
-Own runs that are not comparable with the published numbers (``harness.comparable``: not the
-official file in full, not the official grader profile, self-graded, too few samples) are kept
-apart: a separate, labelled layer of the chart and a separate table, never on the frontier.
+
+Every point belongs to one comparability group (``comparability_group``): HealthBench scores move
+with the grader model and its prompt, so published and own HealthBench points are grouped by grader
+(GPT-4.1 with the simple-evals prompt, as in the HealthBench paper; another grader with that prompt;
+a grader or prompt not stated or not official). Each group gets its own Pareto frontier and colour;
+the table names each point's group. Own runs that are not comparable with the published numbers
+(``harness.comparable``: not the official file in full, not the official grader profile,
+self-graded, too few samples) form a group of their own: a separate, labelled layer of the chart
+and a separate table, never on a frontier.
 The command line is ``python -m harness.tools.report``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import io
 import math
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from harness.errors import ArgumentError
-from harness.reporting.leaderboard import LEADERBOARD_DIR, ModelRegistry, load_models, load_own_runs, load_published
+from harness.reporting.leaderboard import (
+    BENCHMARKS,
+    LEADERBOARD_DIR,
+    NOT_STATED,
+    ModelRegistry,
+    load_models,
+    load_own_runs,
+    load_published,
+)
 from harness.reporting.pareto import frontier, params_column
 from harness.results import RESULT_COLUMNS, normalize
 
 REPORTS_DIR = Path("reports")
 POINT_COLUMNS = [
     "model",
+    "label",
     "origin",
+    "group",
     "subset",
     "params_total_b",
     "params_active_b",
@@ -37,6 +53,10 @@ POINT_COLUMNS = [
     "stderr",
     "n",
     "grader",
+    "grader_prompt",
+    "reported_by",
+    "reasoning",
+    "harness",
     "source",
     "source_ref",
     "date",
@@ -47,6 +67,56 @@ POINT_COLUMNS = [
 ]
 KIND_LABEL = {"total": "total parameters", "active": "active parameters per token (MoE)"}
 
+# Comparability groups, in the order charts and tables show them.
+PAPER_GRADING = "GPT-4.1 grader, simple-evals prompt"
+OTHER_GRADER = "other grader, simple-evals prompt"
+UNSTATED_GRADING = "grader or prompt not stated or not simple-evals"
+ANSWER_MATCHING = "accuracy as published (settings vary, see table)"
+NOT_COMPARABLE = "own run, NOT comparable (see table)"
+GROUPS = (PAPER_GRADING, OTHER_GRADER, UNSTATED_GRADING, ANSWER_MATCHING, NOT_COMPARABLE)
+PAPER_GRADER = re.compile(r"gpt-4\.1(-\d{4}-\d{2}-\d{2})?")  # the HealthBench paper's grader, any snapshot
+SIMPLE_EVALS_PROMPT = "simple-evals"
+
+
+def comparability_group(benchmark: str, grader: str, grader_prompt: str, comparable: bool = True) -> str:
+    """The group a point is compared within. ``grader`` may carry a provider prefix (``openai/gpt-4.1``)."""
+    if not comparable:
+        return NOT_COMPARABLE
+    if benchmark in BENCHMARKS and not BENCHMARKS[benchmark][2]:
+        return ANSWER_MATCHING
+    if grader_prompt != SIMPLE_EVALS_PROMPT or grader in ("", NOT_STATED):
+        return UNSTATED_GRADING
+    return PAPER_GRADING if PAPER_GRADER.fullmatch(grader.split("/")[-1]) else OTHER_GRADER
+
+
+def _own_label(run: dict) -> str:
+    """An own run's chart label: model, harness and mode (grader profile), sample count, comparability."""
+    notes = [str(run["harness"] or "own")]
+    if run["grader_prompt"]:
+        notes.append(f"{run['grader_prompt']} grading")
+    if pd.notna(run["n"]):
+        notes.append(f"n={run['n']:.0f}")
+    if not run["comparable"]:
+        notes.append("NOT COMPARABLE")
+    return f"{run['model']} (own: {', '.join(notes)})"
+
+
+def _distinct(labels: pd.Series, extra: pd.Series) -> pd.Series:
+    """``labels`` where unique, else the label with ``extra`` appended."""
+    repeated = labels.duplicated(keep=False)
+    return labels.where(~repeated, labels + " " + extra)
+
+
+def drawn_points(points: pd.DataFrame) -> pd.DataFrame:
+    """The points a chart draws: one per published (model, parameters, score), however many sources report it (the
+    table keeps every row), and every own run, each with a label no other drawn point has: a repeated model name gets its score, a
+    repeated own-run label its log file name."""
+    repeated = (points["origin"] == "published") & points.duplicated(["origin", "model", "params_b", "score"])
+    drawn = points[~repeated].copy()  # keeps the first group, in GROUPS order; own runs are never merged
+    drawn["label"] = _distinct(drawn["label"], drawn["score"].map(lambda v: f"({v:.1f})"))
+    drawn["label"] = _distinct(drawn["label"], "[" + drawn["source_ref"].astype(str) + "]")
+    return drawn.reset_index(drop=True)
+
 
 @dataclass
 class ParetoReport:
@@ -55,7 +125,11 @@ class ParetoReport:
     points: pd.DataFrame  # plotted: every row has a parameter count
     unknown: pd.DataFrame  # listed only: no parameter count
     messages: list[str] = field(default_factory=list)
-    date: str = field(default_factory=lambda: dt.date.today().isoformat())
+
+    def frontiers(self) -> dict[str, list[str]]:
+        """Labels of each group's frontier points, by group, smallest model first."""
+        front = self.points[self.points["on_frontier"]]
+        return {g: list(front.loc[front["group"] == g, "label"]) for g in GROUPS if (front["group"] == g).any()}
 
 
 def _shown(path: Path) -> str:
@@ -73,7 +147,7 @@ def build(
     leaderboards: str | Path | None = None,
 ) -> ParetoReport:
     """Gather published results, the own-runs file and ``runs`` (a results table) for ``benchmark``,
-    and mark the Pareto frontier."""
+    group them by comparability and mark each group's Pareto frontier."""
     column = params_column(kind)
     directory = Path(leaderboards) if leaderboards else LEADERBOARD_DIR
     models_path = directory / "models.csv"
@@ -92,38 +166,55 @@ def build(
         rows.append(
             {
                 "model": r["model"],
+                "label": r["model"],
                 "origin": "published",
                 "subset": r["subset"],
                 "score": r["score"],
                 "stderr": math.nan,
-                "n": math.nan,
-                "grader": r["note"],
+                "n": float(r["n"]) if r["n"] != NOT_STATED else math.nan,
+                "grader": r["grader"],
+                "grader_prompt": r["grader_prompt"],
+                "reported_by": r["reported_by"],
+                "reasoning": r["reasoning"],
+                "harness": "",
                 "source": r["source"],
                 "source_ref": r["source_ref"],
                 "date": r["date"],
                 "log": "",
                 "comparable": True,
                 "why_not_comparable": "",
+                "note": r["note"],
             }
         )
+    own_rows = []
     for _, r in own[own["benchmark"] == benchmark].iterrows():
-        rows.append(
-            {
-                "model": r["model"],
-                "origin": "own",
-                "subset": r["subset"],
-                "score": 100 * float(r["score"]),
-                "stderr": 100 * float(r["stderr"]) if pd.notna(r["stderr"]) else math.nan,
-                "n": r["n"],
-                "grader": r["grader"],
-                "source": "own run",
-                "source_ref": Path(str(r["log"])).name,
-                "date": r["date"],
-                "log": r["log"],
-                "comparable": bool(r["comparable"]),
-                "why_not_comparable": r["why_not_comparable"],
-            }
-        )
+        profile = "" if pd.isna(r["grader_profile"]) else str(r["grader_profile"])
+        run = {
+            "model": r["model"],
+            "origin": "own",
+            "subset": r["subset"],
+            "score": 100 * float(r["score"]),
+            "stderr": 100 * float(r["stderr"]) if pd.notna(r["stderr"]) else math.nan,
+            "n": float(r["n"]) if pd.notna(r["n"]) else math.nan,
+            "grader": "" if pd.isna(r["grader"]) else str(r["grader"]),
+            # the official grader profile is simple-evals' template and code, the published rows' "simple-evals"
+            "grader_prompt": SIMPLE_EVALS_PROMPT if profile == "simple_evals" else profile,
+            "reported_by": "",
+            "reasoning": "",
+            "harness": r["harness"],
+            "source": "own run",
+            "source_ref": Path(str(r["log"])).name,
+            "date": r["date"],
+            "log": r["log"],
+            "comparable": bool(r["comparable"]),
+            "why_not_comparable": r["why_not_comparable"],
+            "note": "",
+        }
+        run["label"] = _own_label(run)
+        own_rows.append(run)
+    rows += own_rows
+    for row in rows:
+        row["group"] = comparability_group(benchmark, row["grader"], row["grader_prompt"], row["comparable"])
 
     messages, seen = [], set()
     for row in rows:
@@ -142,143 +233,253 @@ def build(
         elif entry["architecture"] == "unknown":
             messages.append(f"{row['model']}: parameter count not public (closed model) - listed as unknown, not plotted.")
 
-    table = pd.DataFrame(rows, columns=[c for c in POINT_COLUMNS if c != "on_frontier"])
+    table = pd.DataFrame(rows, columns=[c for c in POINT_COLUMNS if c != "on_frontier"] + ["note"])
     has = table["params_b"].notna()
     points = table[has].reset_index(drop=True)
     points["on_frontier"] = False
-    comparable = points["comparable"].astype(bool)
-    if comparable.any():  # the frontier is drawn among comparable results only
-        points.loc[comparable, "on_frontier"] = frontier(points[comparable], "params_b", "score")
-    points = points.sort_values(["params_b", "score"], ascending=[True, False]).reset_index(drop=True)
-    unknown = table[~has].sort_values("score", ascending=False).reset_index(drop=True)
+    for group in GROUPS:  # a frontier per group; never among runs that are not comparable
+        members = points["group"] == group
+        if group != NOT_COMPARABLE and members.any():
+            points.loc[members, "on_frontier"] = frontier(points[members], "params_b", "score")
+    order = {g: i for i, g in enumerate(GROUPS)}
+    points = (
+        points.assign(_group=points["group"].map(order))
+        .sort_values(["_group", "params_b", "score", "label"], ascending=[True, True, False, True])
+        .drop(columns="_group")
+        .reset_index(drop=True)
+    )
+    unknown = table[~has].sort_values(["score", "label"], ascending=[False, True]).reset_index(drop=True)
     return ParetoReport(benchmark, kind, points, unknown, messages)
 
 
-def _label_points(ax, points: pd.DataFrame) -> None:
-    """Label every point, trying a few offsets so labels do not overlap each other."""
-    from matplotlib.transforms import Bbox
+GROUP_COLOURS = {
+    PAPER_GRADING: "#1f77b4",
+    OTHER_GRADER: "#9467bd",
+    UNSTATED_GRADING: "#ff7f0e",
+    ANSWER_MATCHING: "#1f77b4",
+    NOT_COMPARABLE: "#7f7f7f",
+}
+FIGURE_SIZE, DPI = (14, 8), 150  # inches, dots per inch: 2100 x 1200 pixels
+AXES_RECT = (0.06, 0.08, 0.62, 0.85)  # left, bottom, width, height (figure fractions); the key sits to the right
+PANEL_LEFT = 0.70
+POINT_SIZE, STAR_SIZE, RING_SIZE = 40, 150, 170  # marker areas in points^2
+LABEL_FONT = 7.5
+LABEL_GID, NUMBER_GID = "point-label", "point-number"  # how the layout test finds the labels
+# label offsets from the point, in typographic points: 8 directions at growing distances
+OFFSETS = [
+    (dx * r, dy * r * 0.8)
+    for r in (7, 12, 20, 32, 46)
+    for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
+]
 
+
+def _box_hits_segment(box, segment, pad: float) -> bool:
+    """Whether an axis-aligned pixel box comes within ``pad`` of an axis-aligned segment ((x0, y0), (x1, y1))."""
+    (x0, y0), (x1, y1) = segment
+    return min(x0, x1) - pad < box.x1 and max(x0, x1) + pad > box.x0 and min(y0, y1) - pad < box.y1 and max(y0, y1) + pad > box.y0
+
+
+def _frontier_segments(front: pd.DataFrame, x_end: float) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """A group's frontier as data-space segments: steps (right, then up) and a dotted run to ``x_end``."""
+    xs, ys = list(front["params_b"]), list(front["score"])
+    segments = []
+    for i in range(len(xs) - 1):
+        segments += [((xs[i], ys[i]), (xs[i + 1], ys[i])), ((xs[i + 1], ys[i]), (xs[i + 1], ys[i + 1]))]
+    if xs:
+        segments.append(((xs[-1], ys[-1]), (x_end, ys[-1])))
+    return segments
+
+
+def _place_labels(ax, drawn: pd.DataFrame, segments: list) -> list[str]:
+    """Label every drawn point where the label touches no other label, point or line and stays inside the axes;
+    a point whose name fits nowhere gets a number (listed in the key), else none. Returns the key lines."""
     renderer = ax.figure.canvas.get_renderer()
-    half = 6.5 * ax.figure.dpi / 72  # marker (and frontier ring) radius in pixels
-    centres = ax.transData.transform(points[["params_b", "score"]].to_numpy(dtype=float)) if len(points) else []
-    placed = [Bbox.from_extents(x - half, y - half, x + half, y + half) for x, y in centres]
-    offsets = [
-        (8, 6),
-        (8, -12),
-        (-8, 6),
-        (-8, -12),
-        (10, -3),
-        (-10, -3),
-        (8, 16),
-        (8, -22),
-        (-8, 16),
-        (-8, -22),
-        (20, 20),
-        (20, -28),
-        (-20, 20),
-        (-20, -28),
-        (0, 30),
-        (0, -34),
+    scale = ax.figure.dpi / 72  # pixels per point
+    centres = ax.transData.transform(drawn[["params_b", "score"]].to_numpy(dtype=float)) if len(drawn) else []
+    sizes = [RING_SIZE if f else (STAR_SIZE if o == "own" else POINT_SIZE) for f, o in zip(drawn["on_frontier"], drawn["origin"])]
+    markers = [
+        (x - math.sqrt(a) / 2 * scale, y - math.sqrt(a) / 2 * scale, x + math.sqrt(a) / 2 * scale, y + math.sqrt(a) / 2 * scale)
+        for (x, y), a in zip(centres, sizes)
     ]
-    for _, p in points.iterrows():
-        text = p["model"]
-        if p["origin"] == "own":
-            notes = ["own"] + ([f"n={p['n']:.0f}"] if pd.notna(p["n"]) else []) + ([] if p["comparable"] else ["NOT COMPARABLE"])
-            text += f" ({', '.join(notes)})"
-        for dx, dy in offsets:
+    pixel_segments = [tuple(map(tuple, ax.transData.transform(list(seg)))) for seg in segments]
+    inside = ax.bbox.padded(-2)
+    placed: list = []
+
+    def fits(box) -> bool:
+        return (
+            inside.x0 <= box.x0
+            and box.x1 <= inside.x1
+            and inside.y0 <= box.y0
+            and box.y1 <= inside.y1
+            and not any(box.x0 < m[2] + 1 and box.x1 > m[0] - 1 and box.y0 < m[3] + 1 and box.y1 > m[1] - 1 for m in markers)
+            and not any(box.x0 < o.x1 + 2 and box.x1 > o.x0 - 2 and box.y0 < o.y1 + 2 and box.y1 > o.y0 - 2 for o in placed)
+            and not any(_box_hits_segment(box, seg, 1.5) for seg in pixel_segments)
+        )
+
+    def attempt(p, text: str, gid: str) -> bool:
+        for dx, dy in OFFSETS:
             label = ax.annotate(
                 text,
-                (p["params_b"], p["score"]),
+                (p.params_b, p.score),
                 xytext=(dx, dy),
                 textcoords="offset points",
-                ha="left" if dx >= 0 else "right",
-                fontsize=8,
-                color="#b35900" if p["origin"] == "own" else "#1a1a1a",
-                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75},
+                ha="left" if dx > 0 else "right" if dx < 0 else "center",
+                va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+                fontsize=LABEL_FONT,
+                color="#8a4500" if p.origin == "own" else "#1a1a1a",
+                gid=gid,
+                annotation_clip=False,
             )
-            box = label.get_window_extent(renderer).expanded(1.05, 1.15)
-            if not any(box.overlaps(other) for other in placed) or (dx, dy) == offsets[-1]:
+            box = label.get_window_extent(renderer)
+            if fits(box):
                 placed.append(box)
-                break
+                return True
             label.remove()
+        return False
+
+    key: list[str] = []
+    # own runs first, then frontier points, then the rest: the most important labels get the best places
+    order = sorted(range(len(drawn)), key=lambda i: (drawn["origin"].iat[i] != "own", not drawn["on_frontier"].iat[i], i))
+    rows = list(drawn.itertuples())
+    for i in order:
+        if attempt(rows[i], rows[i].label, LABEL_GID):
+            continue
+        number = str(len([k for k in key if not k.startswith("(")]) + 1)
+        if attempt(rows[i], number, NUMBER_GID):
+            key.append(f"{number}: {rows[i].model} {rows[i].score:.1f}")
+        else:
+            key.append(f"(unlabelled, crowded) {rows[i].model} {rows[i].score:.1f}")
+    return key
 
 
-def plot(report: ParetoReport, path: str | Path) -> Path:
-    """Write the chart: log x axis, every point labelled, frontier and own runs highlighted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def figure(report: ParetoReport):
+    """The chart as a matplotlib Figure: log x axis, every point labelled, a frontier per comparability group,
+    own runs as stars, runs not comparable as hollow grey stars; key and notes to the right of the axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    points = report.points
-    fig, ax = plt.subplots(figsize=(10, 6.5), dpi=150)
-    published = points[points["origin"] == "published"]
-    own = points[(points["origin"] == "own") & points["comparable"].astype(bool)]
-    apart = points[(points["origin"] == "own") & ~points["comparable"].astype(bool)]
-    front = points[points["on_frontier"]].sort_values("params_b")
-    if len(front):
-        ax.step(
-            front["params_b"],
-            front["score"],
-            where="post",
-            color="#2ca02c",
-            lw=1.5,
-            alpha=0.8,
-            zorder=1,
-            label="Pareto frontier (fewer parameters, higher score)",
-        )
-        ax.scatter(front["params_b"], front["score"], s=160, facecolors="none", edgecolors="#2ca02c", lw=1.8, zorder=2)
-    ax.scatter(published["params_b"], published["score"], s=45, color="#1f77b4", zorder=3, label="published")
-    if len(own):
-        ax.errorbar(own["params_b"], own["score"], yerr=own["stderr"].fillna(0), fmt="none", ecolor="#ff7f0e", zorder=3)
-    layers: list[
-        tuple[pd.DataFrame, dict[str, Any], str]
-    ] = [  # runs not comparable with published scores get their own layer: hollow grey, never on the frontier
-        (own, {"color": "#ff7f0e", "edgecolors": "black", "lw": 0.6}, "own run"),
-        (
-            apart,
-            {"facecolors": "none", "edgecolors": "#7f7f7f", "lw": 1.0},
-            "own run, NOT comparable with published scores (see table)",
-        ),
-    ]
-    for layer, style, label in layers:
-        if len(layer):
-            ax.scatter(layer["params_b"], layer["score"], s=140, marker="*", zorder=4, label=label, **style)
+    drawn = drawn_points(report.points)
+    fig = Figure(figsize=FIGURE_SIZE, dpi=DPI)
+    FigureCanvasAgg(fig)  # attaches itself: the renderer the label layout measures with
+    ax = fig.add_axes(AXES_RECT)
     ax.set_xscale("log")
+    segments: list = []
+    if len(drawn):
+        lo, hi = drawn["params_b"].min(), drawn["params_b"].max()
+        ax.set_xlim(lo / 2.5, hi * 3)
+        err = drawn["stderr"].fillna(0)
+        smin, smax = (drawn["score"] - err).min(), (drawn["score"] + err).max()
+        pad = max(4.0, (smax - smin) * 0.1)
+        ax.set_ylim(smin - pad, min(100 + pad / 2, smax + pad))  # below the lowest point: a 0 score is not the axis
+    handles = []
+    for group in GROUPS:
+        members = drawn[drawn["group"] == group]
+        if not len(members):
+            continue
+        colour = GROUP_COLOURS[group]
+        front = report.points[(report.points["group"] == group) & report.points["on_frontier"]].sort_values("params_b")
+        if len(front):
+            group_segments = _frontier_segments(front, hi * 3)
+            segments += group_segments
+            style = "-" if group in (PAPER_GRADING, ANSWER_MATCHING) else "--"
+            for (x0, y0), (x1, y1) in group_segments[:-1]:
+                ax.plot([x0, x1], [y0, y1], color=colour, lw=1.5, ls=style, alpha=0.8, zorder=1)
+            (x0, y0), (x1, y1) = group_segments[-1]
+            ax.plot([x0, x1], [y0, y1], color=colour, lw=1.2, ls=":", zorder=1)
+            ringed = members[members["on_frontier"]]
+            ax.scatter(ringed["params_b"], ringed["score"], s=RING_SIZE, facecolors="none", edgecolors=colour, lw=1.6, zorder=2)
+        published = members[members["origin"] == "published"]
+        own = members[members["origin"] == "own"]
+        ax.scatter(published["params_b"], published["score"], s=POINT_SIZE, color=colour, zorder=3)
+        if len(own):
+            with_err = own[own["stderr"].notna()]
+            ax.errorbar(with_err["params_b"], with_err["score"], yerr=with_err["stderr"], fmt="none", ecolor=colour, zorder=3)
+            segments += [((x, y - e), (x, y + e)) for x, y, e in zip(with_err["params_b"], with_err["score"], with_err["stderr"])]
+            hollow = group == NOT_COMPARABLE
+            ax.scatter(
+                own["params_b"],
+                own["score"],
+                s=STAR_SIZE,
+                marker="*",
+                facecolors="none" if hollow else colour,
+                edgecolors=colour if hollow else "black",
+                lw=1.0 if hollow else 0.6,
+                zorder=4,
+            )
+        marker = "*" if group == NOT_COMPARABLE else "o"
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=colour,
+                marker=marker,
+                ls="-" if len(front) else "",
+                mfc="none" if marker == "*" else colour,
+                ms=9 if marker == "*" else 6,
+                label=f"{group} ({len(members)})",
+            )
+        )
+    if (drawn["origin"] == "own").any():
+        handles.append(
+            Line2D([], [], color="black", marker="*", ls="", mfc="white", ms=10, label="star: own run (harness, mode)")
+        )
+    if drawn["on_frontier"].any():
+        handles.append(
+            Line2D([], [], color="#555555", marker="o", mfc="none", ms=9, ls="", label="ringed: on its group's Pareto frontier")
+        )
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    if len(points):
-        lo, hi = points["params_b"].min(), points["params_b"].max()
-        ax.set_xlim(lo / 2.5, hi * 3)
-        if len(front):  # the last frontier point dominates everything to its right
-            ax.plot(
-                [front["params_b"].iloc[-1], hi * 3], [front["score"].iloc[-1]] * 2, color="#2ca02c", lw=1.2, ls=":", zorder=1
-            )
-        err = points["stderr"].fillna(0)
-        smin, smax = (points["score"] - err).min(), (points["score"] + err).max()
-        pad = max(3.0, (smax - smin) * 0.12)
-        ax.set_ylim(max(0.0, smin - pad), min(100 + pad / 3, smax + pad))
-    else:
-        ax.text(0.5, 0.5, "no model with a known parameter count", ha="center", transform=ax.transAxes)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v >= 0 else ""))
     label = KIND_LABEL[report.kind]
     ax.set_xlabel(f"{label[0].upper()}{label[1:]}, billions (log scale)")
     ax.set_ylabel(f"{report.benchmark} score (0-100)")
-    ax.set_title(f"{report.benchmark}: score vs {label} - {report.date}")
+    ax.set_title(f"{report.benchmark}: score vs {label}")
     ax.grid(True, which="both", alpha=0.25)
-    if len(report.unknown):
-        listed = ", ".join(
-            f"{r.model} {r.score:.1f}" + ("" if r.comparable else " (NOT comparable)") for r in report.unknown.itertuples()
+    if not len(drawn):
+        ax.text(0.5, 0.5, "no model with a known parameter count", ha="center", transform=ax.transAxes)
+    key = _place_labels(ax, drawn, segments)
+    renderer = fig.canvas.get_renderer()
+    top = AXES_RECT[1] + AXES_RECT[3]
+    if handles:
+        legend = fig.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(PANEL_LEFT, top),
+            fontsize=8,
+            title="comparability group (points)",
+            title_fontsize=8,
+            frameon=False,
+            alignment="left",
         )
-        fig.text(0.01, 0.01, f"Not plotted (parameter count unknown): {listed}", fontsize=7, color="#555555", wrap=True)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    _label_points(ax, points)  # after the layout, so overlap checks use the final positions
-    ax.legend(loc="best", fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+        top = fig.transFigure.inverted().transform(legend.get_window_extent(renderer))[0][1] - 0.02
+    notes = []
+    if len(report.unknown):
+        notes.append(
+            f"{len(report.unknown)} results of models without a public parameter count are listed in the table, not plotted."
+        )
+    if len(report.points) > len(drawn):
+        notes.append(f"{len(report.points) - len(drawn)} repeated result(s) (same model and score, another source) drawn once, in the first group listed.")
+    if key:
+        notes.append("Numbered points:\n" + "\n".join(key))
+    if notes:
+        fig.text(PANEL_LEFT, top, "\n".join(notes), fontsize=7, va="top", ha="left", color="#333333", wrap=True)
+    return fig
+
+
+def plot(report: ParetoReport, path: str | Path) -> Path:
+    """Write the chart as PNG; the file is rewritten only when its bytes change (no dates or versions inside)."""
+    buffer = io.BytesIO()
+    figure(report).savefig(buffer, format="png", metadata={"Software": None})
+    return _write_if_changed(Path(path), buffer.getvalue())
+
+
+def _write_if_changed(path: Path, content: bytes) -> Path:
+    if not (path.is_file() and path.read_bytes() == content):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
     return path
 
 
@@ -299,51 +500,63 @@ def _row(*cells) -> str:
 
 
 def markdown(report: ParetoReport, image_name: str, command: str) -> str:
-    """The table that goes with the chart."""
+    """The table that goes with the chart: every point with its comparability group, then the runs kept apart
+    and the models without a parameter count."""
+    groups = [g for g in GROUPS if g != NOT_COMPARABLE and (report.points["group"] == g).any()]
     lines = [
         f"# {report.benchmark}: performance vs parameters ({report.kind})",
         "",
-        f"Generated {report.date} by `{command}`. Scores on a 0-100 scale; parameters in billions "
-        f"(x axis: {KIND_LABEL[report.kind]}). Frontier = no other model has fewer-or-equal parameters and a higher-or-equal score.",
+        f"Generated by `{command}`. Scores on a 0-100 scale; parameters in billions "
+        f"(x axis: {KIND_LABEL[report.kind]}). Points are compared only within their comparability group "
+        "(HealthBench: the grader model and prompt as stated by the source; see `leaderboards/README.md`); "
+        "each group has its own frontier: no other point of the group has fewer-or-equal parameters "
+        "and a higher-or-equal score.",
         "",
         f"![{report.benchmark} Pareto chart]({image_name})",
         "",
-        "| model | origin | subset | params total (B) | params active (B) | score | stderr | n | Pareto | source | grader / note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Groups: " + "; ".join(f"{g} ({int((report.points['group'] == g).sum())} points)" for g in groups) + ".",
+        "",
+        "| model | group | origin | params total (B) | params active (B) | score | stderr | n | Pareto (in group) "
+        "| grader | grader prompt | reported by | reasoning | source | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    comparable = report.points["comparable"].astype(bool)
+    comparable = report.points["group"] != NOT_COMPARABLE
     for r in report.points[comparable].itertuples():
         lines.append(
             _row(
-                r.model,
-                r.origin,
-                r.subset,
+                r.label,
+                r.group,
+                r.origin + (f" ({r.harness})" if r.harness else ""),
                 _fmt(r.params_total_b),
                 _fmt(r.params_active_b),
                 f"{r.score:.1f}",
                 _fmt(r.stderr, ".1f", ""),
-                _fmt(r.n, ".0f", ""),
+                _fmt(r.n, ".0f", "not stated"),
                 "yes" if r.on_frontier else "",
-                f"{r.source}, {r.source_ref}",
                 r.grader,
+                r.grader_prompt,
+                r.reported_by,
+                r.reasoning,
+                f"{r.source}, {r.source_ref}",
+                r.note,
             )
         )
-    apart = pd.concat([report.points[~comparable], report.unknown[~report.unknown["comparable"].astype(bool)]])
+    apart = pd.concat([report.points[~comparable], report.unknown[report.unknown["group"] == NOT_COMPARABLE]])
     if len(apart):
         lines += [
             "",
             "## Own runs NOT comparable with the published scores",
             "",
-            "Kept apart (hollow grey stars on the chart, never on the frontier); the reasons come from",
+            "Kept apart (hollow grey stars on the chart, never on a frontier); the reasons come from",
             "`harness/comparable.py`.",
             "",
-            "| model | subset | score | stderr | n | why not comparable | grader | log |",
+            "| run | subset | score | stderr | n | why not comparable | grader | log |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for r in apart.itertuples():
             lines.append(
                 _row(
-                    r.model,
+                    r.label,
                     r.subset,
                     f"{r.score:.1f}",
                     _fmt(r.stderr, ".1f", ""),
@@ -353,22 +566,35 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
                     r.source_ref,
                 )
             )
-    unknown = report.unknown[report.unknown["comparable"].astype(bool)]
+    unknown = report.unknown[report.unknown["group"] != NOT_COMPARABLE]
     if len(unknown):
         lines += [
             "",
             "## Parameter count unknown (listed, not plotted)",
             "",
-            "| model | origin | subset | score | source | grader / note |",
-            "|---|---|---|---|---|---|",
+            "| model | group | origin | score | n | grader | grader prompt | reported by | reasoning | source | note |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in unknown.itertuples():
-            lines.append(_row(r.model, r.origin, r.subset, f"{r.score:.1f}", f"{r.source}, {r.source_ref}", r.grader))
+            lines.append(
+                _row(
+                    r.label,
+                    r.group,
+                    r.origin,
+                    f"{r.score:.1f}",
+                    _fmt(r.n, ".0f", "not stated"),
+                    r.grader,
+                    r.grader_prompt,
+                    r.reported_by,
+                    r.reasoning,
+                    f"{r.source}, {r.source_ref}",
+                    r.note,
+                )
+            )
     if report.messages:
         lines += ["", "## Notes", ""] + [f"- {m}" for m in report.messages]
     lines += [
         "",
-        "Scores from different sources may use different graders and settings; see each source. "
         "Add a result in `leaderboards/published.csv`, a parameter count in `leaderboards/models.csv`.",
         "",
     ]
@@ -376,17 +602,12 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
 
 
 def write_pareto(report: ParetoReport, out: str | Path = REPORTS_DIR, command: str = "") -> tuple[Path, Path]:
+    """Chart and table; each file is rewritten only when its content changes."""
     out = Path(out)
     stem = f"{report.benchmark}_pareto" + ("" if report.kind == "total" else f"_{report.kind}")
     png = plot(report, out / f"{stem}.png")
-    md = out / f"{stem}.md"
-    md.write_text(
-        markdown(
-            report,
-            png.name,
-            command or f"python -m harness.tools.report pareto --benchmark {report.benchmark} --params {report.kind}",
-        )
-    )
+    command = command or f"python -m harness.tools.report pareto --benchmark {report.benchmark} --params {report.kind}"
+    md = _write_if_changed(out / f"{stem}.md", markdown(report, png.name, command).encode())
     return png, md
 
 
@@ -437,6 +658,4 @@ def write_index(out: str | Path = REPORTS_DIR) -> Path:
     )
     if others:
         lines += ["", "## Other reports", ""] + [f"- [{name}]({name})" for name in others]
-    index = out / "README.md"
-    index.write_text("\n".join(lines) + "\n")
-    return index
+    return _write_if_changed(out / "README.md", ("\n".join(lines) + "\n").encode())

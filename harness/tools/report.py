@@ -82,8 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             png, md = write_pareto(report, args.out, command)
             for message in report.messages:
                 print(f"note: {message}", file=sys.stderr)
-            front = ", ".join(report.points.loc[report.points["on_frontier"], "model"])
-            print(f"{png}\n{md}\n  {len(report.points)} plotted, {len(report.unknown)} unknown; frontier: {front or '-'}")
+            print(f"{png}\n{md}\n  {len(report.points)} plotted, {len(report.unknown)} unknown")
+            for group, labels in report.frontiers().items():
+                print(f"  frontier of {group}: {', '.join(labels)}")
         print(write_index(args.out))
     except (DataError, ArgumentError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,6 +1,9 @@
 """Pareto reports from fixture Inspect logs (mockllm) plus hand-made leaderboard files."""
 
 import json
+import math
+import os
+import re
 
 import pandas as pd
 import pytest
@@ -14,7 +17,22 @@ from PIL import Image
 from harness.errors import ArgumentError
 from harness.evals.logs import results_table
 from harness.reporting.leaderboard import MODEL_COLUMNS, PUBLISHED_COLUMNS, load_own_runs
-from harness.reporting.report import build, markdown, write_index, write_pareto
+from harness.reporting.report import (
+    ANSWER_MATCHING,
+    LABEL_GID,
+    NOT_COMPARABLE,
+    NUMBER_GID,
+    OTHER_GRADER,
+    PAPER_GRADING,
+    UNSTATED_GRADING,
+    build,
+    comparability_group,
+    drawn_points,
+    figure,
+    markdown,
+    write_index,
+    write_pareto,
+)
 from harness.results import normalize
 from harness.tools.report import main
 from tests.helpers.scripted import mock_model
@@ -120,7 +138,8 @@ def test_non_comparable_runs_are_kept_apart_and_never_on_the_frontier(boards, tm
     assert not own["comparable"] and reason in own["why_not_comparable"] and not own["on_frontier"]
     assert list(report.points.model[report.points.on_frontier]) == ["tiny-1b", "mid-10b"]  # as without the run
     main_table, apart = markdown(report, "chart.png", "cmd").split("## Own runs NOT comparable with the published scores")
-    assert "small-own" not in main_table and "| small-own | hard | 75.0 |" in apart and reason in apart
+    assert "small-own" not in main_table and "| small-own (own: inspect, " in apart and reason in apart
+    assert "| hard | 75.0 |" in apart
 
 
 def test_active_params_use_the_moe_active_count(boards):
@@ -140,20 +159,24 @@ def test_png_and_table_are_written(boards, logs, tmp_path):
     assert png == out / "healthbench_hard_pareto.png" and md == out / "healthbench_hard_pareto.md"
     assert png.stat().st_size > 20_000
     with Image.open(png) as image:
-        assert image.size == (1500, 975)
+        assert image.size == (2100, 1200)
     text = md.read_text()
-    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| model")]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith(("| model", "| run"))]
     assert [r.split(" | ")[0].strip("| ") for r in rows] == [
-        "mockllm/model",
+        "mockllm/model (own: inspect, simple-evals grading, n=1000)",
         "tiny-1b",
         "mid-10b",
         "moe-100b",
-        "mockllm/model",  # the 4-sample log: not comparable, in its own table
+        "mockllm/model (own: inspect, n=4, NOT COMPARABLE)",  # the 4-sample log, in its own table
         "closed-x",
     ]
-    assert "| mockllm/model | own | hard | 0.135 | 0.135 | 75.0 |" in text
-    assert "| mockllm/model | hard | 75.0 | 25.0 | 4 | data unknown is not an official file; 4 samples (< 100) |" in text
-    assert "| closed-x | published | hard | 50.0 | paper B, Fig 2 |" in text
+    assert (
+        "| mockllm/model (own: inspect, simple-evals grading, n=1000) | GPT-4.1 grader, simple-evals prompt | own (inspect) |"
+        in text
+    )
+    assert "| 0.135 | 0.135 | 75.0 |" in text
+    assert "| hard | 75.0 | 25.0 | 4 | data unknown is not an official file; 4 samples (< 100) |" in text
+    assert "| closed-x | GPT-4.1 grader, simple-evals prompt | published | 50.0 | 1000 | gpt-4.1 | simple-evals |" in text
     assert "(healthbench_hard_pareto.png)" in text
 
 
@@ -165,7 +188,7 @@ def test_missing_parameter_count_gives_a_clear_message(boards, logs, tmp_path):
     assert "no parameter count" in message and "models.csv" in message
     _, md = write_pareto(report, tmp_path)
     assert "## Parameter count unknown (listed, not plotted)" in md.read_text()
-    assert "| mockllm/model | hard | 75.0 |" in md.read_text().split("NOT comparable")[1]  # and not comparable
+    assert "| mockllm/model (own: inspect, n=4, NOT COMPARABLE) | hard | 75.0 |" in md.read_text()
 
 
 def test_unknown_benchmark_and_param_kind_are_argument_errors(boards):
@@ -238,3 +261,198 @@ def test_lm_eval_results_are_own_runs_too(boards, tmp_path, capsys):
     assert (row["origin"], row["params_b"], row["n"]) == ("own", 0.135, 1273)
     assert row["score"] == pytest.approx(31.0)
     assert list(report.points.model[report.points.on_frontier]) == ["hf/HuggingFaceTB/SmolLM2-135M-Instruct", "mid-10b"]
+
+
+# --- comparability groups -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "benchmark, grader, prompt, comparable, group",
+    [
+        ("healthbench_hard", "gpt-4.1", "simple-evals", True, PAPER_GRADING),
+        ("healthbench", "gpt-4.1-2025-04-14", "simple-evals", True, PAPER_GRADING),
+        ("healthbench", "openai/gpt-4.1-2025-04-14", "simple-evals", True, PAPER_GRADING),  # own run: provider prefix
+        ("healthbench", "openai/gpt-4.1-mini", "simple-evals", True, OTHER_GRADER),  # not the paper's grader
+        ("healthbench", "vllm/Qwen/Qwen3-32B", "simple-evals", True, OTHER_GRADER),
+        ("healthbench", "gpt-4.1", "not stated", True, UNSTATED_GRADING),
+        ("healthbench", "not stated", "not stated", True, UNSTATED_GRADING),
+        ("healthbench", "gpt-4.1", "own", True, UNSTATED_GRADING),
+        ("healthbench", "gpt-4.1", "m2bench", True, UNSTATED_GRADING),  # own run with m2bench grading
+        ("medqa", "n/a", "n/a", True, ANSWER_MATCHING),
+        ("medqa", "", "", False, NOT_COMPARABLE),
+        ("healthbench", "gpt-4.1", "simple-evals", False, NOT_COMPARABLE),
+    ],
+)
+def test_comparability_group(benchmark, grader, prompt, comparable, group):
+    assert comparability_group(benchmark, grader, prompt, comparable) == group
+
+
+def test_each_group_has_its_own_frontier_and_the_table_names_the_group(boards):
+    # moe-100b's source states no grader: it is compared with nothing graded by GPT-4.1
+    text = (
+        (boards / "published.csv")
+        .read_text()
+        .replace(
+            "moe-100b,healthbench_hard,hard,35,paper B,Fig 2,2025-02," + HB41,
+            "moe-100b,healthbench_hard,hard,35,paper B,Fig 2,2025-02,not stated,not stated,not stated,third_party,thinking",
+        )
+    )
+    (boards / "published.csv").write_text(text)
+    register(boards, "big-own,,dense,200,,test registry,")
+    runs = pd.concat([own_run("big-own", 0.45, grader="vllm/Qwen/Qwen3-32B"), own_run("mid-10b", 0.10, grader_profile="m2bench")])
+    report = build("healthbench_hard", "total", runs, leaderboards=boards, own_runs=boards / "none.csv")
+    groups = dict(zip(report.points.label, report.points.group))
+    assert groups == {
+        "tiny-1b": PAPER_GRADING,
+        "mid-10b": PAPER_GRADING,
+        "big-own (own: inspect, simple-evals grading, n=1000)": OTHER_GRADER,
+        "moe-100b": UNSTATED_GRADING,
+        "mid-10b (own: inspect, m2bench grading, n=1000, NOT COMPARABLE)": NOT_COMPARABLE,
+    }
+    # alone in its group, each of moe-100b and big-own is on its group's frontier, though mid-10b (10B, 40) beats
+    # moe-100b (100B, 35) and tiny-1b (1B, 20) would not
+    assert report.frontiers() == {
+        PAPER_GRADING: ["tiny-1b", "mid-10b"],
+        OTHER_GRADER: ["big-own (own: inspect, simple-evals grading, n=1000)"],
+        UNSTATED_GRADING: ["moe-100b"],
+    }
+    table = markdown(report, "chart.png", "cmd")
+    assert "| moe-100b | grader or prompt not stated or not simple-evals | published | 100 | 5 | 35.0 |" in table
+    assert "| big-own (own: inspect, simple-evals grading, n=1000) | other grader, simple-evals prompt | own (inspect) |" in table
+    assert f"Groups: {PAPER_GRADING} (2 points); {OTHER_GRADER} (1 points); {UNSTATED_GRADING} (1 points)." in table
+
+
+def test_different_runs_never_share_a_label(boards):
+    register(boards, "small-own,,dense,0.5,,test registry,")
+    with (boards / "published.csv").open("a") as handle:  # mid-10b on medqa from a second source, another score
+        handle.write("mid-10b,medqa,test,65,paper D,Table 1,2025-04,n/a,n/a,not stated,third_party,non-thinking,\n")
+        handle.write("mid-10b,medqa,test,70,paper E,Table 9,2025-05,n/a,n/a,1273,third_party,non-thinking,\n")  # repeats C
+    medqa = {"benchmark": "medqa", "subset": "test", "data": "phrases_no_exclude_test.jsonl", "grader": "", "n": 1273}
+    runs = pd.concat(
+        [
+            own_run("small-own", score, grader_profile="", log=log, **medqa)
+            for score, log in [(0.5, "a.eval"), (0.6, "b.eval"), (0.6, "c.eval")]
+        ]
+    )
+    report = build("medqa", "total", runs, leaderboards=boards, own_runs=boards / "none.csv")
+    drawn = drawn_points(report.points)
+    assert len(report.points) == 6 and len(drawn) == 5  # the repeated (mid-10b, 70) is drawn once
+    assert drawn["label"].is_unique
+    assert sorted(drawn.label) == [
+        "mid-10b (65.0)",
+        "mid-10b (70.0)",
+        "small-own (own: inspect, n=1273) (50.0)",
+        "small-own (own: inspect, n=1273) (60.0) [b.eval]",
+        "small-own (own: inspect, n=1273) (60.0) [c.eval]",
+    ]
+
+
+# --- chart layout, measured on the rendered figure -----------------------------------------------------------
+
+
+def _chart_geometry(fig):
+    """Pixel boxes of point labels, marker boxes of every drawn point, line segments: read from the figure's artists."""
+    from matplotlib.collections import LineCollection, PathCollection
+
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_gid() in (LABEL_GID, NUMBER_GID)]
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    markers, segments = [], []
+    for collection in ax.collections:
+        if isinstance(collection, PathCollection):
+            sizes = collection.get_sizes()
+            for i, (x, y) in enumerate(ax.transData.transform(collection.get_offsets())):
+                r = math.sqrt(sizes[i % len(sizes)]) / 2 * fig.dpi / 72
+                markers.append(((x - r, y - r, x + r, y + r), (x, y)))
+        elif isinstance(collection, LineCollection):  # error bars
+            segments += [ax.transData.transform(seg) for seg in collection.get_segments()]
+    for line in ax.lines:
+        xy = ax.transData.transform(line.get_xydata())
+        segments += [xy[i : i + 2] for i in range(len(xy) - 1)]
+    return ax, labels, boxes, markers, segments
+
+
+def _overlap(a, b) -> bool:
+    """Axis-aligned boxes (x0, y0, x1, y1) share area."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _crosses(box, segment) -> bool:
+    """A straight segment passes through a box (sampled every pixel: the chart's segments are straight lines)."""
+    (x0, y0), (x1, y1) = segment
+    steps = int(max(abs(x1 - x0), abs(y1 - y0))) + 2
+    return any(
+        box[0] < x0 + (x1 - x0) * k / steps < box[2] and box[1] < y0 + (y1 - y0) * k / steps < box[3] for k in range(steps + 1)
+    )
+
+
+def assert_clean_layout(report):
+    fig = figure(report)
+    ax, labels, boxes, markers, segments = _chart_geometry(fig)
+    renderer = fig.canvas.get_renderer()
+    drawn = drawn_points(report.points)
+    assert len(drawn) and len(labels) == len(drawn)  # every drawn point has a label (its name or a number)
+    names = [t.get_text() for t in labels if t.get_gid() == LABEL_GID]
+    assert len(names) == len(set(names))
+    everything = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)
+    assert fig.bbox.x0 <= everything.x0 and everything.x1 <= fig.bbox.x1  # nothing clipped by the figure edge
+    assert fig.bbox.y0 <= everything.y0 and everything.y1 <= fig.bbox.y1
+    for i, (text, box) in enumerate(zip(labels, boxes)):
+        b = tuple(box.extents)
+        assert ax.bbox.x0 <= b[0] and b[2] <= ax.bbox.x1 and ax.bbox.y0 <= b[1] and b[3] <= ax.bbox.y1, text.get_text()
+        assert not any(_overlap(b, tuple(other.extents)) for j, other in enumerate(boxes) if j != i), text.get_text()
+        assert not any(_overlap(b, m) for m, _ in markers), text.get_text()
+        assert not any(_crosses(b, seg) for seg in segments), text.get_text()
+    for m, (x, _) in markers:  # every point inside the axes, none sitting on the x axis
+        assert ax.bbox.y0 < m[1] and m[3] <= ax.bbox.y1 and ax.bbox.x0 < x < ax.bbox.x1
+    return fig, drawn, labels
+
+
+def test_crowded_chart_layout_has_no_overlaps_and_explains_a_zero_score(boards):
+    """Many points at one size, two groups with frontiers, own runs with error bars, a 0-score 3-sample run."""
+    with (boards / "published.csv").open("a") as handle:
+        for i in range(14):
+            handle.write(
+                f"model-{i},healthbench_hard,hard,{10 + 2.5 * i},paper Z,Table {i},2025-06,"
+                "not stated,not stated,not stated,third_party,not stated,\n"
+            )
+    for i in range(14):
+        register(boards, f"model-{i},,dense,{[7, 8, 70][i % 3]},,card,")
+    register(boards, "small-own,m2bench/default,dense,0.135,,test registry,")
+    runs = pd.concat(
+        [
+            own_run("small-own", 0.0, n=3, limited=True, log="three.eval"),
+            own_run("small-own", 0.22, log="full.eval"),
+            own_run("mid-10b", 0.38, grader_profile="m2bench", log="m2.eval"),
+        ]
+    )
+    report = build("healthbench_hard", "total", runs, leaderboards=boards, own_runs=boards / "none.csv")
+    fig, drawn, labels = assert_clean_layout(report)
+    zero = [t.get_text() for t in labels if t.get_text().startswith("small-own") and "n=3" in t.get_text()]
+    assert zero == ["small-own (own: inspect, simple-evals grading, n=3, NOT COMPARABLE)"]  # explained where it sits
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("benchmark", ["healthbench", "healthbench_hard", "healthbench_consensus", "medqa"])
+@pytest.mark.parametrize("kind", ["total", "active"])
+def test_committed_leaderboard_charts_have_a_clean_layout(benchmark, kind, tmp_path):
+    report = build(benchmark, kind, own_runs=tmp_path / "none.csv")
+    _, drawn, labels = assert_clean_layout(report)
+    numbered = [t for t in labels if t.get_gid() == NUMBER_GID]
+    assert len(numbered) <= len(drawn) // 5  # most points carry their name
+
+
+def test_chart_and_table_bytes_are_stable_and_rewritten_only_on_change(boards, tmp_path):
+    report = build("healthbench_hard", "total", leaderboards=boards, own_runs=boards / "none.csv")
+    png, md = write_pareto(report, tmp_path, "cmd")
+    first = (png.read_bytes(), md.read_bytes(), png.stat().st_mtime_ns, md.stat().st_mtime_ns)
+    assert b"Matplotlib" not in first[0] and b"Software" not in first[0]  # no version stamp in the PNG
+    assert not re.search(r"20\d\d-\d\d-\d\d", md.read_text().replace("2025-01-01", "").replace("2025-02", ""))
+    os.utime(png, ns=(1, 1))
+    os.utime(md, ns=(1, 1))
+    png, md = write_pareto(build("healthbench_hard", "total", leaderboards=boards, own_runs=boards / "none.csv"), tmp_path, "cmd")
+    assert (png.read_bytes(), md.read_bytes()) == first[:2]
+    assert png.stat().st_mtime_ns == 1 and md.stat().st_mtime_ns == 1  # same content: not rewritten
+    write_pareto(report, tmp_path, "another command")
+    assert md.stat().st_mtime_ns != 1 and png.stat().st_mtime_ns == 1
