@@ -259,6 +259,13 @@ GROUP_COLOURS = {
     ANSWER_MATCHING: "#1f77b4",
     NOT_COMPARABLE: "#7f7f7f",
 }
+LABEL_COLOURS = {  # darker shades of the group colours, readable as text: a label says its point's group
+    PAPER_GRADING: "#17476e",
+    OTHER_GRADER: "#5b3a8c",
+    UNSTATED_GRADING: "#9a4a00",
+    ANSWER_MATCHING: "#17476e",
+    NOT_COMPARABLE: "#505050",
+}
 FIGURE_SIZE, DPI = (14, 8), 150  # inches, dots per inch: 2100 x 1200 pixels
 AXES_RECT = (0.06, 0.08, 0.62, 0.85)  # left, bottom, width, height (figure fractions); the key sits to the right
 PANEL_LEFT = 0.70
@@ -326,7 +333,7 @@ def _place_labels(ax, drawn: pd.DataFrame, segments: list) -> list[str]:
                 ha="left" if dx > 0 else "right" if dx < 0 else "center",
                 va="bottom" if dy > 0 else "top" if dy < 0 else "center",
                 fontsize=LABEL_FONT,
-                color="#8a4500" if p.origin == "own" else "#1a1a1a",
+                color=LABEL_COLOURS[p.group],
                 gid=gid,
                 annotation_clip=False,
             )
