@@ -349,7 +349,7 @@ def _place_labels(ax, drawn: pd.DataFrame, segments: list) -> list[str]:
     order = sorted(range(len(drawn)), key=lambda i: (drawn["origin"].iat[i] != "own", not drawn["on_frontier"].iat[i], i))
     rows = list(drawn.itertuples())
     for i in order:
-        if attempt(rows[i], rows[i].label, LABEL_GID):
+        if attempt(rows[i], str(rows[i].label), LABEL_GID):
             continue
         number = str(len([k for k in key if not k.startswith("(")]) + 1)
         if attempt(rows[i], number, NUMBER_GID):
@@ -369,7 +369,7 @@ def figure(report: ParetoReport):
 
     drawn = drawn_points(report.points)
     fig = Figure(figsize=FIGURE_SIZE, dpi=DPI)
-    FigureCanvasAgg(fig)  # attaches itself: the renderer the label layout measures with
+    canvas = FigureCanvasAgg(fig)  # attaches itself: the renderer the label layout measures with
     ax = fig.add_axes(AXES_RECT)
     ax.set_xscale("log")
     segments: list = []
@@ -448,7 +448,7 @@ def figure(report: ParetoReport):
     if not len(drawn):
         ax.text(0.5, 0.5, "no model with a known parameter count", ha="center", transform=ax.transAxes)
     key = _place_labels(ax, drawn, segments)
-    renderer = fig.canvas.get_renderer()
+    renderer = canvas.get_renderer()
     top = AXES_RECT[1] + AXES_RECT[3]
     if handles:
         legend = fig.legend(
@@ -468,7 +468,9 @@ def figure(report: ParetoReport):
             f"{len(report.unknown)} results of models without a public parameter count are listed in the table, not plotted."
         )
     if len(report.points) > len(drawn):
-        notes.append(f"{len(report.points) - len(drawn)} repeated result(s) (same model and score, another source) drawn once, in the first group listed.")
+        notes.append(
+            f"{len(report.points) - len(drawn)} repeated result(s) (same model and score, another source) drawn once, in the first group listed."
+        )
     if key:
         notes.append("Numbered points:\n" + "\n".join(key))
     if notes:
@@ -506,6 +508,11 @@ def _row(*cells) -> str:
     return "| " + " | ".join(_cell(x) for x in cells) + " |"
 
 
+def _conditions(r) -> tuple:
+    """The table cells saying how a score was obtained and where it was read."""
+    return (r.grader, r.grader_prompt, r.reported_by, r.reasoning, f"{r.source}, {r.source_ref}", r.note)
+
+
 def markdown(report: ParetoReport, image_name: str, command: str) -> str:
     """The table that goes with the chart: every point with its comparability group, then the runs kept apart
     and the models without a parameter count."""
@@ -533,19 +540,14 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
             _row(
                 r.label,
                 r.group,
-                r.origin + (f" ({r.harness})" if r.harness else ""),
+                f"{r.origin} ({r.harness!s})" if r.harness else r.origin,
                 _fmt(r.params_total_b),
                 _fmt(r.params_active_b),
                 f"{r.score:.1f}",
                 _fmt(r.stderr, ".1f", ""),
                 _fmt(r.n, ".0f", "not stated"),
                 "yes" if r.on_frontier else "",
-                r.grader,
-                r.grader_prompt,
-                r.reported_by,
-                r.reasoning,
-                f"{r.source}, {r.source_ref}",
-                r.note,
+                *_conditions(r),
             )
         )
     apart = pd.concat([report.points[~comparable], report.unknown[report.unknown["group"] == NOT_COMPARABLE]])
@@ -590,12 +592,7 @@ def markdown(report: ParetoReport, image_name: str, command: str) -> str:
                     r.origin,
                     f"{r.score:.1f}",
                     _fmt(r.n, ".0f", "not stated"),
-                    r.grader,
-                    r.grader_prompt,
-                    r.reported_by,
-                    r.reasoning,
-                    f"{r.source}, {r.source_ref}",
-                    r.note,
+                    *_conditions(r),
                 )
             )
     if report.messages:
