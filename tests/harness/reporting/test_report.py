@@ -218,7 +218,10 @@ def test_cli_adds_runs_once_writes_charts_and_index(boards, logs, tmp_path, caps
     ]
     assert main(args) == 0
     assert main(args[:-2] + ["--params", "active", "--out", str(out)]) == 0
-    assert "no parameter count" in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "no parameter count" in printed.err
+    # each group's frontier, each point once (the active-parameter run: moe-100b has 5B active)
+    assert f"  frontier of {PAPER_GRADING}: tiny-1b, moe-100b, mid-10b\n" in printed.out
     index = (out / "README.md").read_text()
     for name in [
         "healthbench_hard_pareto.md",
