@@ -108,13 +108,12 @@ def _distinct(labels: pd.Series, extra: pd.Series) -> pd.Series:
 
 
 def drawn_points(points: pd.DataFrame) -> pd.DataFrame:
-    """The points a chart draws: one per published (model, parameters, score), however many sources report it (the
-    table keeps every row), and every own run, each with a label no other drawn point has: a repeated model name gets its score, a
-    repeated own-run label its log file name."""
+    """The points a chart draws: every own run, and one point per published (model, parameters, score) however
+    many sources report it (the first by group order; the table keeps every row). A model drawn more than once
+    gets its score in the label, so no two drawn points share a label."""
     repeated = (points["origin"] == "published") & points.duplicated(["origin", "model", "params_b", "score"])
-    drawn = points[~repeated].copy()  # keeps the first group, in GROUPS order; own runs are never merged
+    drawn = points[~repeated].copy()
     drawn["label"] = _distinct(drawn["label"], drawn["score"].map(lambda v: f"({v:.1f})"))
-    drawn["label"] = _distinct(drawn["label"], "[" + drawn["source_ref"].astype(str) + "]")
     return drawn.reset_index(drop=True)
 
 
@@ -129,7 +128,8 @@ class ParetoReport:
     def frontiers(self) -> dict[str, list[str]]:
         """Labels of each group's frontier points, by group, smallest model first."""
         front = self.points[self.points["on_frontier"]]
-        return {g: list(front.loc[front["group"] == g, "label"]) for g in GROUPS if (front["group"] == g).any()}
+        # a result several sources report is one frontier point
+        return {g: list(dict.fromkeys(front.loc[front["group"] == g, "label"])) for g in GROUPS if (front["group"] == g).any()}
 
 
 def _shown(path: Path) -> str:
@@ -212,6 +212,10 @@ def build(
         }
         run["label"] = _own_label(run)
         own_rows.append(run)
+    if own_rows:  # two runs alike in model, harness, mode and n: their log file names tell them apart
+        labels = _distinct(pd.Series([r["label"] for r in own_rows]), pd.Series([f"[{r['source_ref']}]" for r in own_rows]))
+        for run, label in zip(own_rows, labels):
+            run["label"] = label
     rows += own_rows
     for row in rows:
         row["group"] = comparability_group(benchmark, row["grader"], row["grader_prompt"], row["comparable"])

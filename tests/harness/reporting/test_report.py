@@ -344,10 +344,13 @@ def test_different_runs_never_share_a_label(boards):
     assert sorted(drawn.label) == [
         "mid-10b (65.0)",
         "mid-10b (70.0)",
-        "small-own (own: inspect, n=1273) (50.0)",
-        "small-own (own: inspect, n=1273) (60.0) [b.eval]",
-        "small-own (own: inspect, n=1273) (60.0) [c.eval]",
+        "small-own (own: inspect, n=1273) [a.eval]",
+        "small-own (own: inspect, n=1273) [b.eval]",
+        "small-own (own: inspect, n=1273) [c.eval]",
     ]
+    assert report.frontiers() == {
+        ANSWER_MATCHING: ["small-own (own: inspect, n=1273) [b.eval]", "small-own (own: inspect, n=1273) [c.eval]", "mid-10b"]
+    }
 
 
 # --- chart layout, measured on the rendered figure -----------------------------------------------------------
