@@ -356,10 +356,9 @@ def _place_labels(ax, drawn: pd.DataFrame, segments: list) -> list[str]:
         if attempt(rows[i], str(rows[i].label), LABEL_GID):
             continue
         number = str(len([k for k in key if not k.startswith("(")]) + 1)
-        if attempt(rows[i], number, NUMBER_GID):
-            key.append(f"{number}: {rows[i].model} {rows[i].score:.1f}")
-        else:
-            key.append(f"(unlabelled, crowded) {rows[i].model} {rows[i].score:.1f}")
+        # the key names the model and score; an own run keeps its whole label (harness, mode, comparability)
+        name = f"{rows[i].label if rows[i].origin == 'own' else rows[i].model} {rows[i].score:.1f}"
+        key.append(f"{number}: {name}" if attempt(rows[i], number, NUMBER_GID) else f"(unlabelled, crowded) {name}")
     return key
 
 
