@@ -4,18 +4,23 @@
 
 ``generator`` is a grader-style callable ``async (messages, json_schema) -> str``. The model writes
 criteria in six sections (diagnosis, history, tests, plan, safety red flags with negative points,
-communication); the reply is validated with ``harness.healthbench.parse_rubric`` (unique criteria,
-points non-zero within [-10, 10]) plus at least one negative safety item. Unusable replies are
-retried with the problem named, then ``RubricGenerationError``. Rubrics are cached on disk under
-``cache_dir()/rubrics/<GENERATOR_VERSION>/`` keyed by generator id and the case record.
+communication). An unusable reply (no JSON, a section missing, a wrong sign, points outside
+[-10, 10], an empty criterion) is retried with the problem named, then ``RubricGenerationError``.
+Items that repeat another by meaning, or ask what the opening statement already says, are
+dropped and recorded (``GeneratedRubric.dropped``), not a reason to reject the rubric. Rubrics
+are cached on disk under ``cache_dir()/rubrics/<GENERATOR_VERSION>/`` keyed by generator id and
+the case record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,7 @@ from harness.healthbench import parse_rubric
 from harness.rubric import RubricItem
 from harness.terms import normalize, tokens
 
-GENERATOR_VERSION = "m2bench-rubricgen-v2"
+GENERATOR_VERSION = "m2bench-rubricgen-v3"
 DIAGNOSIS_TAG = "diagnostic_accuracy"
 SECTIONS = {  # section -> axis tag
     "diagnosis": "axis:diagnosis",
@@ -51,6 +56,22 @@ MAX_HISTORY_ITEMS, MAX_TEST_ITEMS = 5, 3
 
 class RubricGenerationError(M2BenchError):
     """The rubric generator gave no usable rubric after all attempts."""
+
+
+@dataclass(frozen=True)
+class GeneratedRubric:
+    """The generated items kept, and those dropped: ``{"field", "criterion", "reason"}`` each."""
+
+    items: list[RubricItem]
+    dropped: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CaseRubric:
+    """A case's whole rubric (case-derived + generated items) and the generated items dropped."""
+
+    items: list[RubricItem]
+    dropped: list[dict[str, str]] = field(default_factory=list)
 
 
 def _item_schema(points: list[int]) -> dict[str, Any]:
@@ -156,14 +177,17 @@ _ASKING = re.compile(
 )
 
 
-def parse_generated(reply: str, source: str = "rubric generator reply", case: Case | None = None) -> list[RubricItem]:
-    """Validated generated items; DataError names the section, the item and the problem.
+def parse_generated(
+    reply: str, source: str = "rubric generator reply", case: Case | None = None
+) -> tuple[list[RubricItem], list[dict[str, str]]]:
+    """Validated generated items and the items dropped; DataError names the section, the item and the problem.
 
-    Checks: every section present and non-empty; points within [-10, 10], negative for safety
-    red flags and positive for every other section; no two criteria saying the same thing, in
-    any section (compared without the section label, by meaning); the generator's own tags are
-    dropped and replaced by the section's axis tag. With ``case``, history items the opening
-    statement already answers (the presenting complaint) are dropped.
+    Rejected (DataError): a section missing or empty; points outside [-10, 10], not negative for
+    safety red flags or not positive in another section; an empty criterion. Dropped (returned
+    with the reason): a criterion saying the same as an earlier one, in any section (compared
+    without the section label, by meaning); with ``case``, a history item the opening statement
+    (the presenting complaint) already answers. The generator's own tags are replaced by the
+    section's axis tag.
     """
     obj = parse_json_object(reply)
     if obj is None:
@@ -195,29 +219,30 @@ def parse_generated(reply: str, source: str = "rubric generator reply", case: Ca
             entries.append(
                 {"criterion": f"{SECTION_LABELS[name]}: {text.strip()}", "points": points, "tags": [tag, "source:generated"]}
             )
-    _check_duplicates(bodies, source)
-    items = parse_rubric(Row({"rubric": entries}, source, None), "rubric", unique=True)
+    reasons = _duplicates(bodies)
     if case is not None:
-        items = [i for i, (_, body) in zip(items, bodies) if not ("axis:history" in i.tags and answered_by_opening(body, case))]
-    return items
+        for n, ((_, body), entry) in enumerate(zip(bodies, entries)):
+            if n not in reasons and "axis:history" in entry["tags"] and answered_by_opening(body, case):
+                reasons[n] = "answered by the opening statement"
+    kept = [entry for n, entry in enumerate(entries) if n not in reasons]
+    items = parse_rubric(Row({"rubric": kept}, source, None), "rubric", unique=True)
+    dropped = [{"field": bodies[n][0], "criterion": bodies[n][1], "reason": reasons[n]} for n in sorted(reasons)]
+    return items, dropped
 
 
-def _check_duplicates(bodies: list[tuple[str, str]], source: str) -> None:
+def _duplicates(bodies: list[tuple[str, str]]) -> dict[int, str]:
+    """Index -> "duplicate: same as <field>" for each criterion saying the same as an earlier kept one."""
     from harness.semantic import embedder
 
     texts = [normalize(b) for _, b in bodies]
-    seen: dict[str, str] = {}
-    for (where, body), key in zip(bodies, texts):
-        if key in seen:
-            raise DataError(source, f"duplicate criterion {body[:60]!r} (same as {seen[key]})", field=where)
-        seen[key] = where
     sims = embedder().similarity(texts, texts)
+    reasons: dict[int, str] = {}
     for i in range(len(texts)):
         for j in range(i):
-            if sims[i, j] >= DUPLICATE_SIMILARITY:
-                raise DataError(
-                    source, f"duplicate criterion {bodies[i][1][:60]!r}: says the same as {bodies[j][0]}", field=bodies[i][0]
-                )
+            if j not in reasons and (texts[i] == texts[j] or sims[i, j] >= DUPLICATE_SIMILARITY):
+                reasons[i] = f"duplicate: same as {bodies[j][0]}"
+                break
+    return reasons
 
 
 def answered_by_opening(criterion: str, case: Case) -> bool:
@@ -240,14 +265,29 @@ def _cache_path(case: Case, generator_id: str) -> Path:
     return cache_dir() / "rubrics" / GENERATOR_VERSION / f"{case.case_id}-{key}.json"
 
 
+_GENERATING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, asyncio.Lock]] = weakref.WeakKeyDictionary()
+
+
 async def generate_rubric(
     case: Case, generator: Grader, generator_id: str, max_attempts: int = 3, use_cache: bool = True
-) -> list[RubricItem]:
-    """The generated part of a case's rubric (validated, cached)."""
+) -> GeneratedRubric:
+    """The generated part of a case's rubric (validated, cached) and the items dropped from it.
+
+    Concurrent calls for the same case and generator (one case run once per persona) wait for
+    the first one and read its cached rubric.
+    """
     path = _cache_path(case, generator_id)
-    if use_cache and path.is_file():
+    if not use_cache:
+        return await _generate(case, generator, generator_id, max_attempts, None)
+    locks = _GENERATING.setdefault(asyncio.get_running_loop(), {})
+    async with locks.setdefault(path, asyncio.Lock()):
+        return await _generate(case, generator, generator_id, max_attempts, path)
+
+
+async def _generate(case: Case, generator: Grader, generator_id: str, max_attempts: int, path: Path | None) -> GeneratedRubric:
+    if path is not None and path.is_file():
         stored = json.loads(path.read_text())
-        return [RubricItem.from_dict(i) for i in stored["items"]]
+        return GeneratedRubric([RubricItem.from_dict(i) for i in stored["items"]], stored["dropped"])
     messages = [{"role": "user", "content": PROMPT.format(case=case_record(case))}]
     problem = ""
     for attempt in range(1, max_attempts + 1):
@@ -257,7 +297,7 @@ async def generate_rubric(
             problem = f"generator call failed: {type(exc).__name__}: {exc}"
             continue
         try:
-            items = parse_generated(reply, f"rubric generator reply for {case.case_id} (attempt {attempt})", case)
+            items, dropped = parse_generated(reply, f"rubric generator reply for {case.case_id} (attempt {attempt})", case)
         except DataError as exc:
             problem = str(exc)
             messages = messages[:1] + [
@@ -269,7 +309,7 @@ async def generate_rubric(
                 },
             ]
             continue
-        if use_cache:
+        if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(
@@ -279,23 +319,34 @@ async def generate_rubric(
                         "generator": generator_id,
                         "case_id": case.case_id,
                         "items": [i.to_dict() for i in items],
+                        "dropped": dropped,
                     },
                     indent=1,
                 )
             )
             tmp.replace(path)
-        return items
+        return GeneratedRubric(items, dropped)
     raise RubricGenerationError(
         f"rubric generator {generator_id} gave no usable rubric for case {case.case_id} after {max_attempts} attempts: {problem}"
     )
 
 
+async def build_case_rubric(
+    case: Case, generator: Grader | None, generator_id: str = "", max_attempts: int = 3, vignette: bool = False
+) -> CaseRubric:
+    """Deterministic items plus generated ones (when a generator is given), with the generated items dropped;
+    vignette drops conversation-only axes."""
+    generated = (
+        await generate_rubric(case, generator, generator_id, max_attempts) if generator is not None else GeneratedRubric([])
+    )
+    items = merge(deterministic_items(case), generated.items)
+    if vignette:
+        items = [i for i in items if not any(t in CONVERSATION_ONLY_AXES for t in i.tags)]
+    return CaseRubric(items, generated.dropped)
+
+
 async def case_rubric(
     case: Case, generator: Grader | None, generator_id: str = "", max_attempts: int = 3, vignette: bool = False
 ) -> list[RubricItem]:
-    """Deterministic items plus generated ones (when a generator is given); vignette drops conversation-only axes."""
-    generated = await generate_rubric(case, generator, generator_id, max_attempts) if generator is not None else []
-    items = merge(deterministic_items(case), generated)
-    if vignette:
-        items = [i for i in items if not any(t in CONVERSATION_ONLY_AXES for t in i.tags)]
-    return items
+    """The items of ``build_case_rubric``."""
+    return (await build_case_rubric(case, generator, generator_id, max_attempts, vignette)).items

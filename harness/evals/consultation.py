@@ -59,7 +59,7 @@ from harness.grading import check_grading_mode
 from harness.llm_checks import llm_selector
 from harness.patient import PERSONAS, PatientSimulator
 from harness.rubric import summarize
-from harness.rubric_generator import case_rubric
+from harness.rubric_generator import build_case_rubric
 
 logger = logging.getLogger(__name__)
 
@@ -324,13 +324,14 @@ def consultation_scorer(
         generator_model, generator_default = role_model(GENERATOR_ROLE, EMBEDDED)
         if generator_default and generated_rubric:
             default_role_note(GENERATOR_ROLE, generator_model)
-        rubric = await case_rubric(
+        built = await build_case_rubric(
             case,
             inspect_grader(generator_model, structured_output) if generated_rubric else None,
             str(generator_model),
             max_attempts,
             vignette=record["mode"] == "vignette",
         )
+        rubric = built.items
         assessment = Assessment(**record["assessment"]) if record["assessment"] else None
         result = await score_record(case, record, engine, rubric)
         if result.errors:
@@ -364,6 +365,8 @@ def consultation_scorer(
                 "patient": state.metadata.get("patient_model", ""),
                 "rubric_generator": str(generator_model) if generated_rubric else "(none: case-derived items only)",
                 "rubric_generator_default": generator_default,
+                "rubric_items": len(rubric),
+                "rubric_dropped": built.dropped,  # generated items dropped (duplicates, answered by the opening)
                 "grader_calls": result.grader_calls,
             },
         )

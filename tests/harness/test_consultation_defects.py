@@ -206,13 +206,6 @@ def _sections(**override):
             "must be negative",
         ),
         (_sections(diagnosis=[{"criterion": "names myasthenia gravis", "points": -8}]), "must be positive"),
-        (
-            _sections(
-                history=[{"criterion": "asks about diplopia", "points": 3}],
-                tests=[{"criterion": "asks about diplopia", "points": 2}],
-            ),
-            "duplicate",
-        ),
     ],
 )
 def test_rubric_generator_rejects_invalid_rubrics(medqa, reply, problem):
@@ -223,11 +216,25 @@ def test_rubric_generator_rejects_invalid_rubrics(medqa, reply, problem):
         parse_generated(reply, case=medqa["agentclinic_medqa-0"])
 
 
+def test_duplicates_across_sections_are_dropped_and_recorded(medqa):
+    from harness.rubric_generator import parse_generated
+
+    diplopia = [{"criterion": "asks about diplopia", "points": 3}]
+    reply = _sections(history=diplopia, tests=[*diplopia, {"criterion": "orders an EMG", "points": 3}], plan=[*diplopia, *_PLAN])
+    items, dropped = parse_generated(reply, case=medqa["agentclinic_medqa-0"])
+    assert sum("diplopia" in i.criterion for i in items) == 1  # the first one, under History taking
+    assert [(d["field"], d["reason"].split(":")[0]) for d in dropped] == [("tests[0]", "duplicate"), ("plan[0]", "duplicate")]
+    assert all("history[0]" in d["reason"] for d in dropped)
+
+
+_PLAN = [{"criterion": "starts pyridostigmine", "points": 5}]
+
+
 def test_generator_tags_are_replaced_by_ours(medqa):
     from harness.rubric_generator import DIAGNOSIS_TAG, parse_generated
 
     reply = _sections(communication=[{"criterion": "is kind", "points": 3, "tags": [DIAGNOSIS_TAG]}])
-    items = parse_generated(reply, case=medqa["agentclinic_medqa-0"])
+    items, _ = parse_generated(reply, case=medqa["agentclinic_medqa-0"])
     kind = next(i for i in items if "is kind" in i.criterion)
     assert DIAGNOSIS_TAG not in kind.tags and "axis:communication" in kind.tags
 
@@ -238,6 +245,7 @@ def test_items_answered_by_the_opening_statement_are_dropped(medqa):
     reply = _sections(
         history=[{"criterion": "asks about double vision", "points": 3}, {"criterion": "asks whether rest helps", "points": 3}]
     )
-    items = parse_generated(reply, case=medqa["agentclinic_medqa-0"])
+    items, dropped = parse_generated(reply, case=medqa["agentclinic_medqa-0"])
     assert not any("double vision" in i.criterion for i in items)
     assert any("rest helps" in i.criterion for i in items)
+    assert [(d["field"], d["reason"]) for d in dropped] == [("history[0]", "answered by the opening statement")]

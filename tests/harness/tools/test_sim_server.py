@@ -131,7 +131,7 @@ def test_a_schema_request_that_is_not_grading_gets_a_value_of_that_schema():
 
     with SimServer(latency_s=0.0) as srv:
         chat = OpenAIChat(srv.base_url, "sim-grader")
-        items = asyncio.run(generate_rubric(make_case(), chat, "sim-grader", use_cache=False))
+        items = asyncio.run(generate_rubric(make_case(), chat, "sim-grader", use_cache=False)).items
         plain = asyncio.run(chat([{"role": "user", "content": "Hello"}]))
     assert {t for i in items for t in i.tags if t.startswith("axis:")} == {
         "axis:diagnosis",
