@@ -377,9 +377,37 @@ NON_ANSWER = re.compile(
 _NEGATED = re.compile(r"\b(?:not|no|ruled out|rule out|excluded?|unlikely|without|vs\.?|versus|rather than)\s+$", re.IGNORECASE)
 
 
+_HEDGE_OPENING = re.compile(
+    r"^\W*(?:unclear|uncertain|unknown|undetermined|indeterminate|inconclusive|unsure|not (?:yet )?(?:clear|known|certain|"
+    r"sure|determined))(?:\s+(?:yet|for now|so far|as yet|at present|at (?:this|the) (?:point|time|stage|moment)))?"
+    r"\s*(?:[,;:.\-\u2013\u2014]+\s*|$)",
+    re.IGNORECASE,
+)
+_WORKUP = re.compile(
+    r"\b(?:needed|required|pending|awaited|awaiting|await|needs?|requires?|to follow|to come|to be done|ordered|planned|"
+    r"will (?:tell|show|decide))\b",
+    re.IGNORECASE,
+)
+_CANDIDATE = re.compile(
+    r"\b(?:possibl[ey]|likely|probabl[ey]|suspect(?:ed)?|consider|favou?r|query|maybe|perhaps|could be|suggests?|"
+    r"consistent with|vs\.?|versus|or)\b|\?",
+    re.IGNORECASE,
+)
+
+
 def is_non_answer(text: str | None) -> bool:
-    """A final diagnosis that names nothing: empty, "pending", "unsure", "needs more tests", "unknown" ..."""
-    return not text or not text.strip() or NON_ANSWER.search(text.strip()) is not None
+    """A final diagnosis that names nothing: empty, "pending", "unsure", "needs more tests", "unknown" ...,
+    or a hedge followed only by the work-up it waits for ("Uncertain for now, CT required")."""
+    if not text or not text.strip():
+        return True
+    text = text.strip()
+    if NON_ANSWER.search(text):
+        return True
+    hedge = _HEDGE_OPENING.match(text)
+    if not hedge:
+        return False
+    rest = text[hedge.end() :].strip(" .!")
+    return not rest or (_WORKUP.search(rest) is not None and not _CANDIDATE.search(rest) and len(rest.split()) <= 5)
 
 
 def chosen_option(case: Case, text: str) -> str | None:

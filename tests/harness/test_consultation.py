@@ -206,6 +206,23 @@ def test_alias_and_non_answer_checks():
     assert not is_non_answer("Myasthenia gravis")
 
 
+@pytest.mark.parametrize(
+    "text, non_answer",
+    [
+        ("Not certain yet: chest CT to be done", True),  # a hedge, then only the work-up it waits for
+        ("Inconclusive at the moment - bloods ordered", True),
+        ("Unsure", True),
+        ("Uncertain, probably viral pneumonia, CT needed", False),  # names a candidate: the judge decides
+        ("Not clear yet, could be gout or pseudogout", False),
+        ("Unclear aetiology pneumonia", False),  # no separator after the hedge word: it qualifies a diagnosis
+    ],
+)
+def test_a_hedge_followed_only_by_work_up_is_a_non_answer(text, non_answer):
+    from harness.consultation import is_non_answer
+
+    assert is_non_answer(text) is non_answer
+
+
 def load_real_or_make():
     case = make_case()
     case.diagnosis = "Myasthenia gravis"
