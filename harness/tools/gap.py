@@ -44,11 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="also write the table here (Markdown)")
     args = parser.parse_args(argv)
     try:
+        roles = parse_roles(args.model_role)  # before the slow imports: a bad argument fails at once
         from inspect_ai import eval as inspect_eval
 
         from harness.evals.consultation import consultation_task
 
-        roles = parse_roles(args.model_role)
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]
         tasks = [
             consultation_task(args.cases, args.max_turns, "neutral", f, args.grading_mode, 0.5, args.answer, benchmark="craftmd")
