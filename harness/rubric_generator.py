@@ -7,7 +7,7 @@ criteria in six sections (diagnosis, history, tests, plan, safety red flags with
 communication). An unusable reply (no JSON, a section missing, a wrong sign, points outside
 [-10, 10], an empty criterion) is retried with the problem named, then ``RubricGenerationError``.
 Items that repeat another by meaning, or ask what the opening statement already says, are
-dropped and recorded (``GeneratedRubric.dropped``), not a reason to reject the rubric. Rubrics
+dropped and recorded (``CheckedRubric.dropped``), not a reason to reject the rubric. Rubrics
 are cached on disk under ``cache_dir()/rubrics/<GENERATOR_VERSION>/`` keyed by generator id and
 the case record.
 """
@@ -59,16 +59,8 @@ class RubricGenerationError(M2BenchError):
 
 
 @dataclass(frozen=True)
-class GeneratedRubric:
-    """The generated items kept, and those dropped: ``{"field", "criterion", "reason"}`` each."""
-
-    items: list[RubricItem]
-    dropped: list[dict[str, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class CaseRubric:
-    """A case's whole rubric (case-derived + generated items) and the generated items dropped."""
+class CheckedRubric:
+    """Rubric items kept, and the generated items dropped: ``{"field", "criterion", "reason"}`` each."""
 
     items: list[RubricItem]
     dropped: list[dict[str, str]] = field(default_factory=list)
@@ -270,7 +262,7 @@ _GENERATING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, asy
 
 async def generate_rubric(
     case: Case, generator: Grader, generator_id: str, max_attempts: int = 3, use_cache: bool = True
-) -> GeneratedRubric:
+) -> CheckedRubric:
     """The generated part of a case's rubric (validated, cached) and the items dropped from it.
 
     Concurrent calls for the same case and generator (one case run once per persona) wait for
@@ -284,10 +276,10 @@ async def generate_rubric(
         return await _generate(case, generator, generator_id, max_attempts, path)
 
 
-async def _generate(case: Case, generator: Grader, generator_id: str, max_attempts: int, path: Path | None) -> GeneratedRubric:
+async def _generate(case: Case, generator: Grader, generator_id: str, max_attempts: int, path: Path | None) -> CheckedRubric:
     if path is not None and path.is_file():
         stored = json.loads(path.read_text())
-        return GeneratedRubric([RubricItem.from_dict(i) for i in stored["items"]], stored["dropped"])
+        return CheckedRubric([RubricItem.from_dict(i) for i in stored["items"]], stored["dropped"])
     messages = [{"role": "user", "content": PROMPT.format(case=case_record(case))}]
     problem = ""
     for attempt in range(1, max_attempts + 1):
@@ -325,7 +317,7 @@ async def _generate(case: Case, generator: Grader, generator_id: str, max_attemp
                 )
             )
             tmp.replace(path)
-        return GeneratedRubric(items, dropped)
+        return CheckedRubric(items, dropped)
     raise RubricGenerationError(
         f"rubric generator {generator_id} gave no usable rubric for case {case.case_id} after {max_attempts} attempts: {problem}"
     )
@@ -333,16 +325,14 @@ async def _generate(case: Case, generator: Grader, generator_id: str, max_attemp
 
 async def build_case_rubric(
     case: Case, generator: Grader | None, generator_id: str = "", max_attempts: int = 3, vignette: bool = False
-) -> CaseRubric:
+) -> CheckedRubric:
     """Deterministic items plus generated ones (when a generator is given), with the generated items dropped;
     vignette drops conversation-only axes."""
-    generated = (
-        await generate_rubric(case, generator, generator_id, max_attempts) if generator is not None else GeneratedRubric([])
-    )
+    generated = await generate_rubric(case, generator, generator_id, max_attempts) if generator is not None else CheckedRubric([])
     items = merge(deterministic_items(case), generated.items)
     if vignette:
         items = [i for i in items if not any(t in CONVERSATION_ONLY_AXES for t in i.tags)]
-    return CaseRubric(items, generated.dropped)
+    return CheckedRubric(items, generated.dropped)
 
 
 async def case_rubric(
