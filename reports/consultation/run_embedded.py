@@ -39,8 +39,9 @@ for sample in log.samples or []:
     m = meta.get("metrics", {})
     for d in meta.get("rubric_dropped", []):
         dropped[d["field"]] = d
+    verdict = meta.get("diagnosis") or {}
     rows.append(
-        f"| {sample.metadata['persona']} | {'error: ' + sample.error.message[:60] if sample.error else f'{score.value:.3f}'} | "
+        f"| {sample.metadata['persona']} | {(score.answer if score else '')[:40]!r} | {verdict.get('decided_by', '-')} | {'error: ' + sample.error.message[:60] if sample.error else f'{score.value:.3f}'} | "
         f"{m.get('diagnostic_accuracy', '-')} | {m.get('critical_fact_recall', '-')} | {m.get('hallucination_rate', '-')} | "
         f"{m.get('false_denial_rate', '-')} | {m.get('leak_rate', '-')} | {m.get('grader_all_met', '-')} | {(meta.get('tokens') or {}).get('doctor', '-')} | "
         f"{meta.get('rubric_items', '-')} |"
@@ -52,11 +53,11 @@ lines = [
     f"myasthenia gravis; every persona; max_turns={MAX_TURNS}; batched grading; doctor, grader and patient all m2bench/default = "
     f"SmolLM2-135M on CPU; rubric: {'case items + generated items' if GENERATED else 'case-derived items only (-T generated_rubric=false)'}).",
     f"Status: {log.status}; samples: {len(log.samples or [])}; errors: {sum(bool(s.error) for s in log.samples or [])}; "
-    f"wall time about {minutes:.0f} min on a shared 2-core CPU; patient and rubric generator used their offline default "
+    f"wall time about {minutes:.0f} min on a shared 2-core CPU, less the rubric generation when an earlier run left the rubric in the cache; patient and rubric generator used their offline default "
     "(the log's warnings say so).",
     "",
-    "| persona | score | diagnostic_accuracy | critical_fact_recall | hallucination_rate | false_denial_rate | leak_rate | grader_all_met | doctor tokens | rubric items |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| persona | final answer | decided by | score | diagnostic_accuracy | critical_fact_recall | hallucination_rate | false_denial_rate | leak_rate | grader_all_met | doctor tokens | rubric items |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
     *rows,
     "",
     f"Generated rubric items dropped ({len(dropped)}; the rest of the rubric was graded):",
