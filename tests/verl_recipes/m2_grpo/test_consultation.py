@@ -64,6 +64,7 @@ def test_consultation_parity_with_the_inspect_scorer(tmp_path):
                 "generator": GRADER,
                 "case_id": case.case_id,
                 "items": [i.to_dict() for i in generated],
+                "dropped": [],
             }
         )
     )
