@@ -357,7 +357,8 @@ def _place_labels(ax, drawn: pd.DataFrame, segments: list) -> list[str]:
             continue
         number = str(len([k for k in key if not k.startswith("(")]) + 1)
         # the key names the model and score; an own run keeps its whole label (harness, mode, comparability)
-        name = f"{rows[i].label if rows[i].origin == 'own' else rows[i].model} {rows[i].score:.1f}"
+        shown = str(rows[i].label) if rows[i].origin == "own" else str(rows[i].model)
+        name = f"{shown} {rows[i].score:.1f}"
         key.append(f"{number}: {name}" if attempt(rows[i], number, NUMBER_GID) else f"(unlabelled, crowded) {name}")
     return key
 
