@@ -6,6 +6,12 @@ call (``python -m harness.tools.bench client_overhead``); that matters at 100+ c
 on a small machine. Timeouts, connection errors, HTTP 429 and 5xx are
 retried with exponential backoff (honouring ``Retry-After``); unusable replies are left to the
 rubric engine, which retries and then records an error.
+
+Bounded by default: ``timeout`` (120 s) limits each attempt, ``max_retries`` (4) the retries, with
+backoff waits of at most 0.5 + 1 + 2 + 4 s (or a server's ``Retry-After``, at most 60 s each), so
+one call ends within ``(max_retries + 1) * timeout`` plus those waits (615 s with the defaults; an
+unreachable server fails in seconds). A call that still fails raises ``EndpointError`` naming the
+endpoint (credentials removed) and the underlying cause.
 """
 
 from __future__ import annotations
@@ -53,6 +59,37 @@ def move_url_credentials(environ: MutableMapping[str, str]) -> list[str]:
             environ[key] = unquote(secret)
         changed.append(name)
     return changed
+
+
+def failure_cause(exc: BaseException) -> str:
+    """The underlying cause of a failed call, one line: what went wrong beneath the retry and SDK
+    wrappers (tenacity's ``RetryError``, the SDK's "Connection error."), e.g.
+    ``connection refused (ConnectError: [Errno 111] Connection refused)``."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        last = getattr(current, "last_attempt", None)  # tenacity's RetryError wraps the last attempt
+        if last is not None and getattr(last, "failed", False):
+            current = last.exception()
+        elif isinstance(current, BaseExceptionGroup) and current.exceptions:  # e.g. every address refused
+            current = current.exceptions[0]
+        else:  # a suppressed context still tells the cause (httpcore hides the OSError that way)
+            current = current.__cause__ or current.__context__
+    root = chain[-1]
+    text = " ".join(str(root).split())
+    detail = f"{type(root).__name__}: {text}" if text else type(root).__name__
+    if isinstance(root, ConnectionRefusedError) or "connection refused" in text.lower():
+        return f"connection refused ({detail})"
+    if isinstance(root, TimeoutError) or any("timeout" in type(e).__name__.lower() for e in chain):
+        return f"timed out ({detail})"
+    if isinstance(root, OSError):
+        return f"connection failed ({detail})"
+    return detail[:300]
+
+
+class EndpointError(RuntimeError):
+    """A model endpoint could not answer after its retries: names the endpoint (no credentials) and the cause."""
 
 
 class RetryableHTTPError(RuntimeError):
@@ -131,7 +168,9 @@ class OpenAIChat:
                     return await response.json(content_type=None)
             except (TimeoutError, RetryableHTTPError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 if attempt == self.max_retries:
-                    raise
+                    raise EndpointError(
+                        f"{self._endpoint} failed after {attempt + 1} attempts: {failure_cause(exc)}"
+                    ) from exc
                 delay = getattr(exc, "retry_after", None) or min(8.0, 0.5 * 2**attempt) * random.uniform(0.75, 1.0)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")

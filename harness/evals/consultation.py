@@ -52,6 +52,7 @@ from harness.evals.scoring import (
     InspectEngines,
     chat_messages,
     fail_on_error,
+    generate_bounded,
     inspect_grader,
     require_grader_role,
 )
@@ -195,9 +196,7 @@ def inspect_chat(model: Model, role: str, usage: dict[str, int], max_tokens: int
     """``async (messages) -> str`` over an Inspect model, counting tokens under ``role``."""
 
     async def chat(messages: list[dict[str, str]]) -> str:
-        output = await model.generate(chat_messages(messages), config=GenerateConfig(max_tokens=max_tokens))
-        if output.error:
-            raise RuntimeError(output.error)
+        output = await generate_bounded(model, chat_messages(messages), GenerateConfig(max_tokens=max_tokens))
         _add_usage(usage, role, output)
         return output.completion
 

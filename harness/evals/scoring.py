@@ -11,16 +11,19 @@ from inspect_ai.model import (
     ChatMessageUser,
     GenerateConfig,
     Model,
+    ModelOutput,
     ResponseSchema,
     get_model,
     model_roles,
 )
+from inspect_ai.model._generate_config import active_generate_config  # not exported: the eval's --max-retries etc.
 from inspect_ai.model._model import active_model  # not exported; the model an eval is resolving tasks for
 from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import TaskState
 from inspect_ai.util import JSONSchema
 
 from harness.cache import default_cache
+from harness.clients import EndpointError, failure_cause, redact_url
 from harness.errors import ArgumentError, DataError, GradingError
 from harness.evals.failures import TaskFailure
 from harness.grading import (
@@ -50,6 +53,54 @@ def chat_messages(messages: Sequence[dict[str, str]]) -> list[ChatMessage]:
     return [_MESSAGE[m["role"]](content=m["content"]) for m in messages]
 
 
+# Limits for the helper roles (grader, patient, rubric generator) where neither the role's own config nor
+# the eval's options set one. Inspect's own default is to retry forever, so a grader that stops answering
+# would hang the run. Each grader call then ends within (max_retries + 1) x attempt_timeout plus Inspect's
+# backoff waits (3-6 s, then 6-9 s): at most 375 s; the rubric engine tries a criterion 3 times, so an
+# unreachable grader makes its sample an error within 3 x 375 s (+1.5 s) of the sample's first call.
+ROLE_LIMITS = {"attempt_timeout": 120, "max_retries": 2}
+
+
+def bounded(model: Model, config: GenerateConfig) -> GenerateConfig:
+    """``config`` with ``ROLE_LIMITS`` filled in where the user set none (role config, eval options or ``config``).
+
+    Inspect gives a role model the eval's ``--max-retries`` / ``--timeout`` but not ``--attempt-timeout``;
+    here the eval's ``--attempt-timeout`` also reaches the roles. The embedded model runs in-process
+    (no outage to bound, and a slow CPU must not time it out), so it is left as it is.
+    """
+    if str(model).startswith("m2bench/"):
+        return config
+    active = active_generate_config()
+    filled = {}
+    for key, default in ROLE_LIMITS.items():
+        if getattr(config, key) is not None or getattr(model.config, key) is not None:
+            continue  # set by the caller or in the role's own config
+        if getattr(active, key) is None:
+            filled[key] = default
+        elif key == "attempt_timeout":  # Inspect applies the eval's value to the model under test only
+            filled[key] = getattr(active, key)
+    return config.merge(GenerateConfig(**filled)) if filled else config
+
+
+def endpoint_of(model: Model) -> str:
+    """``role model at base-url`` for error messages, credentials removed."""
+    role = f"{model.role} " if model.role else ""
+    url = model.api.base_url
+    return f"{role}{model}" + (f" at {redact_url(url)}" if url else "")
+
+
+async def generate_bounded(model: Model, messages: list[ChatMessage], config: GenerateConfig) -> ModelOutput:
+    """One generation by a helper role within ``ROLE_LIMITS``; a failure is one ``EndpointError`` line naming
+    the endpoint and the cause (not Inspect's ``RetryError[<Future ...>]``)."""
+    try:
+        output = await model.generate(messages, config=bounded(model, config))
+    except Exception as exc:
+        raise EndpointError(f"{endpoint_of(model)} failed: {failure_cause(exc)}") from exc
+    if output.error:
+        raise EndpointError(f"{endpoint_of(model)} failed: {output.error}")
+    return output
+
+
 def inspect_grader(model: Model, use_schema: bool | None = None) -> Grader:
     """Adapt an Inspect model to the engine's grader callable.
 
@@ -63,10 +114,7 @@ def inspect_grader(model: Model, use_schema: bool | None = None) -> Grader:
         if json_schema is not None and (sampling.use_schema if use_schema is None else use_schema):
             schema = ResponseSchema(name="verdict", json_schema=JSONSchema.model_validate(json_schema))
         config = GenerateConfig(temperature=sampling.temperature, max_tokens=sampling.max_tokens, response_schema=schema)
-        output = await model.generate(chat_messages(messages), config=config)
-        if output.error:
-            raise RuntimeError(output.error)
-        return output.completion
+        return (await generate_bounded(model, chat_messages(messages), config)).completion
 
     return grade
 
@@ -208,6 +256,17 @@ class InspectEngines:
         return None if self.share_verdicts_across_epochs else state.epoch
 
 
+def failure_listing(errors) -> str:
+    """The errors of ungraded criteria, each distinct error once (an outage fails every criterion alike)."""
+    groups: dict[str, list[str]] = {}
+    for v in errors:
+        groups.setdefault(v.error, []).append(v.item.criterion)
+    return "; ".join(
+        f"{criteria[0][:80]!r}: {error}" if len(criteria) == 1 else f"{len(criteria)} criteria: {error}"
+        for error, criteria in groups.items()
+    )
+
+
 def verdict_lines(verdicts, grader: str, self_graded: bool) -> str:
     head = f"graded by {grader}" + (" (SELF-GRADED: the model under test graded its own answer)" if self_graded else "")
     return "\n".join([head] + [f"[{'met' if v.met else 'not met'}] {v.item} -- {v.explanation}" for v in verdicts])
@@ -246,7 +305,7 @@ def rubric_scorer(
             epoch=engines.epoch(state),
         )
         if result.errors:
-            listing = "; ".join(f"{v.item.criterion[:80]!r}: {v.error}" for v in result.errors)
+            listing = failure_listing(result.errors)
             raise GradingError(f"{len(result.errors)} of {len(rubric)} criteria could not be graded by {grader_name}: {listing}")
         if result.score is None:  # the loaders reject rubrics without positive points
             raise GradingError("the rubric has no criterion with positive points, so no score can be computed")
