@@ -76,16 +76,20 @@ def failure_cause(exc: BaseException) -> str:
             current = current.exceptions[0]
         else:  # a suppressed context still tells the cause (httpcore hides the OSError that way)
             current = current.__cause__ or current.__context__
-    root = chain[-1]
-    text = " ".join(str(root).split())
-    detail = f"{type(root).__name__}: {text}" if text else type(root).__name__
+    root, text = chain[-1], _one_line(chain[-1])
     if isinstance(root, ConnectionRefusedError) or "connection refused" in text.lower():
-        return f"connection refused ({detail})"
+        return f"connection refused ({text})"
     if isinstance(root, TimeoutError) or any("timeout" in type(e).__name__.lower() for e in chain):
-        return f"timed out ({detail})"
+        return f"timed out ({text})"
     if isinstance(root, OSError):
-        return f"connection failed ({detail})"
-    return detail[:300]
+        return f"connection failed ({text})"
+    # otherwise the outermost error beneath the retry wrapper says most (e.g. the SDK's HTTP status error)
+    return _one_line(next((e for e in chain if getattr(e, "last_attempt", None) is None), root))[:300]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class EndpointError(RuntimeError):

@@ -15,11 +15,13 @@ reads with them empty, so its rows count as not comparable.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from harness.comparable import why_not_comparable
+from harness.errors import DataError
 
 BASE_COLUMNS = ["model", "benchmark", "subset", "split", "score", "stderr", "n", "grader", "harness", "date", "log"]
 LABEL_COLUMNS = ["epochs", "data", "limited", "grader_profile"]
@@ -60,6 +62,20 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     frame["why_not_comparable"] = ["; ".join(r) for r in reasons]
     columns = RESULT_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in frame.columns]
     return frame[columns].drop_duplicates(subset=KEY_COLUMNS, keep="last").reset_index(drop=True)
+
+
+def check_scores(frame: pd.DataFrame) -> None:
+    """Refuse rows whose figures cannot be results: a score outside [0, 1] (or missing), a negative
+    stderr, fewer than one scored sample. The error names the row's log and the field."""
+    for row in frame.to_dict("records"):
+        score, stderr, n = row.get("score"), row.get("stderr"), row.get("n")
+        where = row.get("log") or f"{row.get('model')} on {row.get('benchmark')}"
+        if not isinstance(score, int | float) or not math.isfinite(score) or not 0 <= score <= 1:
+            raise DataError(where, f"score {score!r} is not a fraction in [0, 1]", field="score")
+        if isinstance(stderr, int | float) and stderr < 0:
+            raise DataError(where, f"stderr {stderr!r} is negative", field="stderr")
+        if n is not None and not (isinstance(n, int | float) and n >= 1):
+            raise DataError(where, f"n {n!r}: no scored sample", field="n")
 
 
 def append_results(frame: pd.DataFrame, csv_path: str | Path) -> pd.DataFrame:

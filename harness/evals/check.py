@@ -11,43 +11,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 from harness.errors import DataError, run_cli
-from harness.evals.logs import log_files
-
-
-@dataclass
-class RunStatus:
-    log: Path
-    task: str
-    status: str
-    completed: int
-    planned: int
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "success" and self.planned > 0 and self.completed == self.planned
-
-    def line(self) -> str:
-        verdict = "ok" if self.ok else "FAILED"
-        return f"{verdict}: {self.task} {self.status}, {self.completed}/{self.planned} samples scored ({self.log})"
-
-
-def run_status(path: Path) -> RunStatus:
-    from inspect_ai.log import read_eval_log
-
-    try:
-        log = read_eval_log(str(path), header_only=True)
-    except Exception as exc:  # a truncated or foreign file: a failed run, named
-        raise DataError(path, f"not a readable Inspect log ({type(exc).__name__}: {exc})") from None
-    results = log.results
-    planned = results.total_samples if results else 0
-    if results and results.logged_samples is not None:  # a drained or cancelled run planned more than it resolved
-        planned = max(planned, results.logged_samples)
-    completed = results.completed_samples if results else 0
-    return RunStatus(path, log.eval.task, log.status, completed, planned)
+from harness.evals.logs import log_files, run_status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise DataError(", ".join(args.logs), "no Inspect log (.eval or .json) found")
     statuses = [run_status(f) for f in files]
     for s in statuses:
-        print(s.line())
+        print(f"{'ok' if s.ok else 'FAILED'}: {s.line()}")
     failed = sum(not s.ok for s in statuses)
     print(f"{len(statuses) - failed} of {len(statuses)} runs complete")
     return 1 if failed else 0

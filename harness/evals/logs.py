@@ -1,9 +1,17 @@
-"""Inspect logs -> the results table (``harness.results``)."""
+"""Inspect logs -> the results table (``harness.results``).
+
+Only finished runs become rows: status ``success`` with every planned sample scored (dataset samples
+x epochs, after ``--limit``). A cancelled, failed or still running run, or one whose errored samples
+were tolerated by ``max_error_fraction``, is listed by ``incomplete_runs`` with its status instead,
+and becomes a row only when asked (``include_incomplete=True``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -37,11 +45,55 @@ def _data_label(meta: dict) -> str:
     return custom_data_label(meta["data_file"]) if meta.get("data_file") else ""
 
 
-def log_row(path: str | Path) -> dict | None:
-    """The results row for one Inspect log, or None when the run has no scores."""
+@dataclass
+class RunStatus:
+    log: Path
+    task: str
+    status: str
+    completed: int
+    planned: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success" and self.planned > 0 and self.completed == self.planned
+
+    def line(self) -> str:
+        return f"{self.task} {self.status}, {self.completed}/{self.planned} samples scored ({self.log})"
+
+
+def read_log(path: str | Path) -> Any:
+    """The header of an Inspect log (an ``EvalLog`` without samples); an unreadable file is a DataError."""
     from inspect_ai.log import read_eval_log
 
-    log = read_eval_log(str(path), header_only=True)
+    try:
+        return read_eval_log(str(path), header_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise DataError(path, f"not a readable Inspect log ({type(exc).__name__}: {exc})") from None
+
+
+def status_of(log: Any, path: str | Path) -> RunStatus:
+    results = log.results
+    planned = results.total_samples if results else 0
+    if results and results.logged_samples is not None:  # a drained or cancelled run planned more than it resolved
+        planned = max(planned, results.logged_samples)
+    completed = results.completed_samples if results else 0
+    return RunStatus(Path(path), log.eval.task, log.status, completed, planned)
+
+
+def run_status(path: str | Path) -> RunStatus:
+    return status_of(read_log(path), path)
+
+
+def incomplete_runs(paths: Iterable[str | Path]) -> list[RunStatus]:
+    """The runs that ``results_table`` leaves out by default, with their status."""
+    return [status for f in log_files(paths) if not (status := run_status(f)).ok]
+
+
+def log_row(path: str | Path, include_incomplete: bool = False) -> dict | None:
+    """The results row for one Inspect log, or None when the run has no scores or (by default) did not finish."""
+    log = read_log(path)
+    if not include_incomplete and not status_of(log, path).ok:
+        return None
     if log.results is None or not log.results.scores:
         return None
     metrics = {name: m.value for s in log.results.scores for name, m in s.metrics.items()}
@@ -82,7 +134,7 @@ def log_row(path: str | Path) -> dict | None:
     }
 
 
-def results_table(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Results table from Inspect log files or folders of them."""
-    rows = [row for f in log_files(paths) if (row := log_row(f)) is not None]
+def results_table(paths: Iterable[str | Path], include_incomplete: bool = False) -> pd.DataFrame:
+    """Results table from Inspect log files or folders of them (finished runs only, unless ``include_incomplete``)."""
+    rows = [row for f in log_files(paths) if (row := log_row(f, include_incomplete)) is not None]
     return normalize(pd.DataFrame(rows, columns=RESULT_COLUMNS + OPTIONAL_COLUMNS))

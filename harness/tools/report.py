@@ -18,12 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import ArgumentError, DataError, run_cli
-from harness.evals.logs import results_table
+from harness.evals.logs import incomplete_runs, results_table
 from harness.lmeval.results import lmeval_table
 from harness.reporting.leaderboard import LEADERBOARD_DIR, load_published
 from harness.reporting.pareto import PARAM_KINDS
 from harness.reporting.report import REPORTS_DIR, build, write_index, write_pareto
-from harness.results import RESULT_COLUMNS, append_results, normalize
+from harness.results import RESULT_COLUMNS, append_results, check_scores, normalize
 
 
 def run_results(logs: Iterable[str | Path], lmeval: Iterable[str | Path] = ()) -> pd.DataFrame:
@@ -33,9 +33,18 @@ def run_results(logs: Iterable[str | Path], lmeval: Iterable[str | Path] = ()) -
 
 
 def add_own_runs(logs: Iterable[str | Path], path: str | Path | None = None, lmeval: Iterable[str | Path] = ()) -> pd.DataFrame:
-    """Append Inspect logs and lm-eval results (files or folders) to own_runs.csv, deduplicated."""
+    """Append Inspect logs and lm-eval results (files or folders) to own_runs.csv, deduplicated.
+
+    Only finished Inspect runs are added (the others are listed on stderr with their status), and
+    every row's figures are checked before the file is touched.
+    """
     path = Path(path) if path else LEADERBOARD_DIR / "own_runs.csv"
-    return append_results(run_results(logs, lmeval), path)
+    logs = list(logs)
+    for run in incomplete_runs(logs):
+        print(f"skipped: {run.line()}", file=sys.stderr)
+    table = run_results(logs, lmeval)
+    check_scores(table)
+    return append_results(table, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

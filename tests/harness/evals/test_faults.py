@@ -139,8 +139,9 @@ def test_persistent_grader_fault_is_a_sample_error_not_a_zero(monkeypatch, tmp_p
     # bounded: 3 criteria x 3 engine attempts x 3 HTTP attempts (SDK: 1 + 2 retries), then give up
     assert grader_srv.stats()["faults"] == {"http_500": 27}
     assert elapsed > 1.5  # engine backoff 0.5 s + 1.0 s between attempts, plus SDK backoff
-    # the results table carries the graded count
-    [row] = results_table([tmp_path / "logs"]).to_dict("records")
+    # a run with an errored sample is not a result by default; asked for, its row carries the graded count
+    assert results_table([tmp_path / "logs"]).empty
+    [row] = results_table([tmp_path / "logs"], include_incomplete=True).to_dict("records")
     assert row["n"] == 3 and row["score"] == pytest.approx(headline)
 
 
