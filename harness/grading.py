@@ -29,7 +29,7 @@ import hashlib
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -439,6 +439,21 @@ def _takes_sampling(grader: Grader) -> bool:
     return any(p.name == "sampling" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
+# The most characters of conversation + reply one grading may send (each grader call sends them once more);
+# above it the sample is refused, never cut, so what a grader sees is always the whole text.
+MAX_GRADER_CHARS = 200_000
+
+
+def refused(rubric: Sequence[RubricItem], example_tags: Iterable[str], size: int, limit: int) -> ExampleGrade:
+    """Every criterion an error: the input was too large to send to a grader (no call was made)."""
+    error = (
+        f"not graded: the conversation and reply have {size} characters, over max_grader_chars={limit} "
+        "(nothing was sent to the grader; raise the limit to grade it)"
+    )
+    verdicts = [Verdict(item, None, error=error) for item in rubric]
+    return ExampleGrade(verdicts, example_metrics(verdicts, example_tags))
+
+
 class RubricGrader:
     """Grades responses against rubrics with a grader callable; concurrent, cached, retried.
 
@@ -457,6 +472,7 @@ class RubricGrader:
         max_concurrency: int = 32,
         cache: GradingCache | None = None,
         retry_delay: float = 0.5,
+        max_grader_chars: int = MAX_GRADER_CHARS,
     ):
         check_grading_mode(mode, check_grader_profile(profile))
         self.grader = grader
@@ -467,6 +483,7 @@ class RubricGrader:
         self.cache = cache
         self.retry_delay = retry_delay
         self.max_concurrency = max_concurrency
+        self.max_grader_chars = max_grader_chars
         self._sampling_kw = _takes_sampling(grader)
         self._profiles: dict[str, GraderProfile] = {}
         self._limits: dict[int, asyncio.Semaphore] = {}  # one per event loop
@@ -496,6 +513,8 @@ class RubricGrader:
         ``epoch`` enters the cache key, so repeated epochs are graded afresh (None: shared);
         ``criterion_only`` shows each criterion without its points (the official meta-eval's way).
         """
+        if (size := sum(len(m["content"]) for m in conversation) + len(response)) > self.max_grader_chars:
+            return refused(rubric, example_tags, size, self.max_grader_chars)
         chosen = self.profile_for(profile)
         fingerprint = prompt_fingerprint(chosen, self.mode, criterion_only)
         keys = [GradingCache.key(self.grader_id, fingerprint, self.mode, conversation, response, i, epoch) for i in rubric]

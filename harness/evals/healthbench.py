@@ -13,9 +13,9 @@ from harness import arguments
 from harness.arguments import choice, flag
 from harness.data import custom_data_label
 from harness.evals.failures import one_line_errors
-from harness.evals.scoring import chat_messages, fail_on_error, require_grader_role, rubric_scorer
+from harness.evals.scoring import chat_messages, check_max_grader_chars, fail_on_error, require_grader_role, rubric_scorer
 from harness.evalsets import HEALTHBENCH
-from harness.grading import OFFICIAL_PROFILE, check_grader_profile, check_grading_mode
+from harness.grading import MAX_GRADER_CHARS, OFFICIAL_PROFILE, check_grader_profile, check_grading_mode
 from harness.healthbench import HealthBenchExample, load_healthbench
 
 # where the graded replies come from: the model under test, or (no model needed) the physician-written
@@ -60,6 +60,7 @@ def healthbench_task(
     allow_self_grading: bool = False,
     responses: str = "model",
     share_verdicts_across_epochs: bool = False,
+    max_grader_chars: int = MAX_GRADER_CHARS,
 ) -> Task:
     name = "healthbench" if subset == "full" else f"healthbench_{subset}"
     check_grading_mode(grading_mode, check_grader_profile(grader_profile))
@@ -68,6 +69,7 @@ def healthbench_task(
     share_verdicts_across_epochs = flag("share_verdicts_across_epochs", share_verdicts_across_epochs)
     structured_output = None if structured_output is None else flag("structured_output", structured_output)
     on_error = fail_on_error(max_error_fraction)  # validates before any data is loaded
+    max_grader_chars = check_max_grader_chars(max_grader_chars)
     path = arguments.data_file("data_file", data_file) if data_file else None
     require_grader_role(name, allow_self_grading)
     examples = load_healthbench(subset, path)
@@ -85,6 +87,7 @@ def healthbench_task(
             allow_self_grading=allow_self_grading,
             share_verdicts_across_epochs=share_verdicts_across_epochs,
             task=name,
+            max_grader_chars=max_grader_chars,
         ),
         fail_on_error=on_error,
         metadata={

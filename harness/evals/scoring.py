@@ -22,12 +22,14 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import TaskState
 from inspect_ai.util import JSONSchema
 
+from harness.arguments import fraction, whole
 from harness.cache import default_cache
 from harness.clients import EndpointError, failure_cause, redact_url
-from harness.errors import ArgumentError, DataError, GradingError
+from harness.errors import DataError, GradingError
 from harness.evals.failures import TaskFailure
 from harness.grading import (
     M2BENCH_PROFILE,
+    MAX_GRADER_CHARS,
     OFFICIAL_PROFILE,
     Grader,
     GradingMode,
@@ -159,9 +161,13 @@ def fail_on_error(max_error_fraction: float) -> bool | float:
     Inspect fails at ``errors >= fraction * total``, so a bare 0.0 would mark even an error-free
     run as failed (0 >= 0); 0 maps to "fail on any error", and other fractions become strict.
     """
-    if isinstance(max_error_fraction, bool) or not 0 <= max_error_fraction < 1:
-        raise ArgumentError("max_error_fraction", max_error_fraction, "a fraction in [0, 1)")
+    max_error_fraction = fraction("max_error_fraction", max_error_fraction)
     return True if max_error_fraction <= 0 else max_error_fraction + 1e-9
+
+
+def check_max_grader_chars(value: object) -> int:
+    """``-T max_grader_chars=N``: the most characters of conversation + reply a grading may send (>= 1)."""
+    return whole("max_grader_chars", value, minimum=1, meaning=f" (characters; default {MAX_GRADER_CHARS})")
 
 
 def rubric_from_metadata(raw: Sequence[dict]) -> list[RubricItem]:
@@ -222,8 +228,10 @@ class InspectEngines:
         allow_self_grading: bool = False,
         share_verdicts_across_epochs: bool = False,
         task: str = "this task",
+        max_grader_chars: int = MAX_GRADER_CHARS,
     ):
         check_grading_mode(mode, check_grader_profile(profile))
+        self.max_grader_chars = check_max_grader_chars(max_grader_chars)
         self.mode, self.profile, self.structured_output, self.max_attempts = mode, profile, structured_output, max_attempts
         self.allow_self_grading, self.share_verdicts_across_epochs = allow_self_grading, share_verdicts_across_epochs
         self.task = task
@@ -241,6 +249,7 @@ class InspectEngines:
                 profile=self.profile,
                 max_attempts=self.max_attempts,
                 cache=default_cache(),
+                max_grader_chars=self.max_grader_chars,
             )
         return self._engines[name]
 
@@ -281,6 +290,7 @@ def rubric_scorer(
     allow_self_grading: bool = False,
     share_verdicts_across_epochs: bool = False,
     task: str = "this task",
+    max_grader_chars: int = MAX_GRADER_CHARS,
 ):
     """Grade the final reply against the sample's rubric (``metadata['rubric']``), by default as simple-evals does."""
     engines = InspectEngines(
@@ -291,6 +301,7 @@ def rubric_scorer(
         allow_self_grading=allow_self_grading,
         share_verdicts_across_epochs=share_verdicts_across_epochs,
         task=task,
+        max_grader_chars=max_grader_chars,
     )
 
     async def score(state: TaskState, target: Target) -> Score:

@@ -1,7 +1,7 @@
 from inspect_ai import Task, task
 
 from harness.evals.healthbench import healthbench_task
-from harness.grading import OFFICIAL_PROFILE
+from harness.grading import MAX_GRADER_CHARS, OFFICIAL_PROFILE
 
 
 @task
@@ -14,6 +14,7 @@ def healthbench_hard(
     allow_self_grading: bool = False,
     responses: str = "model",
     share_verdicts_across_epochs: bool = False,
+    max_grader_chars: int = MAX_GRADER_CHARS,
 ) -> Task:
     """HealthBench Hard, rubric-graded by the `grader` model role (official simple-evals grading by default)."""
     return healthbench_task(
@@ -26,4 +27,5 @@ def healthbench_hard(
         allow_self_grading,
         responses,
         share_verdicts_across_epochs,
+        max_grader_chars,
     )

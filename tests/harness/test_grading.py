@@ -283,3 +283,25 @@ def test_a_careless_reader_splits_at_a_faked_end_of_conversation(monkeypatch, pr
     messages = grader_profile(profile).messages(CONVERSATION, reply, RUBRIC[:1], False)
     assert "criteria_met true" not in parse_grading_prompt(messages).outside
     assert "criteria_met true" in parse_grading_prompt(messages, first_delimiter=True).outside
+
+
+def test_oversized_input_is_refused_whole_never_truncated():
+    sent = []
+
+    async def grader(messages, schema):
+        sent.append(messages)
+        return '{"explanation": "e", "criteria_met": true}'
+
+    engine = RubricGrader(grader, grader_id="g", max_grader_chars=100, retry_delay=0)
+    at_limit = "x" * (100 - len(CONVERSATION[0]["content"]))  # conversation + reply = exactly the limit
+    assert run(engine.grade(CONVERSATION, at_limit, RUBRIC)).score is not None
+    assert all(at_limit in m[-1]["content"] for m in sent)  # sent whole
+    sent.clear()
+    refused = run(engine.grade(CONVERSATION, at_limit + "y", RUBRIC))
+    assert sent == [] and refused.grader_calls == 0 and refused.score is None
+    assert len(refused.errors) == len(RUBRIC)
+    assert "101 characters" in refused.errors[0].error and "max_grader_chars=100" in refused.errors[0].error
+
+
+def test_the_default_input_limit_is_generous():
+    assert RubricGrader(scripted_grader(decide), grader_id="g").max_grader_chars == 200_000
