@@ -118,6 +118,17 @@ def custom_data_label(path: str | Path) -> str:
     return f"custom:{path.name}@{file_sha256(path)[:12]}" if path.is_file() else f"custom:{path.name}"
 
 
+def shown_path(path: str | Path) -> str:
+    """A path as output meant to be kept shows it: under ``$M2BENCH_DATA_DIR`` as ``$M2BENCH_DATA_DIR/...``,
+    under the working directory relative to it, otherwise as given (no machine-specific prefix churns)."""
+    path = Path(path).absolute()
+    for root, shown in ((local_data_dir(), f"${DATA_DIR_ENV}"), (Path.cwd(), None)):
+        if root is not None and path.is_relative_to(root.absolute()):
+            relative = path.relative_to(root.absolute()).as_posix()
+            return f"{shown}/{relative}" if shown else relative
+    return str(path)
+
+
 def user_path(path: str | Path) -> Path:
     """A path given by the user, relative to the directory they ran the command in.
 

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.data import find_local
+from harness.data import find_local, shown_path
 from harness.errors import DataError
 from harness.evalsets import HEALTHBENCH_SAMPLES
 from harness.grading import GRADER_PROFILES, GRADING_MODES, OFFICIAL_PROFILE
@@ -28,12 +28,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def hard_data() -> tuple[str | None, str]:
     """The official Hard file if obtainable, else the public 50-row sample in $M2BENCH_DATA_DIR."""
     try:
-        return None, f"official HealthBench Hard file {official_path('hard')}"
+        return None, f"official HealthBench Hard file {shown_path(official_path('hard'))}"
     except DataError as official_error:
         sample = find_local(HEALTHBENCH_SAMPLES["hard"])
         if sample is None:
             raise official_error
-        return str(sample), f"public 50-row sample of HealthBench Hard ({sample}); the official file was not reachable"
+        return str(
+            sample
+        ), f"public 50-row sample of HealthBench Hard ({shown_path(sample)}); the official file was not reachable"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     row = results_table([log.location]).iloc[0]
     print("\nResults table row:")
-    print(row.drop(["log", "why_not_comparable"]).to_string())
+    print(row.drop(["log", "why_not_comparable", "date"]).to_string())  # nothing run-specific in kept output
     print(f"not comparable with published scores: {row['why_not_comparable']}" if not row["comparable"] else "comparable")
-    print(f"\nInspect log: {log.location}\nView it with: inspect view --log-dir {args.log_dir}")
+    print(f"\nInspect log: {shown_path(log.location)}\nView it with: inspect view --log-dir {shown_path(args.log_dir)}")
     return 0
 
 
