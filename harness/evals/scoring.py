@@ -73,15 +73,15 @@ def bounded(model: Model, config: GenerateConfig) -> GenerateConfig:
     if str(model).startswith("m2bench/"):
         return config
     active = active_generate_config()
-    filled = {}
+    filled = GenerateConfig()
     for key, default in ROLE_LIMITS.items():
         if getattr(config, key) is not None or getattr(model.config, key) is not None:
             continue  # set by the caller or in the role's own config
         if getattr(active, key) is None:
-            filled[key] = default
+            setattr(filled, key, default)
         elif key == "attempt_timeout":  # Inspect applies the eval's value to the model under test only
-            filled[key] = getattr(active, key)
-    return config.merge(GenerateConfig(**filled)) if filled else config
+            setattr(filled, key, getattr(active, key))
+    return config.merge(filled)
 
 
 def endpoint_of(model: Model) -> str:
