@@ -59,7 +59,7 @@ def chat_messages(messages: Sequence[dict[str, str]]) -> list[ChatMessage]:
 # the eval's options set one. Inspect's own default is to retry forever, so a grader that stops answering
 # would hang the run. Each grader call then ends within (max_retries + 1) x attempt_timeout plus Inspect's
 # backoff waits (3-6 s, then 6-9 s): at most 375 s; the rubric engine tries a criterion 3 times, so an
-# unreachable grader makes its sample an error within 3 x 375 s (+1.5 s) of the sample's first call.
+# unreachable grader makes the criterion (and its sample) an error after at most 3 x 375 s + 1.5 s of calls.
 ROLE_LIMITS = {"attempt_timeout": 120, "max_retries": 2}
 
 

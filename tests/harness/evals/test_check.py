@@ -4,34 +4,17 @@ import subprocess
 import sys
 
 import pytest
-from inspect_ai import Task
 from inspect_ai import eval as inspect_eval
-from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.scorer import includes
-from inspect_ai.solver import generate, solver
 
 from harness.evals.check import main
 from tests.helpers.paths import ROOT
+from tests.helpers.runs import task_with_failures
 from tests.helpers.scripted import mock_model
-
-
-def task(samples=4, broken=()):
-    @solver
-    def fail_some():
-        async def solve(state, generate):
-            if state.sample_id in broken:
-                raise RuntimeError("the model endpoint went away")
-            return state
-
-        return solve
-
-    dataset = MemoryDataset([Sample(id=i, input=f"q{i}", target="yes") for i in range(samples)], name="fixture")
-    return Task(dataset=dataset, solver=[fail_some(), generate()], scorer=includes())
 
 
 def run(folder, **kwargs):
     return inspect_eval(
-        task(**{k: v for k, v in kwargs.items() if k in ("samples", "broken")}),
+        task_with_failures(**{k: v for k, v in kwargs.items() if k in ("samples", "broken")}),
         model=mock_model(lambda prompt: "yes"),
         log_dir=str(folder),
         display="none",

@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from inspect_ai import Task
 from inspect_ai import eval as inspect_eval
-from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.log import read_eval_log, write_eval_log
-from inspect_ai.scorer import includes
-from inspect_ai.solver import generate, solver
 
 from harness.errors import DataError
 from harness.evals.logs import incomplete_runs, results_table
 from harness.tools.report import add_own_runs
+from tests.helpers.runs import task_with_failures
 from tests.helpers.scripted import mock_model
 
 
 def run(folder, samples=20, broken=(), **options):
-    @solver
-    def fail_some():
-        async def solve(state, generate):
-            if state.sample_id in broken:
-                raise RuntimeError("the model endpoint went away")
-            return state
-
-        return solve
-
-    dataset = MemoryDataset([Sample(id=i, input=f"q{i}", target="yes") for i in range(samples)], name="fixture")
-    task = Task(dataset=dataset, solver=[fail_some(), generate()], scorer=includes())
+    task = task_with_failures(samples, broken)
     [log] = inspect_eval(task, model=mock_model(lambda prompt: "yes"), log_dir=str(folder), display="none", **options)
     return log
 
