@@ -172,7 +172,8 @@ class OpenAIChat:
                     return await response.json(content_type=None)
             except (TimeoutError, RetryableHTTPError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 if attempt == self.max_retries:
-                    raise EndpointError(f"{self._endpoint} failed after {attempt + 1} attempts: {failure_cause(exc)}") from exc
+                    tries = f"{attempt + 1} attempt" + ("s" if attempt else "")
+                    raise EndpointError(f"{self._endpoint} failed after {tries}: {failure_cause(exc)}") from exc
                 delay = getattr(exc, "retry_after", None) or min(8.0, 0.5 * 2**attempt) * random.uniform(0.75, 1.0)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")

@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 
-from harness.clients import OpenAIChat, RetryableHTTPError
+from harness.clients import EndpointError, OpenAIChat
 from harness.errors import ArgumentError
 from harness.grading import RubricGrader, batched_prompt, criterion_prompt, grader_profile
 from harness.rubric import RubricItem
@@ -79,15 +79,15 @@ def test_queued_faults_in_order():
         async def call():
             return await chat([{"role": "user", "content": prompt}])
 
-        with pytest.raises(RetryableHTTPError, match="HTTP 500"):
+        with pytest.raises(EndpointError, match="HTTP 500"):
             asyncio.run(call())
-        with pytest.raises(RetryableHTTPError, match="HTTP 429"):
+        with pytest.raises(EndpointError, match="HTTP 429"):
             asyncio.run(call())
         truncated, prose, empty, healthy = (asyncio.run(call()) for _ in range(4))
         assert json.loads(healthy)["criteria_met"] == simulated_verdict(ITEMS[0].criterion)
         assert healthy.startswith(truncated) and len(truncated) < len(healthy)
         assert "{" not in prose and empty == ""
-        with pytest.raises(TimeoutError):
+        with pytest.raises(EndpointError, match="timed out"):
             asyncio.run(call())
         assert srv.stats()["faults"] == {k: 1 for k in ("http_500", "http_429", "truncated_json", "non_json", "empty", "timeout")}
 
