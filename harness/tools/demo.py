@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from harness.data import find_local, shown_path
@@ -47,7 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         "--grading-mode", default="per_criterion", choices=GRADING_MODES, help="batched needs --grader-profile m2bench"
     )
     args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        return run(args)
+    finally:
+        print(f"demo wall time: {time.perf_counter() - started:.1f} s", flush=True)
 
+
+def run(args: argparse.Namespace) -> int:
     from inspect_ai import eval as inspect_eval
 
     from harness.evals.failures import TaskFailure
