@@ -23,7 +23,7 @@ from harness.clients import OpenAIChat
 from harness.data import resolve
 from harness.grading import M2BENCH_PROFILE, criterion_prompt
 from harness.healthbench import HealthBenchExample, load_file
-from harness.tools.bench import OSS_SAMPLE, SCENARIOS, Size, clients, main, response_for
+from harness.tools.bench import OSS_SAMPLE, SCENARIOS, Size, clients, main, open_connections, response_for
 from harness.tools.sim_server import SimProcess
 from verl_recipes.m2_grpo import reward
 
@@ -64,72 +64,68 @@ def reward_latency(size: Size) -> dict:
     path = ""
     figures: dict = {"pairs": len(batch), "distinct_pairs": len({(e.prompt_id, r) for e, r in batch})}
     with SimProcess(latency_s=size.latency_s) as srv, tempfile.TemporaryDirectory() as tmp:
-        _, grader = clients(srv.base_url, c)
-        # one grader round-trip, measured (after a warm-up call)
-        probe = [{"role": "user", "content": criterion_prompt(batch[0][0].prompt, batch[0][1], batch[0][0].rubrics[0])}]
 
-        async def round_trip() -> float:
-            await grader(probe)
-            t0 = time.perf_counter()
-            await grader(probe)
-            return time.perf_counter() - t0
-
-        rtt = asyncio.run(round_trip())
-        figures["grader_round_trip_s"] = rtt
-        for mode in ("batched", "per_criterion"):  # warm-up (imports, first connections), untimed
-            warm = reward_batch(replace(size, prompts=1, rollouts=2))
-            _, score, _ = reward_scorer(grader, mode, c, GradingCache(Path(tmp) / "warm-up.sqlite"))
-
-            async def warm_up(score=score, warm=warm):
-                await asyncio.gather(*(score(e, r + " warm-up") for e, r in warm))
-
-            asyncio.run(warm_up())
-        for mode in ("batched", "per_criterion"):
-            cache = GradingCache(Path(tmp) / f"{mode}.sqlite")
-            path, score, engine = reward_scorer(grader, mode, c, cache)
-            passes = []
-            for label in ("first", "repeat"):
-                srv.reset_stats()
-                hits0, misses0, shared0 = cache.hits, cache.misses, engine.shared_in_flight
-
-                async def run(score=score):
-                    return await asyncio.gather(*(score(e, r) for e, r in batch))
-
+        async def measure() -> str:
+            """Everything in one event loop with one grader client, as verl's reward loop runs."""
+            async with clients(srv.base_url, c) as (_, grader):
+                await open_connections([grader], c)
+                # one grader round-trip, measured
+                probe = [{"role": "user", "content": criterion_prompt(batch[0][0].prompt, batch[0][1], batch[0][0].rubrics[0])}]
                 t0 = time.perf_counter()
-                scores = asyncio.run(run())
-                wall = time.perf_counter() - t0
-                calls = srv.stats()["grader_calls"]
-                bound = rtt * math.ceil(calls / c) if calls else 0.0
-                passes.append(
-                    {
-                        "pass": label,
-                        "wall_time_s": wall,
-                        "grader_calls": calls,
-                        "cache_hits": cache.hits - hits0,
-                        "cache_misses": cache.misses - misses0,
-                        "pairs_shared_in_flight": engine.shared_in_flight - shared0,
-                        "lower_bound_s": bound,
-                        "wall_time_over_lower_bound": wall / bound if bound else None,
-                        "failed": sum(s is None for s in scores),
-                    }
-                )
-            figures[mode] = passes
-    figures["wall_time_over_lower_bound"] = {m: figures[m][0]["wall_time_over_lower_bound"] for m in ("batched", "per_criterion")}
+                await grader(probe)
+                figures["grader_round_trip_s"] = rtt = time.perf_counter() - t0
+                for mode in ("batched", "per_criterion"):  # warm-up (first calls of each path), untimed
+                    warm = reward_batch(replace(size, prompts=1, rollouts=2))
+                    _, score, _ = reward_scorer(grader, mode, c, GradingCache(Path(tmp) / "warm-up.sqlite"))
+                    await asyncio.gather(*(score(e, r + " warm-up") for e, r in warm))
+                for mode in ("batched", "per_criterion"):
+                    cache = GradingCache(Path(tmp) / f"{mode}.sqlite")
+                    path, score, engine = reward_scorer(grader, mode, c, cache)
+                    passes = []
+                    for label in ("first", "repeat"):
+                        srv.reset_stats()
+                        hits0, misses0, shared0 = cache.hits, cache.misses, engine.shared_in_flight
+                        t0 = time.perf_counter()
+                        scores = await asyncio.gather(*(score(e, r) for e, r in batch))
+                        wall = time.perf_counter() - t0
+                        calls = srv.stats()["grader_calls"]
+                        bound = rtt * math.ceil(calls / c) if calls else 0.0
+                        passes.append(
+                            {
+                                "pass": label,
+                                "wall_time_s": wall,
+                                "grader_calls": calls,
+                                "cache_hits": cache.hits - hits0,
+                                "cache_misses": cache.misses - misses0,
+                                "pairs_shared_in_flight": engine.shared_in_flight - shared0,
+                                "lower_bound_s": bound,
+                                "wall_time_over_lower_bound": wall / bound if bound else None,
+                                "failed": sum(s is None for s in scores),
+                            }
+                        )
+                    figures[mode] = passes
+                return path
+
+        path = asyncio.run(measure())
+    for mode in ("batched", "per_criterion"):
+        figures[f"{mode}_wall_time_over_lower_bound"] = figures[mode][0]["wall_time_over_lower_bound"]
     return {
         "config": {
             "batch": f"{size.prompts} prompts x {size.rollouts} rollouts from healthbench/{OSS_SAMPLE.name}; "
             "6 distinct responses per prompt (rollouts 6, 7 repeat 0, 1)",
             "path": path,
+            "grader_profile": "m2bench (both modes, so they compare like for like)",
             "latency_s": size.latency_s,
             "concurrency": c,
+            "event_loop": "one loop and one grader client for the whole scenario, connections opened before timing",
             "cache": "GradingCache (SQLite file), fresh per mode; 'repeat' rewards the same batch again. cache_hits and "
             "cache_misses count criteria; pairs_shared_in_flight counts (response, rubric) pairs answered by an "
             "identical pair being graded at the same time (single flight in RubricGrader)",
             "lower_bound": "measured grader round-trip x ceil(grader calls / concurrency)",
         },
         "figures": figures,
-        "targets": {"wall_time_over_lower_bound": ["<=", 1.5]},
-        "notes": [],
+        "targets": {"batched_wall_time_over_lower_bound": ["<=", 1.3]},
+        "notes": ["The target is on the batched reward (the RL setting); per-criterion is reported for comparison."],
     }
 
 

@@ -73,15 +73,15 @@ def test_identical_pairs_graded_concurrently_are_graded_once():
 
 @pytest.mark.slow
 def test_small_benchmark_writes_reports(tmp_path):
-    assert bench.main(["--small", "--out", str(tmp_path)]) == 0
+    assert bench.main(["--small", "--load", "0", "--out", str(tmp_path)]) == 0
     for name in bench.SCENARIOS:
-        found = list(tmp_path.glob(f"*-{name}.json"))
-        assert len(found) == 1 and found[0].with_suffix(".md").is_file()
-        result = json.loads(found[0].read_text())
-        assert result["machine"]["cores"] and result["config"] and result["figures"]
-    cost = json.loads(next(tmp_path.glob("*-grading_cost.json")).read_text())["figures"]
+        found = tmp_path / f"{name}.json"
+        assert found.with_suffix(".md").is_file()
+        result = json.loads(found.read_text())
+        assert result["machine"]["cores"] and result["config"] and result["figures"] and result["load_average_1m"]
+    cost = json.loads((tmp_path / "grading_cost.json").read_text())["figures"]
     assert 0 < cost["grader_calls_ratio"] < 1 and 0 < cost["grader_input_tokens_ratio"] < 1
     assert cost["scores_identical"] is True
-    throughput = json.loads(next(tmp_path.glob("*-throughput.json")).read_text())["figures"]
+    throughput = json.loads((tmp_path / "throughput.json").read_text())["figures"]
     assert set(throughput["wall_time_over_lower_bound"]) == {str(c) for c in bench.SMALL.concurrencies}
     assert all(v >= 0.9 for v in throughput["wall_time_over_lower_bound"].values())  # cannot beat the bound
