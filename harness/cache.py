@@ -8,11 +8,14 @@ tags) and, when given, the epoch (repeated epochs are graded afresh unless they 
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import hashlib
 import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,9 +40,33 @@ class GradingCache:
         self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, met INTEGER, explanation TEXT)")
         self.hits = 0
         self.misses = 0
+        self._pending: dict[str, tuple[int, str]] = {}  # verdicts stored but not yet written (see put_many)
+        self._flush_scheduled = False
+        _OPEN.add(self)
 
     @staticmethod
+    def example_key(
+        grader_id: str,
+        prompt_fingerprint: str,
+        mode: str,
+        conversation: Sequence[dict[str, str]],
+        response: str,
+        epoch: int | None = None,
+    ) -> str:
+        """The part of the key shared by every criterion of one graded response (hashed once per example)."""
+        parts = [grader_id, prompt_fingerprint, mode, list(conversation), response]
+        payload = json.dumps(parts + ([] if epoch is None else [epoch]), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    @staticmethod
+    def item_key(example_key: str, item: RubricItem) -> str:
+        """The key of one criterion of an example (``example_key``)."""
+        payload = example_key + json.dumps([item.criterion, item.points, list(item.tags)], ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    @classmethod
     def key(
+        cls,
         grader_id: str,
         prompt_fingerprint: str,
         mode: str,
@@ -48,26 +75,72 @@ class GradingCache:
         item: RubricItem,
         epoch: int | None = None,
     ) -> str:
-        parts = [grader_id, prompt_fingerprint, mode, list(conversation), response, item.to_dict()]
-        payload = json.dumps(parts + ([] if epoch is None else [epoch]), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        return cls.item_key(cls.example_key(grader_id, prompt_fingerprint, mode, conversation, response, epoch), item)
 
     def get(self, key: str) -> tuple[bool, str] | None:
+        return self.get_many([key])[0]
+
+    def get_many(self, keys: Sequence[str]) -> list[tuple[bool, str] | None]:
+        """The cached verdicts of ``keys`` (None where missing), read in one query per 500 keys."""
+        found: dict[str, tuple[bool, str]] = {}
         with self._lock:
-            row = self._db.execute("SELECT met, explanation FROM verdicts WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                self.misses += 1
-                return None
-            self.hits += 1
-            return bool(row[0]), row[1]
+            for start in range(0, len(keys), 500):
+                chunk = [k for k in keys[start : start + 500] if k not in self._pending]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(f"SELECT key, met, explanation FROM verdicts WHERE key IN ({marks})", chunk)
+                found.update((key, (bool(met), explanation)) for key, met, explanation in rows)
+            pending = {k: (bool(m), e) for k in keys if (hit := self._pending.get(k)) is not None for m, e in [hit]}
+            out = [found.get(key) or pending.get(key) for key in keys]
+            hits = sum(v is not None for v in out)
+            self.hits += hits
+            self.misses += len(keys) - hits
+        return out
 
     def put(self, key: str, met: bool, explanation: str) -> None:
+        self.put_many([(key, met, explanation)])
+
+    def put_many(self, entries: Sequence[tuple[str, bool, str]]) -> None:
+        """Store (key, met, explanation) verdicts. Inside an event loop they are written in one transaction at
+        the loop's next turn, together with every verdict stored in the same turn (one commit instead of one per
+        grader reply); outside a loop, at once. Readers see them immediately."""
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?)", (key, int(met), explanation))
+            self._pending.update((k, (int(m), e)) for k, m, e in entries)
+            schedule = not self._flush_scheduled
+            self._flush_scheduled = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            self.flush()
+        elif schedule:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the verdicts stored since the last write, in one transaction."""
+        with self._lock:
+            self._flush_scheduled = False
+            if not self._pending:
+                return
+            rows = [(k, m, e) for k, (m, e) in self._pending.items()]
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?)", rows)
+            self._pending.clear()
 
     def __len__(self) -> int:
+        self.flush()
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+
+
+_OPEN: weakref.WeakSet[GradingCache] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    for cache in list(_OPEN):
+        cache.flush()
 
 
 def default_cache() -> GradingCache | None:

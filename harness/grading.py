@@ -517,7 +517,8 @@ class RubricGrader:
             return refused(rubric, example_tags, size, self.max_grader_chars)
         chosen = self.profile_for(profile)
         fingerprint = prompt_fingerprint(chosen, self.mode, criterion_only)
-        keys = [GradingCache.key(self.grader_id, fingerprint, self.mode, conversation, response, i, epoch) for i in rubric]
+        example_key = GradingCache.example_key(self.grader_id, fingerprint, self.mode, conversation, response, epoch)
+        keys = [GradingCache.item_key(example_key, item) for item in rubric]
         job = _Job(chosen, conversation, response, criterion_only)
         # single flight: an identical (conversation, response, rubric) being graded now is awaited,
         # not graded twice (GRPO groups often hold identical rollouts)
@@ -542,9 +543,10 @@ class RubricGrader:
     async def _grade(self, job: _Job, rubric: Sequence[RubricItem], example_tags, keys: list[str]) -> ExampleGrade:
         result = ExampleGrade(verdicts=[])
         verdicts: list[Verdict | None] = [None] * len(rubric)
-        for i, key in enumerate(keys):
-            if self.cache is not None and (hit := self.cache.get(key)) is not None:
-                verdicts[i] = Verdict(rubric[i], hit[0], hit[1], cached=True)
+        if self.cache is not None:  # one query per example
+            for i, hit in enumerate(self.cache.get_many(keys)):
+                if hit is not None:
+                    verdicts[i] = Verdict(rubric[i], hit[0], hit[1], cached=True)
         todo = [i for i, v in enumerate(verdicts) if v is None]
         if todo and self.mode == "per_criterion":
             graded = await asyncio.gather(*(self._grade_one(job, rubric[i], result, keys[i]) for i in todo))
@@ -607,9 +609,14 @@ class RubricGrader:
             except Exception as exc:
                 problem = f"grader call failed: {type(exc).__name__}: {exc}"
                 continue
-            for i, parsed in zip(pending, job.profile.read_batch(reply, len(items))):
-                if parsed is not None:
-                    done[i] = self._store(keys[i], Verdict(rubric[i], parsed[0], parsed[1], retries=attempt))
+            arrived = {
+                i: Verdict(rubric[i], parsed[0], parsed[1], retries=attempt)
+                for i, parsed in zip(pending, job.profile.read_batch(reply, len(items)))
+                if parsed is not None
+            }
+            if self.cache is not None and arrived:  # the batch's verdicts in one transaction
+                self.cache.put_many([(keys[i], v.met, v.explanation) for i, v in arrived.items() if v.met is not None])
+            done.update(arrived)
             problem = f"unparseable or incomplete grader reply: {reply[:200]!r}"
         for i in todo:
             done.setdefault(

@@ -1,0 +1,72 @@
+"""The grading cache: one read query and one write transaction per graded example, verdicts visible at once."""
+
+import asyncio
+
+from harness.cache import GradingCache
+from harness.grading import RubricGrader
+from harness.rubric import RubricItem
+from tests.helpers.scripted import scripted_grader
+
+RUBRIC = [RubricItem(f"Mentions point {n}", n + 1) for n in range(6)]
+CONVERSATION = [{"role": "user", "content": "What should I do about a cough?"}]
+
+
+def traced(cache: GradingCache) -> list[str]:
+    statements: list[str] = []
+    cache._db.set_trace_callback(statements.append)
+    return statements
+
+
+def kinds(statements: list[str]) -> dict[str, int]:
+    first = [s.split()[0].upper() for s in statements]
+    return {k: first.count(k) for k in ("SELECT", "BEGIN", "INSERT")}
+
+
+def test_batched_grading_reads_once_and_writes_one_transaction_per_example(tmp_path):
+    cache = GradingCache(tmp_path / "c.sqlite")
+    statements = traced(cache)
+    engine = RubricGrader(scripted_grader(lambda c: "2" in c), grader_id="g", mode="batched", cache=cache)
+
+    async def grade_three():
+        return await asyncio.gather(*(engine.grade(CONVERSATION, f"reply {n}", RUBRIC) for n in range(3)))
+
+    asyncio.run(grade_three())
+    counts = kinds(statements)
+    assert counts["SELECT"] == 3  # one query per example, not per criterion
+    assert 1 <= counts["BEGIN"] <= 3  # the verdicts of one turn of the loop share a transaction
+    assert len(cache) == 3 * len(RUBRIC)
+
+
+def test_per_criterion_verdicts_of_one_turn_share_a_transaction(tmp_path):
+    cache = GradingCache(tmp_path / "c.sqlite")
+    statements = traced(cache)
+    asyncio.run(RubricGrader(scripted_grader(lambda c: True), grader_id="g", cache=cache).grade(CONVERSATION, "r", RUBRIC))
+    counts = kinds(statements)
+    assert counts["SELECT"] == 1 and counts["BEGIN"] < len(RUBRIC)
+    assert len(cache) == len(RUBRIC)
+
+
+def test_stored_verdicts_are_read_back_before_they_are_written(tmp_path):
+    cache = GradingCache(tmp_path / "c.sqlite")
+
+    async def store_then_read():
+        cache.put_many([("a", True, "x"), ("b", False, "y")])
+        return cache.get_many(["a", "b", "c"])  # same turn of the loop: not yet written
+
+    assert asyncio.run(store_then_read()) == [(True, "x"), (False, "y"), None]
+    assert GradingCache(tmp_path / "c.sqlite").get_many(["a", "b"]) == [(True, "x"), (False, "y")]  # written by then
+    assert (cache.hits, cache.misses) == (2, 1)
+
+
+def test_keys_change_with_every_part_of_what_is_graded():
+    base = ("judge", "fp", "per_criterion", CONVERSATION, "r", RUBRIC[0])
+    key = GradingCache.key(*base)
+    variants = [
+        ("judge2", *base[1:]),
+        (*base[:4], "r2", RUBRIC[0]),
+        (*base[:5], RubricItem(RUBRIC[0].criterion, 99)),
+        (*base[:5], RubricItem(RUBRIC[0].criterion, RUBRIC[0].points, ("axis:x",))),
+        (*base[:3], [{"role": "user", "content": "other"}], "r", RUBRIC[0]),
+    ]
+    assert len({key, *(GradingCache.key(*v) for v in variants)}) == 1 + len(variants)
+    assert GradingCache.key(*base, epoch=1) != key
