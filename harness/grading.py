@@ -489,6 +489,8 @@ class RubricGrader:
         self._limits: dict[int, asyncio.Semaphore] = {}  # one per event loop
         self._in_flight: dict[tuple[int, str], asyncio.Future] = {}  # identical gradings running now
         self.shared_in_flight = 0  # gradings answered by an identical one already running
+        self.prompts_alive = 0  # grader prompts built and not yet answered (never above max_concurrency)
+        self.max_prompts_alive = 0
 
     def profile_for(self, name: str | None = None) -> GraderProfile:
         name = name or self.profile
@@ -563,12 +565,20 @@ class RubricGrader:
         loop_id = id(asyncio.get_running_loop())
         limit = self._limits.setdefault(loop_id, asyncio.Semaphore(self.max_concurrency))
         async with limit:
-            messages = job.profile.messages(job.conversation, job.response, items, job.criterion_only)  # built just in time
-            result.grader_calls += 1
-            result.grader_input_chars += sum(len(m["content"]) for m in messages)
-            if self._sampling_kw:
-                return await self.grader(messages, schema, sampling=job.profile.sampling)
-            return await self.grader(messages, schema)
+            # built just in time, inside the concurrency limit, and dropped when answered: memory for prompts is
+            # bounded by max_concurrency, not by the number of rows
+            messages = job.profile.messages(job.conversation, job.response, items, job.criterion_only)
+            self.prompts_alive += 1
+            self.max_prompts_alive = max(self.max_prompts_alive, self.prompts_alive)
+            try:
+                result.grader_calls += 1
+                result.grader_input_chars += sum(len(m["content"]) for m in messages)
+                if self._sampling_kw:
+                    return await self.grader(messages, schema, sampling=job.profile.sampling)
+                return await self.grader(messages, schema)
+            finally:
+                self.prompts_alive -= 1
+                del messages
 
     def _store(self, key: str, verdict: Verdict) -> Verdict:
         """Cache a verdict the moment it arrives, so an interrupted run loses no finished grading."""

@@ -1,4 +1,5 @@
 import asyncio
+import json
 
 import pytest
 
@@ -305,3 +306,42 @@ def test_oversized_input_is_refused_whole_never_truncated():
 
 def test_the_default_input_limit_is_generous():
     assert RubricGrader(scripted_grader(decide), grader_id="g").max_grader_chars == 200_000
+
+
+# ---- memory bounded by concurrency ----------------------------------------------------------------
+
+MARK = "zebra-marker-7f3"
+
+
+def grader_prompts_in_memory() -> int:
+    """Grader message lists alive in this process (found by the garbage collector, independently of the engine)."""
+    import gc
+
+    return sum(
+        1
+        for o in gc.get_objects()
+        if type(o) is list
+        and o
+        and isinstance(o[-1], dict)
+        and MARK in (text := str(o[-1].get("content", "")))
+        and "Criterion" in text
+    )
+
+
+def test_prompts_alive_at_once_never_exceed_the_concurrency_limit():
+    seen = []
+
+    async def grader(messages, schema=None):
+        seen.append(grader_prompts_in_memory())
+        await asyncio.sleep(0.005)
+        return json.dumps({"explanation": "", "criteria_met": True})
+
+    engine = RubricGrader(grader, grader_id="g", max_concurrency=2)
+    rubric = [RubricItem(f"Criterion {n}", 1) for n in range(2)]
+
+    async def grade_all():
+        return await asyncio.gather(*(engine.grade([{"role": "user", "content": f"{MARK} {i}"}], "r", rubric) for i in range(4)))
+
+    grades = asyncio.run(grade_all())
+    assert sum(g.grader_calls for g in grades) == len(seen) == 8
+    assert max(seen) <= 2 and engine.max_prompts_alive == 2 and engine.prompts_alive == 0
