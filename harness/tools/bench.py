@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import math
+import multiprocessing
 import os
 import platform
 import statistics
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from harness.clients import OpenAIChat
 from harness.data import read_jsonl, resolve
 from harness.errors import ArgumentError
 from harness.evalsets import HEALTHBENCH, HEALTHBENCH_SAMPLES
-from harness.grading import RubricGrader
+from harness.grading import OFFICIAL_PROFILE, RubricGrader
 from harness.healthbench import HealthBenchExample, load_file, load_healthbench
 from harness.tools.sim_server import SimProcess
 
@@ -60,10 +62,11 @@ class Size:
     reward_concurrency: int
     load_rows: int
     repeats: int  # runs of each timed scenario; targets use the median
+    memory_rows: tuple[int, int]
 
 
-FULL = Size(None, 0.3, (8, 32, 128), 20, 64, 8, 128, 5000, 3)
-SMALL = Size(5, 0.05, (4, 16), 3, 4, 4, 16, 1000, 1)
+FULL = Size(None, 0.3, (8, 32, 128), 20, 64, 8, 128, 5000, 3, (500, 2000))
+SMALL = Size(5, 0.05, (4, 16), 3, 4, 4, 16, 1000, 1, (20, 80))
 
 
 # ---- shared pieces ---------------------------------------------------------------------------
@@ -269,15 +272,22 @@ def throughput(size: Size) -> dict:
 
 
 # ---- scenario 4: load ------------------------------------------------------------------------
-def load(size: Size) -> dict:
+def write_cycled_rows(path: Path, n: int) -> Path:
+    """``n`` rows of the public HealthBench sample, repeated with distinct prompt_ids and a distinct last message
+    (so no copy shares parsed objects, a cache entry or an in-flight grading with another), as a JSONL file."""
     rows = [obj for _, obj in read_jsonl(resolve(OSS_SAMPLE))]
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(n):
+            row, copy = rows[i % len(rows)], i // len(rows)
+            prompt = [*row["prompt"][:-1], {**row["prompt"][-1], "content": row["prompt"][-1]["content"] + f" (copy {copy})"}]
+            out.write(json.dumps({**row, "prompt_id": f"{row['prompt_id']}-{copy}", "prompt": prompt}) + "\n")
+    return path
+
+
+def load(size: Size) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         # the official file name, so load_healthbench also checks the official row count (5000)
-        path = Path(tmp) / HEALTHBENCH["full"].name
-        with path.open("w", encoding="utf-8") as out:
-            for i in range(size.load_rows):
-                row = rows[i % len(rows)]
-                out.write(json.dumps({**row, "prompt_id": f"{row['prompt_id']}-{i // len(rows)}"}) + "\n")
+        path = write_cycled_rows(Path(tmp) / HEALTHBENCH["full"].name, size.load_rows)
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
@@ -359,11 +369,83 @@ def client_overhead(size: Size) -> dict:
     }
 
 
+# ---- scenario: memory ------------------------------------------------------------------------
+MEMORY_CONCURRENCY = 32
+
+
+def grade_rows_peak_rss(data_file: Path, base_url: str, concurrency: int) -> dict:
+    """Run in a fresh process: official per-criterion grading of every row of ``data_file``, all started at once;
+    its peak RSS."""
+    import gc
+    import resource
+
+    examples = load_file(data_file)
+    rows = len(examples)
+    gc.collect()
+    loaded_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    async def run() -> tuple[int, int, int]:
+        async with clients(base_url, concurrency) as (_, grader):
+            engine = RubricGrader(grader, grader_id="sim-grader", profile=OFFICIAL_PROFILE, max_concurrency=concurrency)
+            grades = await asyncio.gather(
+                *(engine.grade(e.prompt, response_for(e, "No reply."), e.rubrics, e.example_tags) for e in examples)
+            )
+            return engine.max_prompts_alive, sum(g.grader_calls for g in grades), sum(len(g.errors) for g in grades)
+
+    alive, calls, errors = asyncio.run(run())
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    return {
+        "rows": rows,
+        "grader_calls": calls,
+        "errors": errors,
+        "max_prompts_alive": alive,
+        "peak_rss_after_loading_rows_mb": loaded_kb / 1024,
+        "peak_rss_mb": peak_kb / 1024,
+    }
+
+
+def memory(size: Size) -> dict:
+    small, large = size.memory_rows
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per size: peak RSS of that run alone
+    runs = {}
+    with SimProcess(latency_s=0.0) as srv, tempfile.TemporaryDirectory() as tmp:
+        for rows in (small, large):
+            data_file = write_cycled_rows(Path(tmp) / f"rows{rows}.jsonl", rows)
+            with ProcessPoolExecutor(1, mp_context=context) as pool:
+                runs[str(rows)] = pool.submit(grade_rows_peak_rss, data_file, srv.base_url, MEMORY_CONCURRENCY).result()
+    growth_kb = (runs[str(large)]["peak_rss_mb"] - runs[str(small)]["peak_rss_mb"]) * 1024 / (large - small)
+    return {
+        "config": {
+            "data": f"healthbench/{OSS_SAMPLE.name} repeated with distinct prompt_ids and last messages, "
+            "written to a temp file and parsed in the grading process",
+            "grading": f"official (simple_evals) profile, per criterion, concurrency {MEMORY_CONCURRENCY}, every row "
+            "started at once (asyncio.gather), response = the row's ideal completion",
+            "server": "harness.tools.sim_server in a child process, latency 0",
+            "process": "each size in a fresh process (multiprocessing spawn); RSS = ru_maxrss of that process",
+        },
+        "figures": {
+            "max_prompts_alive": max(r["max_prompts_alive"] for r in runs.values()),
+            "peak_rss_growth_kb_per_row": growth_kb,
+            "by_rows": runs,
+        },
+        "targets": {"max_prompts_alive": ["<=", MEMORY_CONCURRENCY]},
+        "deterministic": True,  # memory, not time
+        "notes": [
+            "peak_rss_growth_kb_per_row = (peak RSS at the larger size - at the smaller) / extra rows: what a row costs "
+            "while graded (its parsed data, its waiting criterion tasks, its verdicts), prompts excluded, as they are "
+            "built only inside the concurrency limit (max_prompts_alive, counted by the engine). The per-criterion "
+            "tasks of every started row still wait in memory (one asyncio task per criterion), so RSS still grows "
+            "with the rows graded at once; no target is set for that growth.",
+        ],
+    }
+
+
 SCENARIOS: dict[str, Callable[[Size], dict]] = {
     "grading_cost": grading_cost,
     "throughput": throughput,
     "load": load,
     "client_overhead": client_overhead,
+    "memory": memory,
 }
 
 
