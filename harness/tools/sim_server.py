@@ -19,8 +19,9 @@ Usage::
         chat = OpenAIChat(srv.base_url, "sim")      # base_url = http://127.0.0.1:<port>/v1
         ...
         srv.stats()   # {"calls", "grader_calls", "model_calls", "input_tokens", "grader_input_tokens",
-                      #  "input_chars", "output_tokens", "max_concurrent", "in_flight", "faults": {kind: n},
-                      #  "server_cpu_s"}
+                      #  "cached_input_tokens", "uncached_input_tokens", "grader_cached_input_tokens",
+                      #  "grader_uncached_input_tokens", "input_chars", "output_tokens", "max_concurrent",
+                      #  "in_flight", "faults": {kind: n}, "server_cpu_s"}
 
     with SimProcess(latency_s=0.3) as srv:   # same, in a child process (no GIL shared with the
         srv.stats(); srv.reset_stats()         # client, for timing); stats over HTTP
@@ -38,6 +39,15 @@ uniformly from ``faults``), in arrival order. For exact sequences call
 ``srv.queue_faults(["http_500", None, "timeout"])``: the next requests take those in order
 (``None`` = healthy) before the random draw resumes. Attributes (``latency_s``, ``error_rate``,
 ``faults``, ``model_reply``...) may be changed while the server runs.
+
+Prefix caching (as vLLM's automatic prefix caching or hosted prompt caching): the server keeps the
+token blocks (``PREFIX_BLOCK`` tokens each, chained, per model) of every answered request, up to
+``prefix_cache_tokens``; a new request's leading blocks found there are *cached* input tokens, the
+rest *uncached*. A request's blocks become reusable once it has been answered (conservative: real
+servers may reuse them as soon as its prefill is done). ``prefill_s_per_1k`` adds that many seconds of
+latency per 1,000 uncached input tokens (default 0), so cached tokens are faster as well as
+cheaper. ``stats()`` reports ``cached_input_tokens`` and ``uncached_input_tokens`` (all requests)
+and their grader-only counterparts; ``reset_stats()`` also empties the prefix cache.
 
 Token counting: ``count_tokens(text)`` = number of regex word tokens (``\\w+`` runs and single
 punctuation marks), over every message's content. On HealthBench Hard grader prompts it counted
@@ -58,7 +68,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
 
 from harness.grading import parse_grading_prompt
@@ -75,9 +85,50 @@ DEFAULT_MODEL_REPLY = (
 _STATUS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
 
 
+PREFIX_BLOCK = 16  # tokens per cached block (vLLM's default block size)
+
+
 def count_tokens(text: str) -> int:
     """Approximate token count: regex word tokens (``\\w+`` runs and punctuation marks)."""
     return len(_TOKEN.findall(text))
+
+
+def tokens(text: str) -> list[str]:
+    """The tokens ``count_tokens`` counts."""
+    return _TOKEN.findall(text)
+
+
+class PrefixCache:
+    """Chained hashes of full ``PREFIX_BLOCK``-token blocks, least recently used dropped past ``capacity_tokens``."""
+
+    def __init__(self, capacity_tokens: int):
+        self.capacity_blocks = max(1, capacity_tokens // PREFIX_BLOCK)
+        self._blocks: OrderedDict[int, None] = OrderedDict()
+
+    @staticmethod
+    def block_hashes(model: str, toks: Sequence[str]) -> list[int]:
+        chain, out = hash(model), []
+        for start in range(0, len(toks) - PREFIX_BLOCK + 1, PREFIX_BLOCK):
+            chain = hash((chain, *toks[start : start + PREFIX_BLOCK]))
+            out.append(chain)
+        return out
+
+    def cached_tokens(self, blocks: Sequence[int]) -> int:
+        """Tokens of the longest run of leading ``blocks`` held in the cache."""
+        n = 0
+        for block in blocks:
+            if block not in self._blocks:
+                break
+            self._blocks.move_to_end(block)
+            n += 1
+        return n * PREFIX_BLOCK
+
+    def add(self, blocks: Sequence[int]) -> None:
+        for block in blocks:
+            self._blocks[block] = None
+            self._blocks.move_to_end(block)
+        while len(self._blocks) > self.capacity_blocks:
+            self._blocks.popitem(last=False)
 
 
 def simulated_verdict(criterion: str, true_rate: float = 0.6) -> bool:
@@ -141,6 +192,8 @@ class SimServer:
         seed: int = 0,
         model_reply: str = DEFAULT_MODEL_REPLY,
         models: Sequence[str] = ("sim-model", "sim-grader"),
+        prefix_cache_tokens: int = 2_000_000,
+        prefill_s_per_1k: float = 0.0,
     ):
         bad = [f for f in faults if f not in FAULT_KINDS]
         if bad:
@@ -151,6 +204,7 @@ class SimServer:
         self.latency_s, self.grader_latency_s, self.jitter_s = latency_s, grader_latency_s, jitter_s
         self.error_rate, self.faults, self.hang_s = error_rate, tuple(faults), hang_s
         self.model_reply, self.models = model_reply, tuple(models)
+        self.prefix_cache_tokens, self.prefill_s_per_1k = prefix_cache_tokens, prefill_s_per_1k
         self._rng = random.Random(seed)
         self._queued: deque[str | None] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -226,6 +280,8 @@ class SimServer:
     def reset_stats(self) -> None:
         self.calls = self.grader_calls = self.model_calls = 0
         self.input_tokens = self.grader_input_tokens = self.input_chars = self.output_tokens = 0
+        self.cached_input_tokens = self.grader_cached_input_tokens = 0
+        self.prefix_cache = PrefixCache(self.prefix_cache_tokens)
         self.in_flight = self.max_concurrent = 0
         self.fault_counts: Counter[str] = Counter()
 
@@ -236,6 +292,10 @@ class SimServer:
             "model_calls": self.model_calls,
             "input_tokens": self.input_tokens,
             "grader_input_tokens": self.grader_input_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "uncached_input_tokens": self.input_tokens - self.cached_input_tokens,
+            "grader_cached_input_tokens": self.grader_cached_input_tokens,
+            "grader_uncached_input_tokens": self.grader_input_tokens - self.grader_cached_input_tokens,
             "input_chars": self.input_chars,
             "output_tokens": self.output_tokens,
             "max_concurrent": self.max_concurrent,
@@ -325,9 +385,14 @@ class SimServer:
         self.calls += 1
         self.grader_calls += is_grader
         self.model_calls += not is_grader
-        tokens = count_tokens(text)
-        self.input_tokens += tokens
-        self.grader_input_tokens += tokens if is_grader else 0
+        toks = tokens(text)
+        blocks = PrefixCache.block_hashes(str(request.get("model", "")), toks)
+        cached = self.prefix_cache.cached_tokens(blocks)
+        self.input_tokens += len(toks)
+        self.grader_input_tokens += len(toks) if is_grader else 0
+        self.cached_input_tokens += cached
+        self.grader_cached_input_tokens += cached if is_grader else 0
+        latency += self.prefill_s_per_1k * (len(toks) - cached) / 1000
         self.input_chars += len(text)
         self.in_flight += 1
         self.max_concurrent = max(self.max_concurrent, self.in_flight)
@@ -337,6 +402,8 @@ class SimServer:
             await asyncio.sleep(self.hang_s if fault == "timeout" else latency)
         finally:
             self.in_flight -= 1
+        if fault is None:
+            self.prefix_cache.add(blocks)  # answered: its blocks are reusable from now on
         if fault == "http_500":
             return 500, _error("simulated server error", "server_error"), []
         if fault == "http_429":
@@ -351,7 +418,7 @@ class SimServer:
         elif fault == "empty":
             content = ""
         self.output_tokens += count_tokens(content)
-        return 200, _completion(request.get("model", "sim-model"), content, tokens), []
+        return 200, _completion(request.get("model", "sim-model"), content, len(toks)), []
 
 
 class SimProcess:
@@ -370,6 +437,8 @@ class SimProcess:
             "error_rate": "--error-rate",
             "hang_s": "--hang",
             "seed": "--seed",
+            "prefix_cache_tokens": "--prefix-cache-tokens",
+            "prefill_s_per_1k": "--prefill-per-1k",
         }
         for name, value in options.items():
             if name == "faults":
@@ -462,6 +531,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--faults", default="http_500", help=f"comma-separated, from {','.join(FAULT_KINDS)}")
     parser.add_argument("--hang", type=float, default=30.0, help="seconds a 'timeout' fault hangs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prefix-cache-tokens", type=int, default=2_000_000, help="prefix cache size in tokens")
+    parser.add_argument("--prefill-per-1k", type=float, default=0.0, help="extra seconds per 1,000 uncached input tokens")
     args = parser.parse_args(argv)
     server = SimServer(
         args.latency,
@@ -473,6 +544,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         faults=[f for f in args.faults.split(",") if f],
         hang_s=args.hang,
         seed=args.seed,
+        prefix_cache_tokens=args.prefix_cache_tokens,
+        prefill_s_per_1k=args.prefill_per_1k,
     ).start()
     print(f"sim server on {server.base_url} (latency {args.latency}s, error rate {args.error_rate}); Ctrl-C stops", flush=True)
     import signal

@@ -150,3 +150,52 @@ def test_a_schema_request_that_is_not_grading_gets_a_value_of_that_schema():
         "communication",
     }
     assert plain == srv.model_reply  # requests without a schema still get the canned reply
+
+
+# ---- prefix caching ------------------------------------------------------------------------------
+
+
+def words(n: int, start: int = 0) -> str:
+    """``n`` distinct one-token words."""
+    return " ".join(f"w{i}" for i in range(start, start + n))
+
+
+def post(srv: SimServer, model: str, text: str) -> None:
+    httpx.post(srv.base_url + "/chat/completions", json={"model": model, "messages": [{"role": "user", "content": text}]})
+
+
+def test_prefix_cache_counts_the_shared_leading_blocks_of_answered_requests():
+    shared = words(40)  # 40 tokens: two full 16-token blocks, 8 tokens of a third
+    with SimServer(latency_s=0.0) as srv:
+        post(srv, "sim-model", shared + " " + words(30, 1000))
+        first = srv.stats()
+        assert (first["cached_input_tokens"], first["uncached_input_tokens"]) == (0, 70)
+        post(srv, "sim-model", shared + " " + words(30, 2000))  # shares 40 tokens: 32 of them in full blocks
+        second = srv.stats()
+        assert (second["cached_input_tokens"], second["uncached_input_tokens"]) == (32, 70 + 38)
+        post(srv, "sim-grader", shared + " " + words(30, 1000))  # the cache is per model
+        assert srv.stats()["cached_input_tokens"] == 32
+        post(srv, "sim-model", words(30, 1000) + " " + shared)  # same tokens, another order: no shared prefix
+        assert srv.stats()["cached_input_tokens"] == 32
+        srv.reset_stats()  # also empties the cache
+        post(srv, "sim-model", shared + " " + words(30, 1000))
+        assert srv.stats()["cached_input_tokens"] == 0
+
+
+def test_prefix_cache_drops_the_least_recently_used_blocks_past_its_capacity():
+    with SimServer(latency_s=0.0, prefix_cache_tokens=32) as srv:  # room for two blocks
+        post(srv, "m", words(32))
+        post(srv, "m", words(32, 500))  # evicts the first request's blocks
+        post(srv, "m", words(32))
+        assert srv.stats()["cached_input_tokens"] == 0
+        post(srv, "m", words(32))
+        assert srv.stats()["cached_input_tokens"] == 32
+
+
+def test_grader_requests_are_counted_apart():
+    with SimServer(latency_s=0.0) as srv:
+        engine = RubricGrader(OpenAIChat(srv.base_url, "sim-grader", max_retries=0), grader_id="g", max_concurrency=1)
+        asyncio.run(engine.grade(CONVO, "A reply that is long enough to fill a few blocks " * 4, ITEMS[:3]))
+        stats = srv.stats()
+        assert stats["grader_cached_input_tokens"] == stats["cached_input_tokens"] > 0  # criteria 2, 3 reuse criterion 1's prefix
+        assert stats["grader_uncached_input_tokens"] == stats["grader_input_tokens"] - stats["grader_cached_input_tokens"]
