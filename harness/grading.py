@@ -14,7 +14,12 @@ Grader profiles (what is sent, and how the reply is read):
   call), temperature 0. Needed for ``batched`` grading; used by the consultation rubric.
 
 Modes: ``per_criterion`` (one grader call per rubric item, the official way) and ``batched`` (all
-items of an example in one call; ``m2bench`` profile only). Unparseable replies are retried, then
+items of an example in one call; ``m2bench`` profile only).
+
+Schedules (per-criterion calls of one example; the requests are the same bytes either way):
+``concurrent`` (all at once, the default) and ``prefix_first`` (one call first, the others once it has
+been answered, so a server with prefix caching — vLLM's automatic prefix caching, hosted prompt
+caching — has the prefix all of them share, the conversation with the graded reply, in its cache). Unparseable replies are retried, then
 recorded as errors (``met=None``), never as "not met"; each verdict records its retries.
 
 ``parse_grading_prompt`` is the one reader of grading prompts (both profiles), used by the
@@ -43,6 +48,7 @@ GradingMode = str  # one of GRADING_MODES, checked by check_grading_mode
 GRADING_MODES = ("per_criterion", "batched")
 OFFICIAL_PROFILE, M2BENCH_PROFILE = "simple_evals", "m2bench"
 GRADER_PROFILES = (OFFICIAL_PROFILE, M2BENCH_PROFILE)
+SCHEDULES = ("concurrent", "prefix_first")
 
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -473,8 +479,12 @@ class RubricGrader:
         cache: GradingCache | None = None,
         retry_delay: float = 0.5,
         max_grader_chars: int = MAX_GRADER_CHARS,
+        schedule: str = "concurrent",
     ):
         check_grading_mode(mode, check_grader_profile(profile))
+        if schedule not in SCHEDULES:
+            raise ArgumentError("schedule", schedule, SCHEDULES)
+        self.schedule = schedule
         self.grader = grader
         self.grader_id = grader_id
         self.mode = mode
@@ -551,6 +561,9 @@ class RubricGrader:
                     verdicts[i] = Verdict(rubric[i], hit[0], hit[1], cached=True)
         todo = [i for i, v in enumerate(verdicts) if v is None]
         if todo and self.mode == "per_criterion":
+            if self.schedule == "prefix_first" and len(todo) > 1:  # the rest once the first has filled the prefix cache
+                first, todo = todo[0], todo[1:]
+                verdicts[first] = await self._grade_one(job, rubric[first], result, keys[first])
             graded = await asyncio.gather(*(self._grade_one(job, rubric[i], result, keys[i]) for i in todo))
             for i, verdict in zip(todo, graded):
                 verdicts[i] = verdict

@@ -345,3 +345,51 @@ def test_prompts_alive_at_once_never_exceed_the_concurrency_limit():
     grades = asyncio.run(grade_all())
     assert sum(g.grader_calls for g in grades) == len(seen) == 8
     assert max(seen) <= 2 and engine.max_prompts_alive == 2 and engine.prompts_alive == 0
+
+
+# ---- prefix-cache-friendly schedule ---------------------------------------------------------------
+
+
+def recorded_requests(schedule: str, profile: str) -> tuple[list[str], list[tuple[int, str, str]]]:
+    """Every request (messages, schema, sampling as JSON) and the start/end events, grading 3 examples."""
+    requests: list[str] = []
+    events: list[tuple[int, str, str]] = []
+    rubric = [RubricItem(f"Criterion {n}", n - 1, ("axis:x",)) for n in range(4)]
+
+    async def grader(messages, schema=None, sampling=None):
+        example = int(messages[-1]["content"].split("example-")[1][0])
+        criterion = grading.parse_grading_prompt(messages).criteria[0]
+        requests.append(json.dumps([messages, schema, sampling.__dict__], sort_keys=True))
+        events.append((example, "start", criterion))
+        await asyncio.sleep(0)
+        events.append((example, "end", criterion))
+        return json.dumps({"explanation": "", "criteria_met": "1" in criterion})
+
+    engine = RubricGrader(grader, grader_id="g", profile=profile, schedule=schedule)
+
+    async def grade_all():
+        return await asyncio.gather(
+            *(engine.grade([{"role": "user", "content": f"example-{i} question"}], f"reply {i}", rubric) for i in range(3))
+        )
+
+    grades = asyncio.run(grade_all())
+    assert all(g.grader_calls == 4 for g in grades)
+    return requests, events
+
+
+@pytest.mark.parametrize("profile", ["simple_evals", "m2bench"])
+def test_prefix_first_schedule_sends_byte_identical_requests(profile):
+    default, default_events = recorded_requests("concurrent", profile)
+    prefix, events = recorded_requests("prefix_first", profile)
+    assert sorted(default) == sorted(prefix) and len(prefix) == 12
+    for example in range(3):  # one call per example first; the others start only once it has been answered
+        mine = [(kind, c) for e, kind, c in events if e == example]
+        assert mine[:2] == [("start", mine[0][1]), ("end", mine[0][1])]
+        assert sum(kind == "start" for kind, _ in mine[2:]) == 3
+    first_two = [kind for e, kind, _ in default_events if e == 0][:2]
+    assert first_two == ["start", "start"]  # the default sends them all at once
+
+
+def test_unknown_schedule_is_rejected():
+    with pytest.raises(ArgumentError, match="prefix_first"):
+        RubricGrader(scripted_grader(lambda c: True), grader_id="g", schedule="later")
