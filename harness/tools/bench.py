@@ -38,9 +38,9 @@ from harness.clients import OpenAIChat
 from harness.data import read_jsonl, resolve
 from harness.errors import ArgumentError
 from harness.evalsets import HEALTHBENCH, HEALTHBENCH_SAMPLES
-from harness.grading import OFFICIAL_PROFILE, RubricGrader
+from harness.grading import M2BENCH_PROFILE, OFFICIAL_PROFILE, SCHEDULES, RubricGrader, grader_profile
 from harness.healthbench import HealthBenchExample, load_file, load_healthbench
-from harness.tools.sim_server import SimProcess
+from harness.tools.sim_server import SimProcess, tokens
 
 HARD_SAMPLE = HEALTHBENCH_SAMPLES["hard"]
 OSS_SAMPLE = HEALTHBENCH_SAMPLES["full"]
@@ -440,12 +440,118 @@ def memory(size: Size) -> dict:
     }
 
 
+# ---- scenario: prefix caching -----------------------------------------------------------------
+PREFIX_CONFIGS = ((OFFICIAL_PROFILE, "per_criterion"), (M2BENCH_PROFILE, "per_criterion"), (M2BENCH_PROFILE, "batched"))
+PREFIX_CONCURRENCY = 32
+
+
+def request_texts(examples: Sequence[HealthBenchExample], profile: str, mode: str) -> list[str]:
+    """The text of every grader request (messages joined as the sim server reads them), built by the profile."""
+    chosen = grader_profile(profile)
+    texts = []
+    for e in examples:
+        groups = [[item] for item in e.rubrics] if mode == "per_criterion" else [list(e.rubrics)]
+        for items in groups:
+            texts.append("\n".join(m["content"] for m in chosen.messages(e.prompt, response_for(e, "No reply."), items, False)))
+    return texts
+
+
+def perfect_prefix_reuse(texts: Sequence[str]) -> int:
+    """Input tokens left uncached if every request reused the longest prefix any other request had: the number
+    of nodes of the token trie of all requests (sorted, each adds its tokens past its common prefix with the previous)."""
+    total, previous = 0, ()  # type: tuple[int, tuple[str, ...]]
+    for seq in sorted(tuple(tokens(t)) for t in texts):
+        common = 0
+        for a, b in zip(previous, seq):
+            if a != b:
+                break
+            common += 1
+        total += len(seq) - common
+        previous = seq
+    return total
+
+
+def prefix_cache(size: Size) -> dict:
+    examples = hard_examples()
+    if size.cost_examples:
+        examples = examples[: size.cost_examples]
+    n, c = len(examples), PREFIX_CONCURRENCY
+    rows: dict[str, dict] = {}
+    with SimProcess(latency_s=size.latency_s) as srv:
+        for profile, mode in PREFIX_CONFIGS:
+            bound = perfect_prefix_reuse(request_texts(examples, profile, mode))
+            for schedule in SCHEDULES if mode == "per_criterion" else SCHEDULES[:1]:
+
+                async def run(profile: str = profile, mode: str = mode, schedule: str = schedule) -> float:
+                    async with clients(srv.base_url, c) as (_, grader):
+                        await open_connections([grader], c)
+                        srv.reset_stats()  # also empties the server's prefix cache
+                        engine = RubricGrader(
+                            grader, grader_id="sim-grader", profile=profile, mode=mode, max_concurrency=c, schedule=schedule
+                        )
+                        t0 = time.perf_counter()
+                        await asyncio.gather(
+                            *(engine.grade(e.prompt, response_for(e, "No reply."), e.rubrics, e.example_tags) for e in examples)
+                        )
+                        return time.perf_counter() - t0
+
+                wall = asyncio.run(run())
+                stats = srv.stats()
+                latency_bound = stats["grader_calls"] * size.latency_s / c
+                rows[f"{profile}/{mode}/{schedule}"] = {
+                    "grader_calls": stats["grader_calls"],
+                    "input_tokens_per_example": stats["grader_input_tokens"] / n,
+                    "uncached_input_tokens_per_example": stats["grader_uncached_input_tokens"] / n,
+                    "perfect_reuse_uncached_per_example": bound / n,
+                    "uncached_over_perfect_reuse": stats["grader_uncached_input_tokens"] / bound,
+                    "wall_time_s": wall,
+                    "latency_bound_s": latency_bound,
+                    "wall_time_over_latency_bound": wall / latency_bound,
+                }
+    per_criterion = [f"{p}/per_criterion/prefix_first" for p in (OFFICIAL_PROFILE, M2BENCH_PROFILE)]
+    figures = {
+        "uncached_over_perfect_reuse_prefix_first": {
+            k.split("/")[0]: rows[k]["uncached_over_perfect_reuse"] for k in per_criterion
+        },
+        "wall_time_over_latency_bound_prefix_first": {
+            k.split("/")[0]: rows[k]["wall_time_over_latency_bound"] for k in per_criterion
+        },
+        "by_configuration": rows,
+    }
+    return {
+        "config": {
+            "data": f"healthbench/{HARD_SAMPLE.name}" + (f" (first {n} rows)" if size.cost_examples else ""),
+            "responses": "each row's ideal completion",
+            "latency_s": size.latency_s,
+            "concurrency": c,
+            "server": "harness.tools.sim_server in a child process, prefix cache emptied before each configuration; "
+            "a request's blocks become reusable once it has been answered; no prefill time added",
+            "schedules": "concurrent (every per-criterion call of an example at once) and prefix_first (one call per "
+            "example first, the rest once it has been answered); the requests are byte-identical (unit test)",
+            "perfect_reuse": "token-trie size of all grader requests of a configuration: what perfect prefix caching leaves "
+            "uncached (computed from the prompts, in sim-server tokens)",
+            "latency_bound": "grader calls x latency / concurrency",
+        },
+        "figures": figures,
+        "targets": {
+            "uncached_over_perfect_reuse_prefix_first": ["<=", 1.1],
+            "wall_time_over_latency_bound_prefix_first": ["<=", 1.2],
+        },
+        "notes": [
+            "The server caches whole 16-token blocks, so each request past the first leaves up to 15 tokens of its shared "
+            "prefix uncached; the perfect-reuse bound counts single tokens.",
+            "batched (m2bench) has one call per example and no schedule; it is listed for comparison.",
+        ],
+    }
+
+
 SCENARIOS: dict[str, Callable[[Size], dict]] = {
     "grading_cost": grading_cost,
     "throughput": throughput,
     "load": load,
     "client_overhead": client_overhead,
     "memory": memory,
+    "prefix_cache": prefix_cache,
 }
 
 

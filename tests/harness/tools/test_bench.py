@@ -85,3 +85,9 @@ def test_small_benchmark_writes_reports(tmp_path):
     throughput = json.loads((tmp_path / "throughput.json").read_text())["figures"]
     assert set(throughput["wall_time_over_lower_bound"]) == {str(c) for c in bench.SMALL.concurrencies}
     assert all(v >= 0.9 for v in throughput["wall_time_over_lower_bound"].values())  # cannot beat the bound
+
+
+def test_perfect_prefix_reuse_counts_the_token_trie():
+    # tokens a b c d / a b c e / a x / a b c d (a repeat): trie nodes a, b, c, d, e, x
+    assert bench.perfect_prefix_reuse(["a b c d", "a b c e", "a x", "a b c d"]) == 6
+    assert bench.perfect_prefix_reuse(["p q", "r s"]) == 4
