@@ -23,10 +23,14 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import importlib
 import re
+import sys
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from harness.data import resolve
@@ -304,3 +308,34 @@ def official_grading() -> OfficialGrading:
     paths = tuple(resolve(SIMPLE_EVALS[n]) for n in READ_FILES)
     stamps = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
     return _load(paths, stamps)
+
+
+UPSTREAM_PACKAGE = "simple_evals_upstream"
+
+
+def upstream_module(module: str) -> ModuleType:
+    """simple-evals' own module ``module`` (e.g. ``healthbench_eval``), imported from the registered reference files.
+
+    For conformance tests and the peer benchmark, never for scoring. The folder keeps upstream's layout (relative
+    imports), so it imports as one package under a name of ours; the files are resolved (and sha256-checked) like any
+    data file. Only what is not installed is stubbed (``blobfile``, which upstream uses to download data); no bytecode
+    is written into the data folder. Raises DataError when the files are not available.
+    """
+    folder = resolve(SIMPLE_EVALS["healthbench_eval"]).parent
+    for file in SIMPLE_EVALS.values():  # the same folder
+        resolve(file)
+    if "blobfile" not in sys.modules:
+        try:
+            import blobfile  # noqa: F401
+        except ImportError:
+            sys.modules["blobfile"] = types.ModuleType("blobfile")
+    if UPSTREAM_PACKAGE not in sys.modules:
+        package = types.ModuleType(UPSTREAM_PACKAGE)
+        package.__path__ = [str(folder)]
+        sys.modules[UPSTREAM_PACKAGE] = package
+    writes = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        return importlib.import_module(f"{UPSTREAM_PACKAGE}.{module}")
+    finally:
+        sys.dont_write_bytecode = writes

@@ -40,6 +40,7 @@ from harness.errors import ArgumentError
 from harness.evalsets import HEALTHBENCH, HEALTHBENCH_SAMPLES
 from harness.grading import M2BENCH_PROFILE, OFFICIAL_PROFILE, SCHEDULES, RubricGrader, grader_profile
 from harness.healthbench import HealthBenchExample, load_file, load_healthbench
+from harness.simple_evals import official_grading, upstream_module
 from harness.tools.sim_server import SimProcess, tokens
 
 HARD_SAMPLE = HEALTHBENCH_SAMPLES["hard"]
@@ -545,6 +546,117 @@ def prefix_cache(size: Size) -> dict:
     }
 
 
+# ---- scenario: peers ------------------------------------------------------------------------------
+def simple_evals_grading(examples: Sequence[HealthBenchExample], base_url: str, example_threads: int) -> list[float]:
+    """simple-evals' own HealthBench grading (``HealthBenchEval.grade_sample`` and its grader sampler as its CLI
+    builds it, from the registered reference files) of each example's ideal completion, with its thread pools:
+    ``example_threads`` examples at once (its ``n_threads``), each grading its rubric items on
+    ``common.map_with_progress``' default pool."""
+    upstream_eval = upstream_module("healthbench_eval")
+    sampler_module = upstream_module("sampler.chat_completion_sampler")
+    common = upstream_module("common")
+    reference = official_grading()
+    saved = {k: os.environ.get(k) for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    os.environ.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY="EMPTY")
+    try:
+        grader = sampler_module.ChatCompletionSampler(
+            model="sim-grader", system_message=reference.system_message, max_tokens=reference.max_tokens
+        )
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    evaluation = upstream_eval.HealthBenchEval.__new__(upstream_eval.HealthBenchEval)  # no data download
+    evaluation.grader_model = grader
+
+    def grade(example: HealthBenchExample) -> float:
+        items = [upstream_eval.RubricItem.from_dict(item.to_dict()) for item in example.rubrics]
+        metrics, _, _ = evaluation.grade_sample(
+            list(example.prompt), response_for(example, "No reply."), list(example.example_tags), items
+        )
+        return metrics["overall_score"]
+
+    try:
+        return common.map_with_progress(grade, list(examples), num_threads=example_threads, pbar=False)
+    finally:
+        grader.client.close()
+
+
+def peers(size: Size) -> dict:
+    examples = hard_examples()
+    if size.cost_examples:
+        examples = examples[: size.cost_examples]
+    c = PREFIX_CONCURRENCY
+    cores = os.cpu_count() or 1
+    example_threads = max(1, c // min(cores, 10))  # at most c grader calls in flight, as ours
+    runs: dict[str, dict] = {}
+    scores: dict[str, list] = {}
+    with SimProcess(latency_s=size.latency_s) as srv:
+        simple_evals_grading(examples[:1], srv.base_url, 1)  # warm-up: imports, first connection (untimed)
+        plan = [
+            ("simple_evals_code", OFFICIAL_PROFILE, "per_criterion"),
+            ("m2bench_official", OFFICIAL_PROFILE, "per_criterion"),
+            ("m2bench_batched", M2BENCH_PROFILE, "batched"),
+        ]
+        for name, profile, mode in plan:
+            srv.reset_stats()
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            if name == "simple_evals_code":
+                scores[name] = simple_evals_grading(examples, srv.base_url, example_threads)
+            else:
+
+                async def run(profile: str = profile, mode: str = mode) -> list:
+                    async with clients(srv.base_url, c) as (_, grader):
+                        engine = RubricGrader(grader, grader_id="sim-grader", profile=profile, mode=mode, max_concurrency=c)
+                        return await asyncio.gather(
+                            *(engine.grade(e.prompt, response_for(e, "No reply."), e.rubrics, e.example_tags) for e in examples)
+                        )
+
+                scores[name] = [g.score for g in asyncio.run(run())]
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            stats = srv.stats()
+            runs[name] = {
+                "wall_time_s": wall,
+                "grader_calls": stats["grader_calls"],
+                "grader_input_tokens": stats["grader_input_tokens"],
+                "client_cpu_ms_per_call": 1000 * cpu / stats["grader_calls"],
+                "max_concurrent_server": stats["max_concurrent"],
+            }
+    base = runs["simple_evals_code"]
+    figures = {
+        "wall_time_s": {k: r["wall_time_s"] for k, r in runs.items()},
+        "wall_time_vs_simple_evals_code": {k: r["wall_time_s"] / base["wall_time_s"] for k, r in runs.items()},
+        "grader_calls": {k: r["grader_calls"] for k, r in runs.items()},
+        "grader_input_tokens": {k: r["grader_input_tokens"] for k, r in runs.items()},
+        "client_cpu_ms_per_call": {k: r["client_cpu_ms_per_call"] for k, r in runs.items()},
+        "max_concurrent_server": {k: r["max_concurrent_server"] for k, r in runs.items()},
+        "official_scores_identical_to_simple_evals_code": scores["m2bench_official"] == scores["simple_evals_code"],
+    }
+    return {
+        "config": {
+            "data": f"healthbench/{HARD_SAMPLE.name}" + (f" (first {len(examples)} rows)" if size.cost_examples else ""),
+            "responses": "each row's ideal completion (grading only, no model call)",
+            "latency_s": size.latency_s,
+            "simple_evals_code": "simple-evals' own HealthBenchEval.grade_sample and ChatCompletionSampler (openai SDK, "
+            "sync), imported from $M2BENCH_DATA_DIR/simple_evals via harness.simple_evals.upstream_module; "
+            f"{example_threads} example threads x its per-example pool of min(os.cpu_count()={cores}, items) threads, "
+            f"so at most {example_threads * min(cores, 10)} calls in flight",
+            "m2bench_official": f"harness.grading.RubricGrader, simple_evals profile, per criterion, concurrency {c}",
+            "m2bench_batched": f"harness.grading.RubricGrader, m2bench profile, batched, concurrency {c}",
+            "server": "harness.tools.sim_server in a child process (the same for all three)",
+        },
+        "figures": figures,
+        "targets": {},
+        "notes": [
+            "client CPU = CPU seconds of the benchmark process (all its threads) during the run / grader calls; "
+            "the server runs in another process.",
+            "No target: a side-by-side comparison in one run.",
+        ],
+    }
+
+
 SCENARIOS: dict[str, Callable[[Size], dict]] = {
     "grading_cost": grading_cost,
     "throughput": throughput,
@@ -552,6 +664,7 @@ SCENARIOS: dict[str, Callable[[Size], dict]] = {
     "client_overhead": client_overhead,
     "memory": memory,
     "prefix_cache": prefix_cache,
+    "peers": peers,
 }
 
 
@@ -615,7 +728,7 @@ def run_scenario(scenario: Callable[[Size], dict], size: Size, repeats: int, loa
             result = scenario(size)
             result["load_average_1m"] = {"start": load0, "end": os.getloadavg()[0]}
         runs.append(result)
-        if result.get("deterministic"):
+        if result.get("deterministic") or not result.get("targets"):  # no timing target: one run
             break
     result = dict(runs[-1])
     result["generated_load"] = load_note
@@ -720,7 +833,7 @@ def main(
         paths = write_report(Path(args.out), name, result, command.strip(), args.small)
         these = missed_targets(name, result["targets"])
         missed += these
-        verdict = f"{len(these)} target value(s) missed" if these else "targets met"
+        verdict = f"{len(these)} target value(s) missed" if these else ("targets met" if result["targets"] else "no target")
         print(f"{name}: {time.perf_counter() - t0:.1f}s, {verdict} -> {paths[1]}", flush=True)
     if missed and args.check:
         print(f"error: {len(missed)} benchmark target value(s) missed: " + "; ".join(missed), file=sys.stderr)

@@ -1,53 +1,29 @@
 """simple-evals' own HealthBench code, imported from the registered reference files for conformance tests.
 
-The folder keeps upstream's layout (relative imports), so it imports as one package under a name of
-ours. Only what is not installed is stubbed (``blobfile``, used to download data); no bytecode is
-written into the data folder. ``RecordingSampler`` is upstream's own ``ChatCompletionSampler`` with
+The import itself is ``harness.simple_evals.upstream_module`` (shared with the peer benchmark).
+``RecordingSampler`` is upstream's own ``ChatCompletionSampler`` with
 its OpenAI client replaced by a recorder, so what is recorded is exactly the request upstream makes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
-import sys
 import threading
-import types
 from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from harness.data import resolve
 from harness.errors import DataError
-from harness.evalsets import SIMPLE_EVALS
-
-PACKAGE = "simple_evals_upstream"
+from harness.simple_evals import upstream_module
 
 
 def upstream(module: str) -> ModuleType:
     """``<package>.<module>`` of simple-evals (e.g. ``healthbench_eval``); the test is skipped without the files."""
     try:
-        folder = resolve(SIMPLE_EVALS["healthbench_eval"]).parent
-        for file in SIMPLE_EVALS.values():  # the same folder: resolved (and sha256-checked) like any data file
-            resolve(file)
+        return upstream_module(module)
     except DataError as exc:
         pytest.skip(f"simple-evals reference files not available: {exc}")
-    if "blobfile" not in sys.modules:
-        try:
-            import blobfile  # noqa: F401
-        except ImportError:
-            sys.modules["blobfile"] = types.ModuleType("blobfile")  # only used to download data files
-    if PACKAGE not in sys.modules:
-        package = types.ModuleType(PACKAGE)
-        package.__path__ = [str(folder)]
-        sys.modules[PACKAGE] = package
-    writes = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True
-    try:
-        return importlib.import_module(f"{PACKAGE}.{module}")
-    finally:
-        sys.dont_write_bytecode = writes
 
 
 def scripted_reply(prompt: str) -> str:
