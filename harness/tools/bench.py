@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import math
-import multiprocessing
 import os
 import platform
 import statistics
@@ -27,7 +26,6 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -372,6 +370,10 @@ def client_overhead(size: Size) -> dict:
 
 # ---- scenario: memory ------------------------------------------------------------------------
 MEMORY_CONCURRENCY = 32
+MEMORY_CHILD = (
+    "import json, sys; from pathlib import Path; from harness.tools.bench import grade_rows_peak_rss; "
+    "print(json.dumps(grade_rows_peak_rss(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]))))"
+)
 
 
 def grade_rows_peak_rss(data_file: Path, base_url: str, concurrency: int) -> dict:
@@ -407,13 +409,20 @@ def grade_rows_peak_rss(data_file: Path, base_url: str, concurrency: int) -> dic
 
 def memory(size: Size) -> dict:
     small, large = size.memory_rows
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter per size: peak RSS of that run alone
     runs = {}
     with SimProcess(latency_s=0.0) as srv, tempfile.TemporaryDirectory() as tmp:
         for rows in (small, large):
             data_file = write_cycled_rows(Path(tmp) / f"rows{rows}.jsonl", rows)
-            with ProcessPoolExecutor(1, mp_context=context) as pool:
-                runs[str(rows)] = pool.submit(grade_rows_peak_rss, data_file, srv.base_url, MEMORY_CONCURRENCY).result()
+            # a fresh interpreter that imports only this module (not the caller's main module, whose imports would
+            # set the peak), so its peak RSS is that of the grading
+            child = subprocess.run(
+                [sys.executable, "-c", MEMORY_CHILD, str(data_file), srv.base_url, str(MEMORY_CONCURRENCY)],
+                cwd=Path(__file__).resolve().parents[2],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs[str(rows)] = json.loads(child.stdout.splitlines()[-1])
     growth_kb = (runs[str(large)]["peak_rss_mb"] - runs[str(small)]["peak_rss_mb"]) * 1024 / (large - small)
     return {
         "config": {
@@ -422,7 +431,7 @@ def memory(size: Size) -> dict:
             "grading": f"official (simple_evals) profile, per criterion, concurrency {MEMORY_CONCURRENCY}, every row "
             "started at once (asyncio.gather), response = the row's ideal completion",
             "server": "harness.tools.sim_server in a child process, latency 0",
-            "process": "each size in a fresh process (multiprocessing spawn); RSS = ru_maxrss of that process",
+            "process": "each size in a fresh interpreter importing only harness.tools.bench; RSS = ru_maxrss of that process",
         },
         "figures": {
             "max_prompts_alive": max(r["max_prompts_alive"] for r in runs.values()),
@@ -797,6 +806,70 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _targets_of(result: dict) -> dict:
+    """A report's targets in this runner's form; also reads the embedded-model benchmark's (limits, its medians in figures)."""
+    out = {}
+    for name, target in result.get("targets", {}).items():
+        if isinstance(target, dict):
+            out[name] = target
+        else:
+            op, limit = target
+            out[name] = {"op": op, "limit": limit, "measured": result["figures"].get(name), "met": result["targets_met"][name]}
+    return out
+
+
+def _loads_of(result: dict) -> list[float]:
+    if "load_average_1m" in result:
+        return [v for load in result["load_average_1m"] for v in (load["start"], load["end"])]
+    machine = result.get("machine", {})
+    return [*machine.get("load_average_at_start", []), *machine.get("load_average_at_end", [])]
+
+
+def summary_table(folder: Path) -> str:
+    """The README's performance tables, from the reports in ``folder``: every target, then the peers side by side
+    and the prefix-cache figures."""
+    reports = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+    lines = [
+        "| scenario | figure | target | measured | met | runs | load average (1 min) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, result in reports.items():
+        loads = _loads_of(result)
+        load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "?"
+        runs = result["runs"] if isinstance(result.get("runs"), int) else result.get("config", {}).get("repeats", 1)
+        for target, t in _targets_of(result).items():
+            lines.append(
+                f"| [{name}](reports/bench/{name}.md) | {target} | {t['op']} {t['limit']:.3g} | {_fmt(t['measured'])} | "
+                f"{'yes' if t['met'] else '**no**'} | {runs} | {load} |"
+            )
+    if "peers" in reports:
+        figures = reports["peers"]["figures"]
+        lines += [
+            "",
+            "| grading of the Hard sample (peers) | wall time s | grader calls | grader input tokens | client CPU ms per call |",
+        ]
+        lines += ["| --- | --- | --- | --- | --- |"]
+        for who in figures["wall_time_s"]:
+            lines.append(
+                f"| {who} | {figures['wall_time_s'][who]:.2f} | {figures['grader_calls'][who]} | "
+                f"{figures['grader_input_tokens'][who]} | {figures['client_cpu_ms_per_call'][who]:.2f} |"
+            )
+    if "prefix_cache" in reports:
+        rows = reports["prefix_cache"]["figures"]["by_configuration"]
+        lines += [
+            "",
+            "| prefix cache: profile/mode/schedule | input tokens per example | uncached | perfect-reuse bound | uncached ÷ bound | wall ÷ latency bound |",
+        ]
+        lines += ["| --- | --- | --- | --- | --- | --- |"]
+        for config, r in rows.items():
+            lines.append(
+                f"| {config} | {r['input_tokens_per_example']:.0f} | {r['uncached_input_tokens_per_example']:.0f} | "
+                f"{r['perfect_reuse_uncached_per_example']:.0f} | {r['uncached_over_perfect_reuse']:.3f} | "
+                f"{r['wall_time_over_latency_bound']:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main(
     argv: Sequence[str] | None = None,
     scenarios: dict[str, Callable[[Size], dict]] = SCENARIOS,
@@ -812,7 +885,11 @@ def main(
     )
     parser.add_argument("--load", type=int, default=1, help="busy processes generated while measuring (default 1)")
     parser.add_argument("--check", action="store_true", help="exit 1 with one error line when a target is missed")
+    parser.add_argument("--table", action="store_true", help="print the README tables from the reports in --out (runs nothing)")
     args = parser.parse_args(argv)
+    if args.table:
+        print(summary_table(Path(args.out)), end="")
+        return 0
     for name in args.scenarios:
         if name not in scenarios:
             raise ArgumentError("scenario", name, list(scenarios))

@@ -93,3 +93,12 @@ def test_benchmark_closes_its_client_sessions(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "nclosed" not in run.stderr and "nclosed" not in run.stdout
+
+
+def test_readme_table_lists_every_target_with_its_load(tmp_path, capsys):
+    bench.main(["miss", "--repeats", "2", "--load", "0", "--out", str(tmp_path)], scenarios={"miss": fixed_scenario([1.4, 1.6])})
+    capsys.readouterr()
+    assert bench.main(["--table", "--out", str(tmp_path)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| [miss]"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:6] == ["ratio", "<= 1.2", "1.5", "**no**", "2"]
