@@ -1,14 +1,18 @@
-"""Performance benchmarks: grader cost, throughput, data loading, client overhead.
+"""Performance benchmarks: grading cost, throughput, loading, client overhead, memory, prefix caching, peers.
 
-    python -m harness.tools.bench [grading_cost throughput load client_overhead] [--small] [--out reports/bench]
+    python -m harness.tools.bench [SCENARIO ...] [--small] [--repeats 3] [--load 1] [--check] [--out reports/bench]
+    python -m harness.tools.bench --table [--out reports/bench]     # the README tables from the reports
 
-The reward-latency scenario belongs to the verl recipe: ``python -m verl_recipes.m2_grpo.bench``
-runs it through this same runner.
+The reward-latency scenario belongs to the verl recipe: ``python -m verl_recipes.m2_grpo.bench`` runs
+it and all of these through this same runner.
 
-Each scenario writes ``<out>/<date>-<scenario>.md`` and ``.json`` (configuration, machine,
-figures, ratio to the lower bound). Model and grader calls go over real HTTP to the
-latency-simulating server (``harness.tools.sim_server``, started in a child process), so the figures
-measure the harness, not a model. ``--small`` runs a reduced size in a few seconds (for CI).
+Each timed scenario runs ``--repeats`` times while ``--load`` busy processes of the benchmark's own keep
+the machine busy; each writes ``<out>/<scenario>.md`` and ``.json`` (targets with the median of the
+runs and every run, the load average of every run, configuration, machine, figures; no date or path,
+so a report changes only with its figures). ``--check`` exits 1 with one ``error:`` line naming every
+missed target. Model and grader calls go over real HTTP to the latency-simulating server
+(``harness.tools.sim_server``, started in a child process), so the figures measure the harness, not a
+model. ``--small`` runs a reduced size (tests).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The reward-latency benchmark of the M2 GRPO recipe, run by the harness benchmark runner.
 
-    python -m verl_recipes.m2_grpo.bench [reward_latency ...] [--small] [--out reports/bench]
+    python -m verl_recipes.m2_grpo.bench [reward_latency ...] [--small] [--check] [--out reports/bench]
 
 It rewards prompts x rollouts HealthBench pairs through ``reward.compute_score`` against the
 latency-simulating grader (``harness.tools.sim_server``), twice: first pass and a repeat that the
-grading cache should answer. The harness scenarios (``harness.tools.bench``) run here too.
+grading cache should answer, in one event loop with one grader client, as verl's reward loop. The harness
+scenarios (``harness.tools.bench``) run here too; ``--check`` over all of them is the documented benchmark.
 """
 
 from __future__ import annotations
