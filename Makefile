@@ -37,6 +37,8 @@ test: lint
 	@$(BIN)/python -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$status
 
+# the edit loop keeps compiled and assertion-rewritten test modules between runs (__pycache__/, git-ignored)
+test-fast: export PYTHONDONTWRITEBYTECODE :=
 test-fast: setup-test
 	@$(BIN)/python -m pytest -q -m "not slow"; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$status

@@ -637,8 +637,11 @@ def _report_files(out: Path) -> list[Path]:
     return [p for p in files if str(p) not in ignored]
 
 
+SCRIPT_SUFFIXES = (".py", ".sh")  # the commands that write reports live beside them; the index lists what they wrote
+
+
 def write_index(out: str | Path = REPORTS_DIR) -> Path:
-    """reports/README.md: a link to every Pareto chart and table, then any other report files."""
+    """reports/README.md: a link to every Pareto chart and table, then any other report files (not scripts)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tables = sorted(out.glob("*_pareto*.md"))
@@ -663,6 +666,7 @@ def write_index(out: str | Path = REPORTS_DIR) -> Path:
         for p in _report_files(out)
         if not (p.parent == out.resolve() and p.name in mine)
         and not any(x.startswith(".") for x in p.relative_to(out.resolve()).parts)
+        and p.suffix not in SCRIPT_SUFFIXES
     )
     if others:
         lines += ["", "## Other reports", ""] + [f"- [{name}]({name})" for name in others]

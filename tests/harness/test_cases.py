@@ -32,6 +32,7 @@ def test_no_visible_field_names_the_diagnosis(name):
             assert not any(mentions(f.text, alias) for f in case.history), (case.case_id, alias)
 
 
+@pytest.mark.slow  # over ~3 s: the fast loop leaves it out
 def test_mediq_counts_skipped_and_mismatched_rows():
     shared_file("mediq", "all_dev_good.jsonl")
     report = load_report("mediq_all")

@@ -328,6 +328,7 @@ def grader_prompts_in_memory() -> int:
     )
 
 
+@pytest.mark.slow  # over ~1.5 s: the fast loop leaves it out
 def test_prompts_alive_at_once_never_exceed_the_concurrency_limit():
     seen = []
 

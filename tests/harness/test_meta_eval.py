@@ -104,6 +104,7 @@ def test_profiles_and_modes_give_the_same_labels_and_metric(agree_with):
             assert set(both) == {"model_f1_balanced", "physician_f1_balanced"}, category
 
 
+@pytest.mark.slow  # over ~1.5 s: the fast loop leaves it out
 def test_failed_rows_are_counted_and_fail_the_run(tmp_path, capsys):
     rows = load_meta_eval(FIXTURE)
     assert report(rows, [True, None, False, None, True, True])["grader_failed_rows"] == 2
@@ -146,6 +147,7 @@ def test_inspect_task_runs_with_scripted_grader(tmp_path):
     assert beside >= 1
 
 
+@pytest.mark.slow  # over ~1.5 s: the fast loop leaves it out
 def test_inspect_task_fails_when_rows_cannot_be_graded(tmp_path):
     from inspect_ai import eval as inspect_eval
 

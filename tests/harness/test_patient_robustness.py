@@ -60,6 +60,17 @@ def cases() -> list[Case]:
 CASES = cases()
 
 
+def case_params() -> list:
+    """Every case; beyond the first of each source, with the slow tests (the fast loop keeps one per source)."""
+    seen: set[str] = set()
+    params = []
+    for case in CASES:
+        first = case.source not in seen
+        seen.add(case.source)
+        params.append(pytest.param(case, id=case.case_id, marks=() if first else pytest.mark.slow))
+    return params
+
+
 NORMAL = re.compile(r"(within normal limits|normal|negative|unremarkable|none)\b", re.I)
 
 
@@ -95,7 +106,7 @@ def leaky(case: Case):
     return chat
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.case_id for c in CASES])
+@pytest.mark.parametrize("case", case_params())
 def test_patient_model_never_sees_the_ground_truth(case):
     chat = recorder()
     sim = PatientSimulator(case, chat)
@@ -109,7 +120,7 @@ def test_patient_model_never_sees_the_ground_truth(case):
     assert sim.leaks == 0
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.case_id for c in CASES])
+@pytest.mark.parametrize("case", case_params())
 def test_leaky_patient_model_is_caught_counted_and_redacted(case):
     sim = PatientSimulator(case, leaky(case), grounded=False)  # the leak guard alone (grounding would drop the claims)
     terms = secrets(case)

@@ -14,6 +14,7 @@ import logging
 import zipfile
 from pathlib import Path
 
+import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import GenerateConfig, get_model
 
@@ -61,6 +62,7 @@ def leaks(blobs: dict[str, bytes]) -> list[str]:
     return [f"{name}: {secret}" for name, blob in blobs.items() for secret in SECRETS if secret.encode() in blob]
 
 
+@pytest.mark.slow  # over ~3 s: the fast loop leaves it out
 def test_no_secret_in_log_cache_or_results(monkeypatch, tmp_path, capfd, caplog):
     caplog.set_level(logging.INFO)
     monkeypatch.chdir(ROOT)

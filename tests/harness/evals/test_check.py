@@ -22,6 +22,7 @@ def run(folder, **kwargs):
     )[0]
 
 
+@pytest.mark.slow  # over ~3 s: the fast loop leaves it out
 def test_complete_runs_pass(tmp_path, capsys):
     run(tmp_path / "ok")
     run(tmp_path / "ok", limit=2)  # a --limit run is complete as a run (comparability is judged elsewhere)
@@ -30,6 +31,7 @@ def test_complete_runs_pass(tmp_path, capsys):
     assert out.count("ok: ") == 2 and "4/4 samples scored" in out and "2/2 samples scored" in out
 
 
+@pytest.mark.slow  # over ~1.5 s: the fast loop leaves it out
 def test_an_errored_run_fails(tmp_path, capsys):
     log = run(tmp_path / "logs", broken=(2,))
     assert log.status == "error"

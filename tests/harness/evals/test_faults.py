@@ -145,6 +145,7 @@ def test_persistent_grader_fault_is_a_sample_error_not_a_zero(monkeypatch, tmp_p
     assert row["n"] == 3 and row["score"] == pytest.approx(headline)
 
 
+@pytest.mark.slow  # over ~3 s: the fast loop leaves it out
 def test_error_fraction_over_threshold_fails_the_run(monkeypatch, tmp_path):
     with SimServer(0.0) as model_srv, Poisoned(POISON, "non_json") as grader_srv:
         log = run_eval(monkeypatch, tmp_path, model_srv, grader_srv, max_error_fraction=0.2)
@@ -221,6 +222,7 @@ def test_zero_error_fraction_passes_a_clean_run(monkeypatch, tmp_path):
     assert log.status == "success" and log.results.completed_samples == 4
 
 
+@pytest.mark.slow  # over ~1.5 s: the fast loop leaves it out
 def test_error_fraction_at_the_threshold_is_not_a_failure(monkeypatch, tmp_path):
     """1 error in 4 samples with max_error_fraction=0.25: not *more than* the fraction."""
     with SimServer(0.0) as model_srv, Poisoned(POISON, "non_json") as grader_srv:

@@ -68,6 +68,7 @@ def ten_questions():
     return load_medqa("test")[:10]
 
 
+@pytest.mark.slow  # over ~3 s: the fast loop leaves it out
 def test_generation_parity_with_inspect(ten_questions, tmp_path):
     """Identical generations give identical accuracy and no-answer counts in both harnesses."""
     replies = {format_prompt(q): r for q, r in zip(ten_questions, sample_replies(ten_questions))}
@@ -90,6 +91,7 @@ def test_generation_parity_with_inspect(ten_questions, tmp_path):
     assert lmeval_metrics["ambiguous,none"] == pytest.approx(inspect_metrics["ambiguous"]) == pytest.approx(0.1)
 
 
+@pytest.mark.slow  # over ~1.5 s: the fast loop leaves it out
 def test_loglikelihood_task_scores_the_preferred_letter(ten_questions, tmp_path):
     letters = {q.question: (q.answer if n % 3 else next(k for k in "ABCD" if k != q.answer)) for n, q in enumerate(ten_questions)}
     results = run_lmeval(ScriptedLM(letters=letters), ["m2_medqa"], tmp_path / "lmeval", limit=10)

@@ -198,6 +198,7 @@ def test_unknown_benchmark_and_param_kind_are_argument_errors(boards):
         build("medqa", "gpu", leaderboards=boards)
 
 
+@pytest.mark.slow  # over ~3 s: the fast loop leaves it out
 def test_cli_adds_runs_once_writes_charts_and_index(boards, logs, tmp_path, capsys):
     own = tmp_path / "own_runs.csv"
     out = tmp_path / "reports"
@@ -242,6 +243,15 @@ def test_index_lists_other_reports_too(tmp_path):
     assert "[medqa_accuracy.md](medqa_accuracy.md)" in index
     assert "[demo/run.md](demo/run.md)" in index
     assert "README.md" not in index.split("## Other reports")[1]
+
+
+def test_index_lists_report_outputs_not_the_scripts_that_write_them(tmp_path):
+    (tmp_path / "demo").mkdir()
+    for name in ("demo/run.md", "demo/run_embedded.py", "demo/run.sh", "demo/run.txt"):
+        (tmp_path / name).write_text("x\n")
+    index = write_index(tmp_path).read_text()
+    assert "[demo/run.md]" in index and "[demo/run.txt]" in index
+    assert ".py" not in index and ".sh" not in index
 
 
 def test_lm_eval_results_are_own_runs_too(boards, tmp_path, capsys):

@@ -42,6 +42,7 @@ def test_models_route_and_counters():
         assert (stats["calls"], stats["model_calls"], stats["grader_calls"], stats["input_tokens"]) == (1, 1, 0, 2)
 
 
+@pytest.mark.slow  # over ~1.5 s: the fast loop leaves it out
 def test_sustains_128_concurrent_requests_with_latency():
     async def burst(url):
         limits = httpx.Limits(max_connections=200)

@@ -124,6 +124,7 @@ def test_consultation_row_without_a_transcript_is_invalid_not_zero():
     assert out["reward_valid"] == 0.0 and sorted(out) == sorted(reward.EXTRA_KEYS)
 
 
+@pytest.mark.slow  # over ~3 s: the fast loop leaves it out
 def test_consultation_export_excludes_the_reporting_cases():
     shared_file("agentclinic", "agentclinic_medqa_extended.jsonl")
     export = data.build(["consultation"], val_fraction=0.1)
