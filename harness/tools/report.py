@@ -1,7 +1,7 @@
 """The report command line: own runs into the results table, Pareto charts and tables, the index.
 
     python -m harness.tools.report pareto --benchmark healthbench_hard [--params total|active] [--logs DIR ...] [--out reports/]
-    python -m harness.tools.report add-runs --logs DIR ... [--lmeval OUT ...]   # append to leaderboards/own_runs.csv
+    python -m harness.tools.report add-runs --logs DIR ... [--lmeval OUT ...]   # append to runs/own_runs.csv (git-ignored)
     python -m harness.tools.report index [--out reports/]      # reports/README.md linking every chart and table
 
 Logs are turned into results rows by the adapters (``harness.evals.logs`` for Inspect,
@@ -32,13 +32,18 @@ def run_results(logs: Iterable[str | Path], lmeval: Iterable[str | Path] = ()) -
     return normalize(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
+# where add-runs appends by default: a git-ignored file under the working directory, so trying the
+# command never edits the project's leaderboard (pass --own-runs leaderboards/own_runs.csv for that)
+LOCAL_OWN_RUNS = Path("runs") / "own_runs.csv"
+
+
 def add_own_runs(logs: Iterable[str | Path], path: str | Path | None = None, lmeval: Iterable[str | Path] = ()) -> pd.DataFrame:
     """Append Inspect logs and lm-eval results (files or folders) to own_runs.csv, deduplicated.
 
     Only finished Inspect runs are added (the others are listed on stderr with their status), and
     every row's figures are checked before the file is touched.
     """
-    path = Path(path) if path else LEADERBOARD_DIR / "own_runs.csv"
+    path = Path(path) if path else LOCAL_OWN_RUNS
     logs = list(logs)
     for run in incomplete_runs(logs):
         print(f"skipped: {run.line()}", file=sys.stderr)
@@ -61,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = sub.add_parser("add-runs", help="append Inspect logs to the own-runs CSV")
     a.add_argument("--logs", nargs="*", default=[], help="Inspect log files or folders")
     a.add_argument("--lmeval", nargs="*", default=[], help="lm-eval results JSON files or folders")
-    a.add_argument("--own-runs", default=None)
+    a.add_argument("--own-runs", default=None, help=f"own results CSV (default {LOCAL_OWN_RUNS}, git-ignored)")
     i = sub.add_parser("index", help="write <out>/README.md linking every report")
     i.add_argument("--out", default=str(REPORTS_DIR))
     args = parser.parse_args(argv)
@@ -71,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.logs and not args.lmeval:
                 parser.error("add-runs needs --logs and/or --lmeval")
             table = add_own_runs(args.logs, args.own_runs, args.lmeval)
-            print(f"{args.own_runs or LEADERBOARD_DIR / 'own_runs.csv'}: {len(table)} rows")
+            print(f"{args.own_runs or LOCAL_OWN_RUNS}: {len(table)} rows")
             return 0
         if args.command == "index":
             print(write_index(args.out))

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,7 +17,7 @@ from PIL import Image
 
 from harness.errors import ArgumentError
 from harness.evals.logs import results_table
-from harness.reporting.leaderboard import MODEL_COLUMNS, PUBLISHED_COLUMNS, load_own_runs
+from harness.reporting.leaderboard import LEADERBOARD_DIR, MODEL_COLUMNS, PUBLISHED_COLUMNS, load_own_runs
 from harness.reporting.report import (
     ANSWER_MATCHING,
     LABEL_GID,
@@ -196,6 +197,15 @@ def test_unknown_benchmark_and_param_kind_are_argument_errors(boards):
         build("nope", leaderboards=boards, own_runs=boards / "none.csv")
     with pytest.raises(ArgumentError, match="params="):
         build("medqa", "gpu", leaderboards=boards)
+
+
+def test_add_runs_writes_to_a_git_ignored_file_unless_told_otherwise(logs, tmp_path, monkeypatch, capsys):
+    tracked = (LEADERBOARD_DIR / "own_runs.csv").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    assert main(["add-runs", "--logs", str(logs)]) == 0
+    assert len(load_own_runs(tmp_path / "runs" / "own_runs.csv")) == 1
+    assert "runs/own_runs.csv: 1 rows" in capsys.readouterr().out
+    assert (LEADERBOARD_DIR / "own_runs.csv").read_bytes() == tracked  # the project's leaderboard untouched
 
 
 @pytest.mark.slow  # over ~3 s: the fast loop leaves it out
