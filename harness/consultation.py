@@ -395,12 +395,22 @@ _CANDIDATE = re.compile(
 )
 
 
+# words that frame a diagnosis without naming one: an answer made only of these is a placeholder
+# (no single letters: "A" is an option letter)
+_FRAME_WORDS = frozenset(
+    "diagnosis diagnoses final answer the an is of my our most likely probable working primary main assessment".split()
+)
+
+
 def is_non_answer(text: str | None) -> bool:
     """A final diagnosis that names nothing: empty, "pending", "unsure", "needs more tests", "unknown" ...,
+    a placeholder made only of framing words ("diagnosis_diagnosis_", "Final diagnosis: diagnosis"),
     or a hedge followed only by the work-up it waits for ("Uncertain for now, CT required")."""
     if not text or not text.strip():
         return True
     text = text.strip()
+    if all(word in _FRAME_WORDS for word in re.findall(r"[a-z]+", text.lower())):
+        return True
     if NON_ANSWER.search(text):
         return True
     hedge = _HEDGE_OPENING.match(text)

@@ -223,6 +223,26 @@ def test_a_hedge_followed_only_by_work_up_is_a_non_answer(text, non_answer):
     assert is_non_answer(text) is non_answer
 
 
+@pytest.mark.parametrize(
+    "text, non_answer",
+    [
+        ("diagnosis_diagnosis_diagnosis_diagnosis_", True),  # a placeholder: the 135M doctor's real final answer
+        ("Final diagnosis: diagnosis", True),
+        ("The diagnosis is: ...", True),
+        ("<diagnosis>", True),
+        ("Diagnosis: myasthenia gravis", False),
+        ("MG", False),
+        ("A", False),  # an option letter
+        ("b", False),
+        ("Diagnosis of exclusion: fibromyalgia", False),
+    ],
+)
+def test_a_placeholder_that_names_no_condition_is_a_non_answer(text, non_answer):
+    from harness.consultation import is_non_answer
+
+    assert is_non_answer(text) is non_answer
+
+
 def load_real_or_make():
     case = make_case()
     case.diagnosis = "Myasthenia gravis"
