@@ -4,6 +4,7 @@ its episode rewarded by the recipe's reward manager (as verl's reward worker doe
 
 import asyncio
 import json
+import sys
 
 import hydra
 import pytest
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow  # verl's agent loop with a real tokenizer: about 
 
 
 GRADER = "scripted-grader"
-PATIENT_REPLY = "It started three days ago and gets worse in the evening."
+PATIENT_REPLY = ""  # set by the case fixture to something the record says (the grounded patient drops anything else)
 RUBRIC = {
     "diagnosis": [{"criterion": "Names the diagnosis.", "points": 5}],
     "history": [{"criterion": "Asks when the symptoms started.", "points": 3}],
@@ -87,7 +88,9 @@ def case(monkeypatch):
     shared_file("agentclinic", "agentclinic_medqa.jsonl")
     monkeypatch.setattr(agent_loop, "patient_chat", lambda: patient)
     reward.configure(grade, grader_id=GRADER, cache=False)
-    yield load_cases("agentclinic_medqa")[0]
+    loaded = load_cases("agentclinic_medqa")[0]
+    monkeypatch.setattr(sys.modules[__name__], "PATIENT_REPLY", loaded.presenting_complaint)
+    yield loaded
     reward.reset()
 
 
