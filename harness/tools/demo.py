@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     row = results_table([log.location]).iloc[0]
     print("\nResults table row:")
-    print(row.drop(["log", "why_not_comparable", "date"]).to_string())  # nothing run-specific in kept output
+    # nothing run-specific in kept output; optional columns this benchmark does not fill are left out
+    print(row.drop(["log", "why_not_comparable", "date"]).dropna().to_string())
     print(f"not comparable with published scores: {row['why_not_comparable']}" if not row["comparable"] else "comparable")
     print(f"\nInspect log: {shown_path(log.location)}\nView it with: inspect view --log-dir {shown_path(args.log_dir)}")
     return 0
