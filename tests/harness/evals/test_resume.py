@@ -154,7 +154,12 @@ def test_grader_down_midway_then_resume(monkeypatch, tmp_path):
 
 
 WORKER = """
+import signal
 import sys
+# Ctrl-C as in a terminal, whatever this process inherited: a job started in the background inherits
+# SIGINT ignored (and then Python installs no KeyboardInterrupt handler), and a blocked SIGINT stays blocked
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGINT}})
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from inspect_ai import eval
 from inspect_ai.model import GenerateConfig, get_model
 grader = get_model("openai-api/simg/sim-grader", config=GenerateConfig(max_retries=0), max_retries=0)
