@@ -48,7 +48,7 @@ from harness.grounding import entailed
 from harness.patient import PatientSimulator
 from harness.rubric import RubricItem, Verdict, example_metrics
 from harness.rubric_generator import DIAGNOSIS_TAG, diagnosis_item
-from harness.terms import diagnosis_aliases, normalize, phrase_in
+from harness.terms import diagnosis_aliases, normalize, phrase_in, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -365,7 +365,7 @@ NON_ANSWER = re.compile(
     r"|\b(?:pending|undetermined|to be determined|not yet (?:determined|known|established|clear)|cannot be determined|"
     r"can(?:no|')t be (?:determined|established|made)|unable to (?:determine|establish|make|give|reach)|"
     r"awaiting (?:\w+\s+){0,3}(?:results?|workup|work-up|tests?|investigations?|biopsy|cultures?)|"
-    r"(?:needs?|requires?|need) (?:\w+\s+){0,4}(?:before|to (?:make|establish|determine|confirm) (?:a|the) diagnosis)|"
+    r"(?:needs?|requires?|need) (?:\w+\s+){0,4}to (?:make|establish|determine|confirm) (?:a|the) diagnosis|"
     r"further (?:work-?up|investigations?|testing|tests|evaluation) (?:is |are )?(?:needed|required)|"
     r"(?:cause|etiology|type|diagnosis)\s+(?:is\s+)?(?:unknown|undetermined|unclear|uncertain|to be determined)|"
     r"no (?:definitive|clear|final|specific) diagnosis|diagnosis (?:is )?(?:uncertain|unclear|unknown)|"
@@ -374,7 +374,9 @@ NON_ANSWER = re.compile(
     r"no final diagnosis)\b",
     re.IGNORECASE,
 )
-_NEGATED = re.compile(r"\b(?:not|no|ruled out|rule out|excluded?|unlikely|without|vs\.?|versus|rather than)\s+$", re.IGNORECASE)
+_NEGATED = re.compile(
+    r"\b(?:not|no|ruled out|rule out|excluded?|unlikely|without|vs\.?|versus|rather than|pseudo|non)\s+$", re.IGNORECASE
+)  # "pseudo" / "non": "Pseudo-Meigs syndrome" is another condition (hyphens are spaces after normalize)
 
 
 _HEDGE_OPENING = re.compile(
@@ -386,6 +388,12 @@ _HEDGE_OPENING = re.compile(
 _WORKUP = re.compile(
     r"\b(?:needed|required|pending|awaited|awaiting|await|needs?|requires?|to follow|to come|to be done|ordered|planned|"
     r"will (?:tell|show|decide))\b",
+    re.IGNORECASE,
+)
+_DEFERRAL = re.compile(  # counts only when no candidate is named ("Probably X, biopsy needed before I can say" names one)
+    r"\b(?:before (?:i|we) (?:can |could )?(?:say|tell|commit|decide|be sure|give)|before committing|"
+    r"too (?:early|soon) to (?:say|tell)|can(?:no|')t (?:say|tell) (?:yet|for now|until|without|at this (?:point|stage))|"
+    r"(?:needs?|requires?|want|would like) (?:[\w'-]+\s+){0,4}(?:before|back first))\b",
     re.IGNORECASE,
 )
 _CANDIDATE = re.compile(
@@ -402,6 +410,13 @@ _FRAME_WORDS = frozenset(
 )
 
 
+def _names_a_candidate(text: str) -> bool:
+    """A hedge word that introduces a condition ("probably MG"), not one that qualifies the work-up ("probably needs an MRI")."""
+    return any(
+        not re.match(r"\s*(?:needs?|requires?|wants?|would|will|should)\b", text[m.end() :], re.I) for m in _CANDIDATE.finditer(text)
+    )
+
+
 def is_non_answer(text: str | None) -> bool:
     """A final diagnosis that names nothing: empty, "pending", "unsure", "needs more tests", "unknown" ...,
     a placeholder made only of framing words ("diagnosis_diagnosis_", "Final diagnosis: diagnosis"),
@@ -412,6 +427,8 @@ def is_non_answer(text: str | None) -> bool:
     if all(word in _FRAME_WORDS for word in re.findall(r"[a-z]+", text.lower())):
         return True
     if NON_ANSWER.search(text):
+        return True
+    if _DEFERRAL.search(text) and not _names_a_candidate(text):
         return True
     hedge = _HEDGE_OPENING.match(text)
     if not hedge:
@@ -446,7 +463,14 @@ def alias_match(case: Case, text: str) -> bool:
         starts = [m.start() for m in re.finditer(pattern, haystack)]
         if any(not _NEGATED.search(haystack[:at]) for at in starts) and not _longer_other_name(case, text, alias):
             return True
-    return False
+    return _shortened_name(case.diagnosis, text)
+
+
+def _shortened_name(diagnosis: str, text: str) -> bool:
+    """A long diagnosis name said with one of its words left out and nothing added ("Rupture of the FDP tendon at
+    its insertion" for "... at its point of insertion"): at least five content words, all but one of them said."""
+    name, said = set(tokens(diagnosis)), set(tokens(text))
+    return len(name) >= 5 and said <= name and len(name - said) <= 1 and not said & {"not", "no", "non", "pseudo", "without"}
 
 
 def _longer_other_name(case: Case, text: str, alias: str) -> bool:

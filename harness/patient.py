@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from harness.cases import Case, Fact, mentions, scrub
 from harness.errors import ArgumentError
-from harness.grounding import OPEN_QUESTION, Grounding, check_reply, entailed, fact_scores, lookup, select, sentences, settings
+from harness.grounding import OPEN_QUESTION, Grounding, check_reply, entailed, lookup, retrieve_facts, sentences, settings
 from harness.terms import giveaways, normalize, phrase_in, tokens
 
 Chat = Callable[[list[dict[str, str]]], Awaitable[str]]
@@ -104,17 +104,13 @@ class PatientSimulator:
     # --- conversation ---------------------------------------------------------------------
 
     def candidates(self, question: str) -> list[Fact]:
-        """The facts the question asks about, best first (threshold and margin from calibration)."""
-        facts = self.case.history
-        conf = settings()
-        scores = fact_scores(question, facts)
-        chosen = [
-            facts[i]
-            for i in select(scores, conf.retrieval_threshold, conf.retrieval_margin, min(self.max_relevant, conf.retrieval_max))
-        ]
-        if not chosen and OPEN_QUESTION.search(question):
-            chosen = [f for f in facts if f.id not in self.revealed][:1]
-        return chosen
+        """The facts the question asks about, best first: ``harness.grounding.retrieve_facts``, the function
+        ``python -m harness.calibrate`` measures (an open question retrieves the presenting complaint's facts)."""
+        facts, conf = self.case.history, settings()
+        found = retrieve_facts(question, facts, min(self.max_relevant, conf.retrieval_max), complaint=self.case.presenting_complaint)
+        if OPEN_QUESTION.search(question) and all(f.id in self.revealed for f in found):
+            found = [f for f in facts if f.id not in self.revealed][:1] or found  # "Tell me more": one new fact at a time
+        return found
 
     def relevant_facts(self, question: str) -> list[Fact]:
         """Facts the doctor's question asks about (never all of them at once)."""

@@ -247,3 +247,41 @@ def load_real_or_make():
     case = make_case()
     case.diagnosis = "Myasthenia gravis"
     return case
+
+
+@pytest.mark.parametrize(
+    "text, non_answer",
+    [
+        ("Need the biopsy result before I can say", True),  # defers to the work-up and names nothing
+        ("Too early to tell", True),
+        ("Probably needs an MRI before I can say", True),  # the hedge qualifies the work-up, not a condition
+        ("Can't say until the scan is back", True),
+        ("I would like the bloods back first", True),
+        ("Probably myasthenia gravis, but I need the EMG before I can be sure", False),  # names a candidate
+        ("Myasthenia gravis", False),
+    ],
+)
+def test_a_deferral_that_names_no_condition_is_a_non_answer(text, non_answer):
+    from harness.consultation import is_non_answer
+
+    assert is_non_answer(text) is non_answer
+
+
+@pytest.mark.parametrize(
+    "diagnosis, answer, accepted",
+    [
+        ("Meigs syndrome", "Pseudo-Meigs syndrome", False),  # another condition that contains the name
+        ("Meigs syndrome", "Meigs syndrome", True),
+        ("Rupture of the flexor digitorum profundus tendon at its point of insertion",
+         "Rupture of the flexor digitorum profundus tendon at its insertion", True),  # one word of a long name left out
+        ("Rupture of the flexor digitorum profundus tendon at its point of insertion",
+         "Rupture of the flexor digitorum superficialis tendon at its point of insertion", False),  # a word changed
+        ("Rupture of the flexor digitorum profundus tendon at its point of insertion", "Flexor tendon rupture", False),
+    ],
+)
+def test_alias_check_rejects_look_alike_names_and_accepts_a_long_name_shortened(diagnosis, answer, accepted):
+    from harness.consultation import alias_match
+
+    case = make_case()
+    case.diagnosis = diagnosis
+    assert alias_match(case, answer) is accepted

@@ -53,6 +53,13 @@ def test_retrieval_by_meaning_and_nothing_for_unrecorded():
     assert retrieve_facts("Have you noticed a rash?", FACTS) == []
 
 
+def test_open_question_retrieves_the_presenting_complaint():
+    for question in ("What brings you in today?", "What's been going on?", "What seems to be the problem?"):
+        offered = [f.id for f in retrieve_facts(question, FACTS, complaint="Double vision")]
+        assert offered[:1] == ["f1"], question
+    assert "f1" not in [f.id for f in retrieve_facts("Do you smoke?", FACTS, complaint="Double vision")]
+
+
 def test_entailment_counts_paraphrases():
     assert [f.id for f in entailed(["It gets better if I rest."], FACTS)] == ["f2"]
     assert entailed(["I have a rash on my arm."], FACTS) == []
