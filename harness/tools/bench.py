@@ -43,7 +43,7 @@ from harness.evalsets import HEALTHBENCH, HEALTHBENCH_SAMPLES
 from harness.grading import M2BENCH_PROFILE, OFFICIAL_PROFILE, SCHEDULES, RubricGrader, grader_profile
 from harness.healthbench import HealthBenchExample, load_file, load_healthbench
 from harness.simple_evals import official_grading, upstream_module
-from harness.tools.sim_server import SimProcess, tokens
+from harness.tools.sim_server import PREFIX_BLOCK, SimProcess, tokens
 
 HARD_SAMPLE = HEALTHBENCH_SAMPLES["hard"]
 OSS_SAMPLE = HEALTHBENCH_SAMPLES["full"]
@@ -470,9 +470,21 @@ def request_texts(examples: Sequence[HealthBenchExample], profile: str, mode: st
     return texts
 
 
-def perfect_prefix_reuse(texts: Sequence[str]) -> int:
-    """Input tokens left uncached if every request reused the longest prefix any other request had: the number
-    of nodes of the token trie of all requests (sorted, each adds its tokens past its common prefix with the previous)."""
+def perfect_prefix_reuse(texts: Sequence[str], block: int = 1) -> int:
+    """Input tokens left uncached if every request reused the longest prefix any other request had.
+
+    ``block=1``: the number of nodes of the token trie of all requests (sorted, each adds its tokens past its
+    common prefix with the previous). ``block=N``: the same for a server that caches whole N-token blocks only
+    (vLLM, the sim server): the trie of full blocks, plus each request's trailing partial block, which no
+    such server reuses."""
+    if block > 1:
+        chains, tails = set(), 0
+        for text in texts:
+            toks = tokens(text)
+            full = len(toks) // block
+            chains.update(tuple(toks[: i * block]) for i in range(1, full + 1))
+            tails += len(toks) - full * block
+        return block * len(chains) + tails
     total, previous = 0, ()  # type: tuple[int, tuple[str, ...]]
     for seq in sorted(tuple(tokens(t)) for t in texts):
         common = 0
@@ -493,7 +505,8 @@ def prefix_cache(size: Size) -> dict:
     rows: dict[str, dict] = {}
     with SimProcess(latency_s=size.latency_s) as srv:
         for profile, mode in PREFIX_CONFIGS:
-            bound = perfect_prefix_reuse(request_texts(examples, profile, mode))
+            texts = request_texts(examples, profile, mode)
+            bound, block_bound = perfect_prefix_reuse(texts), perfect_prefix_reuse(texts, PREFIX_BLOCK)
             for schedule in SCHEDULES if mode == "per_criterion" else SCHEDULES[:1]:
 
                 async def run(profile: str = profile, mode: str = mode, schedule: str = schedule) -> float:
@@ -518,12 +531,17 @@ def prefix_cache(size: Size) -> dict:
                     "uncached_input_tokens_per_example": stats["grader_uncached_input_tokens"] / n,
                     "perfect_reuse_uncached_per_example": bound / n,
                     "uncached_over_perfect_reuse": stats["grader_uncached_input_tokens"] / bound,
+                    "perfect_block_reuse_uncached_per_example": block_bound / n,
+                    "uncached_over_perfect_block_reuse": stats["grader_uncached_input_tokens"] / block_bound,
                     "wall_time_s": wall,
                     "latency_bound_s": latency_bound,
                     "wall_time_over_latency_bound": wall / latency_bound,
                 }
     per_criterion = [f"{p}/per_criterion/prefix_first" for p in (OFFICIAL_PROFILE, M2BENCH_PROFILE)]
     figures = {
+        "uncached_over_perfect_block_reuse_prefix_first": {
+            k.split("/")[0]: rows[k]["uncached_over_perfect_block_reuse"] for k in per_criterion
+        },
         "uncached_over_perfect_reuse_prefix_first": {
             k.split("/")[0]: rows[k]["uncached_over_perfect_reuse"] for k in per_criterion
         },
@@ -544,16 +562,20 @@ def prefix_cache(size: Size) -> dict:
             "example first, the rest once it has been answered); the requests are byte-identical (unit test)",
             "perfect_reuse": "token-trie size of all grader requests of a configuration: what perfect prefix caching leaves "
             "uncached (computed from the prompts, in sim-server tokens)",
+            "perfect_block_reuse": f"the same for a server that caches whole {PREFIX_BLOCK}-token blocks (vLLM's default "
+            "block size, as the sim server): the trie of full blocks plus each request's trailing partial block — the "
+            "least any client can leave uncached on such a server; the target is set against it",
             "latency_bound": "grader calls x latency / concurrency",
         },
         "figures": figures,
         "targets": {
-            "uncached_over_perfect_reuse_prefix_first": ["<=", 1.1],
+            "uncached_over_perfect_block_reuse_prefix_first": ["<=", 1.1],
             "wall_time_over_latency_bound_prefix_first": ["<=", 1.2],
         },
         "notes": [
             "The server caches whole 16-token blocks, so each request past the first leaves up to 15 tokens of its shared "
-            "prefix uncached; the perfect-reuse bound counts single tokens.",
+            "prefix uncached; the perfect-reuse bound counts single tokens and no block cache can reach it, so the "
+            "target is on the block bound and both ratios are reported.",
             "batched (m2bench) has one call per example and no schedule; it is listed for comparison.",
         ],
     }
@@ -862,12 +884,14 @@ def summary_table(folder: Path) -> str:
         rows = reports["prefix_cache"]["figures"]["by_configuration"]
         lines += [
             "",
-            "| prefix cache: profile/mode/schedule | input tokens per example | uncached | perfect-reuse bound | uncached ÷ bound | wall ÷ latency bound |",
+            "| prefix cache: profile/mode/schedule | input tokens per example | uncached | block bound | uncached ÷ block bound "
+            "| token bound | uncached ÷ token bound | wall ÷ latency bound |",
         ]
-        lines += ["| --- | --- | --- | --- | --- | --- |"]
+        lines += ["| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for config, r in rows.items():
             lines.append(
                 f"| {config} | {r['input_tokens_per_example']:.0f} | {r['uncached_input_tokens_per_example']:.0f} | "
+                f"{r['perfect_block_reuse_uncached_per_example']:.0f} | {r['uncached_over_perfect_block_reuse']:.3f} | "
                 f"{r['perfect_reuse_uncached_per_example']:.0f} | {r['uncached_over_perfect_reuse']:.3f} | "
                 f"{r['wall_time_over_latency_bound']:.2f} |"
             )

@@ -91,3 +91,12 @@ def test_perfect_prefix_reuse_counts_the_token_trie():
     # tokens a b c d / a b c e / a x / a b c d (a repeat): trie nodes a, b, c, d, e, x
     assert bench.perfect_prefix_reuse(["a b c d", "a b c e", "a x", "a b c d"]) == 6
     assert bench.perfect_prefix_reuse(["p q", "r s"]) == 4
+
+
+def test_perfect_block_reuse_counts_full_blocks_once_and_every_partial_tail():
+    # blocks of 2: "a b|c d" and "a b|c e" share block "a b" only (c d != c e); "a b|c d|x" reuses both blocks
+    texts = ["a b c d", "a b c e", "a b c d x"]
+    # distinct block chains: (a b), (a b c d), (a b c e) -> 3 blocks x 2 tokens; tails: 0 + 0 + 1
+    assert bench.perfect_prefix_reuse(texts, block=2) == 7
+    assert bench.perfect_prefix_reuse(texts, block=2) >= bench.perfect_prefix_reuse(texts)  # never below the token trie
+    assert bench.perfect_prefix_reuse(["p q r"], block=16) == 3  # a request shorter than a block is never reused
