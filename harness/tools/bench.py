@@ -380,16 +380,28 @@ MEMORY_CHILD = (
 )
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM of /proc/self/status, the high-water mark of the process's
+    own memory. (``ru_maxrss`` is not: Linux carries the parent's high-water mark into a child across fork/exec,
+    so a child started by a large benchmark process would report the parent's peak.) ``ru_maxrss`` elsewhere."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
 def grade_rows_peak_rss(data_file: Path, base_url: str, concurrency: int) -> dict:
     """Run in a fresh process: official per-criterion grading of every row of ``data_file``, all started at once;
     its peak RSS."""
     import gc
-    import resource
 
     examples = load_file(data_file)
     rows = len(examples)
     gc.collect()
-    loaded_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    loaded_mb = peak_rss_mb()
 
     async def run() -> tuple[int, int, int]:
         async with clients(base_url, concurrency) as (_, grader):
@@ -400,14 +412,14 @@ def grade_rows_peak_rss(data_file: Path, base_url: str, concurrency: int) -> dic
             return engine.max_prompts_alive, sum(g.grader_calls for g in grades), sum(len(g.errors) for g in grades)
 
     alive, calls, errors = asyncio.run(run())
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    peak_mb = peak_rss_mb()
     return {
         "rows": rows,
         "grader_calls": calls,
         "errors": errors,
         "max_prompts_alive": alive,
-        "peak_rss_after_loading_rows_mb": loaded_kb / 1024,
-        "peak_rss_mb": peak_kb / 1024,
+        "peak_rss_after_loading_rows_mb": loaded_mb,
+        "peak_rss_mb": peak_mb,
     }
 
 
@@ -435,7 +447,7 @@ def memory(size: Size) -> dict:
             "grading": f"official (simple_evals) profile, per criterion, concurrency {MEMORY_CONCURRENCY}, every row "
             "started at once (asyncio.gather), response = the row's ideal completion",
             "server": "harness.tools.sim_server in a child process, latency 0",
-            "process": "each size in a fresh interpreter importing only harness.tools.bench; RSS = ru_maxrss of that process",
+            "process": "each size in a fresh interpreter importing only harness.tools.bench; peak RSS = VmHWM of that process",
         },
         "figures": {
             "max_prompts_alive": max(r["max_prompts_alive"] for r in runs.values()),

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -10,6 +12,7 @@ from harness.cache import GradingCache
 from harness.grading import RubricGrader
 from harness.rubric import RubricItem
 from harness.tools import bench
+from tests.helpers.paths import ROOT
 from tests.helpers.scripted import scripted_grader
 
 ITEMS = [
@@ -100,3 +103,14 @@ def test_perfect_block_reuse_counts_full_blocks_once_and_every_partial_tail():
     assert bench.perfect_prefix_reuse(texts, block=2) == 7
     assert bench.perfect_prefix_reuse(texts, block=2) >= bench.perfect_prefix_reuse(texts)  # never below the token trie
     assert bench.perfect_prefix_reuse(["p q r"], block=16) == 3  # a request shorter than a block is never reused
+
+
+def test_a_child_process_reports_its_own_peak_rss_not_its_parents():
+    # ru_maxrss survives fork/exec on Linux (the parent's high-water mark is carried into the child), so a
+    # child started by a large benchmark process would report the parent's peak as its own
+    ballast = bytearray(300 * 1024 * 1024)  # this process: > 300 MB resident
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
+    code = "from harness.tools.bench import peak_rss_mb; print(peak_rss_mb())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert float(out.stdout.strip()) < 200  # the child imports the benchmark module only (about 50 MB)
+    del ballast
