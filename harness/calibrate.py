@@ -6,8 +6,9 @@
     python -m harness.calibrate --compare-embedders   # retrieval recall/precision and speed per embedding backend
 
 The probes (``calibration/dev_probes.jsonl``, ``calibration/heldout_probes.jsonl``) were written by hand from
-the shared case records; the held-out part was written before any threshold was chosen and is
-never tuned on (thresholds live in ``harness.grounding`` and were chosen on dev). Each probe
+the shared case records; the held-out part was written by independent labellers who saw neither the
+components nor the vocabulary, and is never tuned on (thresholds live in ``harness.grounding`` and
+were chosen on dev). Each probe
 names a case (``<case set>-<index>``) and, for facts and results, a piece of the recorded text.
 
 Components and their metrics (micro-averaged over probe items):
@@ -151,7 +152,7 @@ def run_deterministic(probes: list[dict[str, Any]], cases: Cases) -> dict[str, T
         if kind == "retrieval":
             required = facts_named(case, item["facts"], where)
             ok = required | facts_named(case, item.get("also", []), where)
-            offered = {f.id for f in retrieve_facts(item["question"], case.history)}
+            offered = {f.id for f in retrieve_facts(item["question"], case.history, complaint=case.presenting_complaint)}
             t.hits += len(required & offered)
             t.labelled += len(required)
             t.correct_found += len(offered & ok)
@@ -326,7 +327,7 @@ async def run_llm(probes: list[dict[str, Any]], cases: Cases, model: Callable, l
         case = cases.get(item["case"], item["_where"])
         required = facts_named(case, item["facts"], item["_where"])
         ok = required | facts_named(case, item.get("also", []), item["_where"])
-        found = retrieve_facts(item["question"], case.history)
+        found = retrieve_facts(item["question"], case.history, complaint=case.presenting_complaint)
         picked = await selector(item["question"], [f.text for f in found]) if len(found) > 1 else list(range(len(found)))
         offered = {found[i].id for i in picked if 0 <= i < len(found)}
         tally.hits += len(required & offered)
@@ -423,7 +424,9 @@ def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
         parts = {}
         for concept, words in itertools.product([0.2, 0.3, 0.45, 0.6, 0.8], [0.0, 0.2, 0.3, 0.5, 0.8]):
             grounding.SETTINGS[model.name] = replace(base, retrieval_concept=concept, retrieval_words=words)
-            parts[(concept, words)] = grounding.fact_scores(item["question"], case.history, model)
+            parts[(concept, words)] = grounding.fact_scores(
+                grounding.retrieval_query(item["question"], case.presenting_complaint), case.history, model
+            )
         retrieval.append((parts, (case.history, grounding.restatements(case.history)), required, ok))
     entailment = []
     for item in (p for p in probes if p["kind"] == "entailment"):
@@ -558,10 +561,12 @@ def render(
         "# Calibration of the consultation verifier",
         "",
         f"Produced by `{command}` (deterministic, offline; embedder `{semantic.DEFAULT_EMBEDDER}`).",
-        "Probes: `calibration/heldout_probes.jsonl` (written before any tuning, never tuned on) and `calibration/dev_probes.jsonl`",
-        "(used to choose the thresholds below). Both were hand-written from the shared case records by the",
-        "same author as the vocabulary tables, so held-out figures measure generalisation to new questions",
-        "and cases, not to another author's wording.",
+        "Probes: `calibration/heldout_probes.jsonl` and `calibration/dev_probes.jsonl`, hand-written from the shared",
+        "case records. The held-out part was written by two independent labellers, for cases no other probe uses, who",
+        "saw neither the components, the vocabulary tables nor the other probes; it was not read by whoever chose the",
+        "thresholds and was never tuned on, so its figures measure generalisation to new cases and to another",
+        "author's wording. The development part (used to choose the thresholds below) holds the earlier probe sets,",
+        "including former held-out sets whose failures were read (`reports/calibration_history.md`).",
         "",
         "| probes | " + " | ".join(KINDS) + " |",
         "|---|" + "---|" * len(KINDS),
