@@ -61,8 +61,9 @@ class GradingCache:
     @staticmethod
     def item_key(example_key: str, item: RubricItem) -> str:
         """The key of one criterion of an example (``example_key``)."""
-        payload = example_key + json.dumps([item.criterion, item.points, list(item.tags)], ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        fields = [item.criterion, repr(item.points), *item.tags]
+        payload = example_key + "".join(f"{len(f)}:{f}" for f in fields)  # length-prefixed: unambiguous, no JSON
+        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
     @classmethod
     def key(

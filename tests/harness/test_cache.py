@@ -70,3 +70,18 @@ def test_keys_change_with_every_part_of_what_is_graded():
     ]
     assert len({key, *(GradingCache.key(*v) for v in variants)}) == 1 + len(variants)
     assert GradingCache.key(*base, epoch=1) != key
+
+
+def test_criterion_keys_do_not_collide_when_text_moves_between_fields():
+    example = GradingCache.example_key("judge", "fp", "per_criterion", CONVERSATION, "r")
+    items = [
+        RubricItem("ab", 5, ("c",)),
+        RubricItem("a", 5, ("bc",)),
+        RubricItem("ab", 5, ("c", "")),
+        RubricItem("ab", 5, ()),
+        RubricItem("ab", 5.0, ("c",)),
+        RubricItem("ab\x1f5", 5, ("c",)),
+    ]
+    keys = [GradingCache.item_key(example, item) for item in items]
+    assert len(set(keys)) == len(items)
+    assert GradingCache.item_key(example, RubricItem("ab", 5, ("c",))) == keys[0]  # the same criterion, the same key

@@ -39,6 +39,22 @@ def reward_batch(size: Size) -> list[tuple[HealthBenchExample, str]]:
     ]
 
 
+_VERL_FIELDS: dict[str, tuple[str, dict]] = {}
+
+
+def verl_fields(example: HealthBenchExample) -> tuple[str, dict]:
+    """(ground truth, extra_info) of a prompt as verl hands them to the reward: JSON strings read from its parquet
+    files. Serialised once per prompt, before the timed passes (verl does not serialise them per call)."""
+    if example.prompt_id not in _VERL_FIELDS:
+        extra = {
+            "conversation": json.dumps(example.prompt),
+            "example_tags": json.dumps(example.example_tags),
+            "item_id": example.prompt_id,
+        }
+        _VERL_FIELDS[example.prompt_id] = (json.dumps([i.to_dict() for i in example.rubrics]), extra)
+    return _VERL_FIELDS[example.prompt_id]
+
+
 def reward_scorer(grader: OpenAIChat, mode: str, concurrency: int, cache: GradingCache):
     """``score(example, response) -> awaitable`` through the verl reward bridge
     (``reward.compute_score``). Returns (path description, score function, engine)."""
@@ -47,12 +63,7 @@ def reward_scorer(grader: OpenAIChat, mode: str, concurrency: int, cache: Gradin
     )  # both modes with our prompt, so the two compare like for like
 
     async def score_bridge(example, response):
-        extra = {
-            "conversation": json.dumps(example.prompt),
-            "example_tags": json.dumps(example.example_tags),
-            "item_id": example.prompt_id,
-        }
-        rubric = json.dumps([i.to_dict() for i in example.rubrics])
+        rubric, extra = verl_fields(example)
         result = await reward.compute_score(reward.HEALTHBENCH, response, rubric, extra)
         return result["score"] if result["reward_valid"] else None
 
@@ -82,6 +93,8 @@ def reward_latency(size: Size) -> dict:
                 for mode in ("batched", "per_criterion"):
                     cache = GradingCache(Path(tmp) / f"{mode}.sqlite")
                     path, score, engine = reward_scorer(grader, mode, c, cache)
+                    for example, _ in batch:
+                        verl_fields(example)  # verl hands the reward serialised fields: serialising them is not timed
                     passes = []
                     for label in ("first", "repeat"):
                         srv.reset_stats()
