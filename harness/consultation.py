@@ -449,8 +449,15 @@ def chosen_option(case: Case, text: str) -> str | None:
     return exact[0] if len(exact) == 1 else None
 
 
+_COURSE = frozenset(("acute", "subacute", "chronic"))
+
+
 def alias_match(case: Case, text: str) -> bool:
-    """Whether the answer names the case's diagnosis or a curated alias (not negated, not inside another option's name)."""
+    """Whether the answer names the case's diagnosis or a curated alias (not negated, not inside another option's name,
+    not with a course the diagnosis contradicts: "Acute hepatitis B" is not chronic hepatitis B)."""
+    said_course, name_course = _COURSE & set(tokens(text)), _COURSE & set(tokens(case.diagnosis))
+    if name_course and said_course - name_course:
+        return False
     for alias in diagnosis_aliases(case.diagnosis):
         if alias.isupper() and len(alias) <= 5:  # abbreviations: case-sensitive, on the raw text
             haystack, pattern = text, r"(?<![\w-])" + re.escape(alias) + r"(?![\w-])"
@@ -466,11 +473,19 @@ def alias_match(case: Case, text: str) -> bool:
     return _shortened_name(case.diagnosis, text)
 
 
+_QUALIFIERS = frozenset("acute chronic subacute active infection disease disorder syndrome condition".split())
+
+
 def _shortened_name(diagnosis: str, text: str) -> bool:
-    """A long diagnosis name said with one of its words left out and nothing added ("Rupture of the FDP tendon at
-    its insertion" for "... at its point of insertion"): at least five content words, all but one of them said."""
+    """The diagnosis name said with words left out and nothing added: one word of a long name ("Rupture of the FDP
+    tendon at its insertion" for "... at its point of insertion": at least five words, all but one said), or only
+    course and kind words ("Hepatitis B" for "Active chronic hepatitis B infection"; never "Acute X" for "Chronic X",
+    which adds a word)."""
     name, said = set(tokens(diagnosis)), set(tokens(text))
-    return len(name) >= 5 and said <= name and len(name - said) <= 1 and not said & {"not", "no", "non", "pseudo", "without"}
+    if not said <= name or said & {"not", "no", "non", "pseudo", "without"} or not said - _QUALIFIERS:
+        return False
+    left_out = name - said
+    return (len(name) >= 5 and len(left_out) <= 1) or left_out <= _QUALIFIERS
 
 
 def _longer_other_name(case: Case, text: str, alias: str) -> bool:

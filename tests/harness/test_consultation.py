@@ -277,6 +277,10 @@ def test_a_deferral_that_names_no_condition_is_a_non_answer(text, non_answer):
         ("Rupture of the flexor digitorum profundus tendon at its point of insertion",
          "Rupture of the flexor digitorum superficialis tendon at its point of insertion", False),  # a word changed
         ("Rupture of the flexor digitorum profundus tendon at its point of insertion", "Flexor tendon rupture", False),
+        ("Active chronic hepatitis B infection", "Hepatitis B", True),  # only course and kind words left out
+        ("Active chronic hepatitis B infection", "Acute hepatitis B", False),  # adds a word that changes the course
+        ("Active chronic hepatitis B infection", "Chronic infection", False),  # nothing but qualifiers
+        ("Small cell lung cancer", "Lung cancer", False),  # leaves out words that name the kind
     ],
 )
 def test_alias_check_rejects_look_alike_names_and_accepts_a_long_name_shortened(diagnosis, answer, accepted):
