@@ -413,7 +413,8 @@ _FRAME_WORDS = frozenset(
 def _names_a_candidate(text: str) -> bool:
     """A hedge word that introduces a condition ("probably MG"), not one that qualifies the work-up ("probably needs an MRI")."""
     return any(
-        not re.match(r"\s*(?:needs?|requires?|wants?|would|will|should)\b", text[m.end() :], re.I) for m in _CANDIDATE.finditer(text)
+        not re.match(r"\s*(?:needs?|requires?|wants?|would|will|should)\b", text[m.end() :], re.I)
+        for m in _CANDIDATE.finditer(text)
     )
 
 

@@ -107,7 +107,9 @@ class PatientSimulator:
         """The facts the question asks about, best first: ``harness.grounding.retrieve_facts``, the function
         ``python -m harness.calibrate`` measures (an open question retrieves the presenting complaint's facts)."""
         facts, conf = self.case.history, settings()
-        found = retrieve_facts(question, facts, min(self.max_relevant, conf.retrieval_max), complaint=self.case.presenting_complaint)
+        found = retrieve_facts(
+            question, facts, min(self.max_relevant, conf.retrieval_max), complaint=self.case.presenting_complaint
+        )
         if OPEN_QUESTION.search(question) and all(f.id in self.revealed for f in found):
             found = [f for f in facts if f.id not in self.revealed][:1] or found  # "Tell me more": one new fact at a time
         return found

@@ -272,10 +272,16 @@ def test_a_deferral_that_names_no_condition_is_a_non_answer(text, non_answer):
     [
         ("Meigs syndrome", "Pseudo-Meigs syndrome", False),  # another condition that contains the name
         ("Meigs syndrome", "Meigs syndrome", True),
-        ("Rupture of the flexor digitorum profundus tendon at its point of insertion",
-         "Rupture of the flexor digitorum profundus tendon at its insertion", True),  # one word of a long name left out
-        ("Rupture of the flexor digitorum profundus tendon at its point of insertion",
-         "Rupture of the flexor digitorum superficialis tendon at its point of insertion", False),  # a word changed
+        (
+            "Rupture of the flexor digitorum profundus tendon at its point of insertion",
+            "Rupture of the flexor digitorum profundus tendon at its insertion",
+            True,
+        ),  # one word of a long name left out
+        (
+            "Rupture of the flexor digitorum profundus tendon at its point of insertion",
+            "Rupture of the flexor digitorum superficialis tendon at its point of insertion",
+            False,
+        ),  # a word changed
         ("Rupture of the flexor digitorum profundus tendon at its point of insertion", "Flexor tendon rupture", False),
         ("Active chronic hepatitis B infection", "Hepatitis B", True),  # only course and kind words left out
         ("Active chronic hepatitis B infection", "Acute hepatitis B", False),  # adds a word that changes the course

@@ -109,7 +109,7 @@ def test_a_child_process_reports_its_own_peak_rss_not_its_parents():
     # ru_maxrss survives fork/exec on Linux (the parent's high-water mark is carried into the child), so a
     # child started by a large benchmark process would report the parent's peak as its own
     ballast = bytearray(300 * 1024 * 1024)  # this process: > 300 MB resident
-    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
+    ballast[::4096] = b"x" * len(ballast[::4096])
     code = "from harness.tools.bench import peak_rss_mb; print(peak_rss_mb())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert float(out.stdout.strip()) < 200  # the child imports the benchmark module only (about 50 MB)
