@@ -490,7 +490,8 @@ def perfect_prefix_reuse(texts: Sequence[str], block: int = 1) -> int:
     (vLLM, the sim server): the trie of full blocks, plus each request's trailing partial block, which no
     such server reuses."""
     if block > 1:
-        chains, tails = set(), 0
+        chains: set[tuple[str, ...]] = set()
+        tails = 0
         for text in texts:
             toks = tokens(text)
             full = len(toks) // block
