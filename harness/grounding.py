@@ -67,6 +67,12 @@ OPEN_QUESTION = re.compile(
     r"what (is|was) (bothering|worrying|troubling))\b",
     re.I,
 )
+TIMING_QUESTION = re.compile(r"\b(when did|how long|since when|how many (days|weeks|months|years)|first (notice|start))", re.I)
+_DURATION = re.compile(
+    r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|few|several|couple( of)?|past|last|a)\s+"
+    r"(hours?|days?|weeks?|months?|years?)\b|\b(since|ago|began|started|onset)\b",
+    re.I,
+)
 _GENERIC = frozenset(
     "test tests testing level levels exam examination examine results result check study studies order ordered "
     "panel screen screening scan assessment evaluation findings please do run get obtain perform serum blood "
@@ -138,14 +144,6 @@ def select(scores: np.ndarray, threshold: float, margin: float, limit: int) -> l
     return [i for i in order if scores[i] >= threshold and scores[i] >= best - margin][:limit]
 
 
-TIMING_QUESTION = re.compile(r"\b(when did|how long|since when|how many (days|weeks|months|years)|first (notice|start))", re.I)
-_DURATION = re.compile(
-    r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|few|several|couple( of)?|past|last|a)\s+"
-    r"(hours?|days?|weeks?|months?|years?)\b|\b(since|ago|began|started|onset)\b",
-    re.I,
-)
-
-
 def retrieval_query(question: str, complaint: str = "") -> str:
     """The text facts are scored against: the question, plus the presenting complaint for an open question
     ("What brings you in?") or a question about timing ("When did it start?", "How long have you had it?")."""
@@ -160,9 +158,9 @@ def retrieve_facts(
 
     A record often states one thing twice (a symptom list and the history sentence that repeats
     it): a fact restating a chosen one comes along with it (up to ``limit`` + 2 facts in all).
-    An open question ("What brings you in?", "What's been going on?") asks for the presenting
-    complaint: the facts are then scored against ``complaint`` (the case's presenting complaint)
-    together with the question.
+    An open question ("What brings you in?", "What's been going on?") or one about timing ("When
+    did it start?") is about the presenting complaint: the facts are then scored against the
+    question together with ``complaint`` (``retrieval_query``).
     """
     model = model or embedder()
     conf = settings(model)

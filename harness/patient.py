@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from harness.cases import Case, Fact, mentions, scrub
 from harness.errors import ArgumentError
-from harness.grounding import OPEN_QUESTION, Grounding, check_reply, entailed, lookup, retrieve_facts, sentences, settings
+from harness.grounding import OPEN_QUESTION, Grounding, check_reply, entailed, lookup, retrieve_facts, sentences
 from harness.terms import giveaways, normalize, phrase_in, tokens
 
 Chat = Callable[[list[dict[str, str]]], Awaitable[str]]
@@ -83,14 +83,14 @@ class PatientSimulator:
         case: Case,
         chat: Chat,
         persona: str = "neutral",
-        max_relevant: int = 4,
+        max_relevant: int | None = None,
         selector: Selector | None = None,
         grounded: bool = True,
     ):
         if persona not in PERSONAS:
             raise ArgumentError("persona", persona, list(PERSONAS))
         self.case, self.chat, self.persona = case, chat, persona
-        self.max_relevant = max_relevant
+        self.max_relevant = max_relevant  # None: the calibrated limit (grounding.settings().retrieval_max)
         self.selector = selector
         self.grounded = grounded
         self.history: list[dict[str, str]] = []  # doctor = user, patient = assistant
@@ -106,10 +106,8 @@ class PatientSimulator:
     def candidates(self, question: str) -> list[Fact]:
         """The facts the question asks about, best first: ``harness.grounding.retrieve_facts``, the function
         ``python -m harness.calibrate`` measures (an open question retrieves the presenting complaint's facts)."""
-        facts, conf = self.case.history, settings()
-        found = retrieve_facts(
-            question, facts, min(self.max_relevant, conf.retrieval_max), complaint=self.case.presenting_complaint
-        )
+        facts = self.case.history
+        found = retrieve_facts(question, facts, self.max_relevant, complaint=self.case.presenting_complaint)
         if OPEN_QUESTION.search(question) and all(f.id in self.revealed for f in found):
             found = [f for f in facts if f.id not in self.revealed][:1] or found  # "Tell me more": one new fact at a time
         return found

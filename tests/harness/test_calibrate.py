@@ -59,3 +59,21 @@ def test_no_normal_answer_for_unrecorded_or_differently_named_results():
     for split in SPLITS:
         probes = [p for p in load_probes(split) if p["kind"] == "lookup"]
         assert figures(run_deterministic(probes, cases))["lookup.normal_answers"] == 0
+
+
+def test_the_patient_is_offered_exactly_the_facts_calibration_measures():
+    """Calibration measures ``harness.grounding.retrieve_facts``; the simulator must run that function, with the
+    same limit and the same restated facts, or the calibrated figures describe something else."""
+    from harness.grounding import OPEN_QUESTION, retrieve_facts
+    from harness.patient import PatientSimulator
+
+    async def silent(messages):
+        return ""
+
+    cases = Cases()
+    questions = [p for p in load_probes("dev") if p["kind"] == "retrieval" and not OPEN_QUESTION.search(p["question"])]
+    assert len(questions) > 300
+    for p in questions:
+        case = cases.get(p["case"], p["_where"])
+        measured = retrieve_facts(p["question"], case.history, complaint=case.presenting_complaint)
+        assert PatientSimulator(case, silent).candidates(p["question"]) == measured, p["question"]
