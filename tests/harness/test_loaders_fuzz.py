@@ -149,6 +149,7 @@ def load_or_error(load, path):
     # any other exception type propagates and fails the test
 
 
+@pytest.mark.slow  # about 10 s over all loaders
 @pytest.mark.parametrize("name, load, rows, id_field", LOADERS, ids=[x[0] for x in LOADERS])
 def test_seeded_single_value_mutations(tmp_path, name, load, rows, id_field):
     """300 files, each with one value of one row deleted or replaced by a wrong-typed value."""
