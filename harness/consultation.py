@@ -410,12 +410,12 @@ _FRAME_WORDS = frozenset(
 )
 
 
+_WORKUP_VERB = re.compile(r"\s*(?:needs?|requires?|wants?|would|will|should)\b", re.IGNORECASE)
+
+
 def _names_a_candidate(text: str) -> bool:
     """A hedge word that introduces a condition ("probably MG"), not one that qualifies the work-up ("probably needs an MRI")."""
-    return any(
-        not re.match(r"\s*(?:needs?|requires?|wants?|would|will|should)\b", text[m.end() :], re.I)
-        for m in _CANDIDATE.finditer(text)
-    )
+    return any(not _WORKUP_VERB.match(text, m.end()) for m in _CANDIDATE.finditer(text))
 
 
 def is_non_answer(text: str | None) -> bool:
@@ -451,13 +451,15 @@ def chosen_option(case: Case, text: str) -> str | None:
 
 
 _COURSE = frozenset(("acute", "subacute", "chronic"))
+_QUALIFIERS = _COURSE | frozenset("active infection disease disorder syndrome condition".split())  # course and kind words
+_NEGATING = frozenset(("not", "no", "non", "pseudo", "without"))  # words that make a shortened name another claim
 
 
 def alias_match(case: Case, text: str) -> bool:
     """Whether the answer names the case's diagnosis or a curated alias (not negated, not inside another option's name,
     not with a course the diagnosis contradicts: "Acute hepatitis B" is not chronic hepatitis B)."""
-    said_course, name_course = _COURSE & set(tokens(text)), _COURSE & set(tokens(case.diagnosis))
-    if name_course and said_course - name_course:
+    name, said = set(tokens(case.diagnosis)), set(tokens(text))
+    if name & _COURSE and (said & _COURSE) - name:
         return False
     for alias in diagnosis_aliases(case.diagnosis):
         if alias.isupper() and len(alias) <= 5:  # abbreviations: case-sensitive, on the raw text
@@ -471,19 +473,15 @@ def alias_match(case: Case, text: str) -> bool:
         starts = [m.start() for m in re.finditer(pattern, haystack)]
         if any(not _NEGATED.search(haystack[:at]) for at in starts) and not _longer_other_name(case, text, alias):
             return True
-    return _shortened_name(case.diagnosis, text)
+    return _shortened_name(name, said)
 
 
-_QUALIFIERS = frozenset("acute chronic subacute active infection disease disorder syndrome condition".split())
-
-
-def _shortened_name(diagnosis: str, text: str) -> bool:
-    """The diagnosis name said with words left out and nothing added: one word of a long name ("Rupture of the FDP
-    tendon at its insertion" for "... at its point of insertion": at least five words, all but one said), or only
-    course and kind words ("Hepatitis B" for "Active chronic hepatitis B infection"; never "Acute X" for "Chronic X",
-    which adds a word)."""
-    name, said = set(tokens(diagnosis)), set(tokens(text))
-    if not said <= name or said & {"not", "no", "non", "pseudo", "without"} or not said - _QUALIFIERS:
+def _shortened_name(name: set[str], said: set[str]) -> bool:
+    """The diagnosis name (its tokens) said with words left out and nothing added: one word of a long name ("Rupture
+    of the FDP tendon at its insertion" for "... at its point of insertion": at least five words, all but one said),
+    or only course and kind words ("Hepatitis B" for "Active chronic hepatitis B infection"; never "Acute X" for
+    "Chronic X", which adds a word)."""
+    if not said <= name or said & _NEGATING or not said - _QUALIFIERS:
         return False
     left_out = name - said
     return (len(name) >= 5 and len(left_out) <= 1) or left_out <= _QUALIFIERS

@@ -43,7 +43,7 @@ from harness.evalsets import HEALTHBENCH, HEALTHBENCH_SAMPLES
 from harness.grading import M2BENCH_PROFILE, OFFICIAL_PROFILE, SCHEDULES, RubricGrader, grader_profile
 from harness.healthbench import HealthBenchExample, load_file, load_healthbench
 from harness.simple_evals import official_grading, upstream_module
-from harness.tools.sim_server import PREFIX_BLOCK, SimProcess, tokens
+from harness.tools.sim_server import PREFIX_BLOCK, PrefixCache, SimProcess, tokens
 
 HARD_SAMPLE = HEALTHBENCH_SAMPLES["hard"]
 OSS_SAMPLE = HEALTHBENCH_SAMPLES["full"]
@@ -487,16 +487,16 @@ def perfect_prefix_reuse(texts: Sequence[str], block: int = 1) -> int:
 
     ``block=1``: the number of nodes of the token trie of all requests (sorted, each adds its tokens past its
     common prefix with the previous). ``block=N``: the same for a server that caches whole N-token blocks only
-    (vLLM, the sim server): the trie of full blocks, plus each request's trailing partial block, which no
-    such server reuses."""
+    (vLLM, the sim server): the trie of full blocks (the server's own chained block hashes), plus each request's
+    trailing partial block, which no such server reuses."""
     if block > 1:
-        chains: set[tuple[str, ...]] = set()
+        chains: set[int] = set()
         tails = 0
         for text in texts:
             toks = tokens(text)
-            full = len(toks) // block
-            chains.update(tuple(toks[: i * block]) for i in range(1, full + 1))
-            tails += len(toks) - full * block
+            blocks = PrefixCache.block_hashes("", toks, block)
+            chains.update(blocks)
+            tails += len(toks) - len(blocks) * block
         return block * len(chains) + tails
     total, previous = 0, ()  # type: tuple[int, tuple[str, ...]]
     for seq in sorted(tuple(tokens(t)) for t in texts):

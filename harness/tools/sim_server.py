@@ -106,10 +106,11 @@ class PrefixCache:
         self._blocks: OrderedDict[int, None] = OrderedDict()
 
     @staticmethod
-    def block_hashes(model: str, toks: Sequence[str]) -> list[int]:
+    def block_hashes(model: str, toks: Sequence[str], block: int = PREFIX_BLOCK) -> list[int]:
+        """One chained hash per full ``block``-token block: equal hashes mean equal prefixes up to that block."""
         chain, out = hash(model), []
-        for start in range(0, len(toks) - PREFIX_BLOCK + 1, PREFIX_BLOCK):
-            chain = hash((chain, *toks[start : start + PREFIX_BLOCK]))
+        for start in range(0, len(toks) - block + 1, block):
+            chain = hash((chain, *toks[start : start + block]))
             out.append(chain)
         return out
 

@@ -90,11 +90,11 @@ def reward_latency(size: Size) -> dict:
                     warm = reward_batch(replace(size, prompts=1, rollouts=2))
                     _, score, _ = reward_scorer(grader, mode, c, GradingCache(Path(tmp) / "warm-up.sqlite"))
                     await asyncio.gather(*(score(e, r + " warm-up") for e, r in warm))
+                for example, _ in batch:
+                    verl_fields(example)  # verl hands the reward serialised fields: serialising them is not timed
                 for mode in ("batched", "per_criterion"):
                     cache = GradingCache(Path(tmp) / f"{mode}.sqlite")
                     path, score, engine = reward_scorer(grader, mode, c, cache)
-                    for example, _ in batch:
-                        verl_fields(example)  # verl hands the reward serialised fields: serialising them is not timed
                     passes = []
                     for label in ("first", "repeat"):
                         srv.reset_stats()
