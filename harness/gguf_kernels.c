@@ -52,6 +52,13 @@ static inline void q8_floats(const uint8_t *block, __m256 q[4]) {
     for (int j = 0; j < 4; j++) q[j] = floats_s8(_mm_loadl_epi64((const __m128i *)(block + 2 + 8 * j)));
 }
 
+/* q . x for one block, as 8 partial sums (two independent chains) */
+static inline __m256 dot32(const __m256 q[4], const float *x) {
+    __m256 t0 = _mm256_fmadd_ps(q[2], _mm256_loadu_ps(x + 16), _mm256_mul_ps(q[0], _mm256_loadu_ps(x)));
+    __m256 t1 = _mm256_fmadd_ps(q[3], _mm256_loadu_ps(x + 24), _mm256_mul_ps(q[1], _mm256_loadu_ps(x + 8)));
+    return _mm256_add_ps(t0, t1);
+}
+
 /* one row of x (n == 1): sum_b d_b * (q_b . x_b) + m_b * sum(x_b), two accumulators in turn */
 static void q4_1_vector(const float *x, int64_t K, const uint8_t *w, int64_t N, float *y) {
     const int64_t blocks = K / 32;
@@ -67,12 +74,9 @@ static void q4_1_vector(const float *x, int64_t K, const uint8_t *w, int64_t N, 
         float offsets = 0.0f;
         for (int64_t b = 0; b < blocks; b++) {
             const uint8_t *block = row + b * Q4_1_BYTES;
-            const float *xb = x + 32 * b;
             __m256 q[4];
             q4_floats(block, q);
-            __m256 t0 = _mm256_fmadd_ps(q[2], _mm256_loadu_ps(xb + 16), _mm256_mul_ps(q[0], _mm256_loadu_ps(xb)));
-            __m256 t1 = _mm256_fmadd_ps(q[3], _mm256_loadu_ps(xb + 24), _mm256_mul_ps(q[1], _mm256_loadu_ps(xb + 8)));
-            acc[b & 1] = _mm256_fmadd_ps(_mm256_add_ps(t0, t1), _mm256_set1_ps(half(block)), acc[b & 1]);
+            acc[b & 1] = _mm256_fmadd_ps(dot32(q, x + 32 * b), _mm256_set1_ps(half(block)), acc[b & 1]);
             offsets += half(block + 2) * block_sums[b];
         }
         y[r] = hsum(_mm256_add_ps(acc[0], acc[1])) + offsets;
@@ -86,12 +90,9 @@ static void q8_0_vector(const float *x, int64_t K, const uint8_t *w, int64_t N, 
         __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int64_t b = 0; b < blocks; b++) {
             const uint8_t *block = row + b * Q8_0_BYTES;
-            const float *xb = x + 32 * b;
             __m256 q[4];
             q8_floats(block, q);
-            __m256 t0 = _mm256_fmadd_ps(q[2], _mm256_loadu_ps(xb + 16), _mm256_mul_ps(q[0], _mm256_loadu_ps(xb)));
-            __m256 t1 = _mm256_fmadd_ps(q[3], _mm256_loadu_ps(xb + 24), _mm256_mul_ps(q[1], _mm256_loadu_ps(xb + 8)));
-            acc[b & 1] = _mm256_fmadd_ps(_mm256_add_ps(t0, t1), _mm256_set1_ps(half(block)), acc[b & 1]);
+            acc[b & 1] = _mm256_fmadd_ps(dot32(q, x + 32 * b), _mm256_set1_ps(half(block)), acc[b & 1]);
         }
         y[r] = hsum(_mm256_add_ps(acc[0], acc[1]));
     }

@@ -11,7 +11,7 @@ from gguf.quants import dequantize, quantize
 
 from harness import gguf_kernels, local_model, local_weights
 from harness.local_model import LocalModel, _Decoder
-from tests.helpers.tiny_llama import quantise_like_gguf, tiny_model, tiny_tokenizer
+from tests.helpers.tiny_llama import quantise_like_gguf, tiny_model, tiny_tokenizer, transformers_greedy
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +111,7 @@ def test_greedy_generation_on_blocks_matches_transformers_generate(gguf_lm, quan
     messages = [{"role": "user", "content": "w10 w11 w12 w13"}]
     for lm in (gguf_lm, LocalModel()):  # built, then from the cache (blocks mapped from the file)
         assert lm.decoder.step_kernel is not None
-        ids = lm._prompt_ids(messages, 20)
-        with torch.no_grad():
-            out = model.generate(
-                input_ids=torch.tensor([ids]),
-                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                max_new_tokens=20,
-                do_sample=False,
-                pad_token_id=lm.tokenizer.eos_token_id,
-            )
-        want = out[0, len(ids) :].tolist()
+        want = transformers_greedy(model, lm._prompt_ids(messages, 20), 20, lm.tokenizer.eos_token_id)
         got = lm.generate(messages, max_new_tokens=20)
         assert got.output_tokens == len(want) and got.text == lm.tokenizer.decode(want, skip_special_tokens=True)
     assert lm.weights_source == "cache"

@@ -10,7 +10,7 @@ import torch
 
 from harness import local_model, local_weights
 from harness.local_model import LocalModel, _Decoder
-from tests.helpers.tiny_llama import tiny_model, tiny_tokenizer
+from tests.helpers.tiny_llama import tiny_model, tiny_tokenizer, transformers_greedy
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +80,7 @@ MESSAGES = [{"role": "user", "content": "w10 w11 w12 w13"}]
 
 def test_greedy_generation_matches_transformers_generate(tiny_lm, model):
     ids = tiny_lm._prompt_ids(MESSAGES, 20)
-    with torch.no_grad():
-        out = model.generate(
-            input_ids=torch.tensor([ids]),
-            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-            max_new_tokens=20,
-            do_sample=False,
-            pad_token_id=tiny_lm.tokenizer.eos_token_id,
-        )
-    want = out[0, len(ids) :].tolist()
+    want = transformers_greedy(model, ids, 20, tiny_lm.tokenizer.eos_token_id)
     got = tiny_lm.generate(MESSAGES, max_new_tokens=20)
     assert got.input_tokens == len(ids) and got.output_tokens == len(want)
     assert got.text == tiny_lm.tokenizer.decode(want, skip_special_tokens=True)
