@@ -3,7 +3,9 @@
 The embedded model's decoding reads every weight once per token, so the bytes per weight set its
 speed: the GGUF holds 0.6 (Q4_1) and 1.06 (Q8_0) bytes per weight, against 2 for float16 copies.
 ``gguf_kernels.c`` multiplies float32 activations by those blocks directly (see its header for the
-layout); the weights are exactly the de-quantised values, so nothing is re-quantised.
+layout); the weights are exactly the de-quantised values, so nothing is re-quantised. It also runs
+a whole one-token pass of a Llama decoder in one call (``LlamaStep``), where tensor operations from
+Python would each cost more than the arithmetic they do.
 
 The C file ships with the package and is compiled with the system's C compiler into the user cache
 (``<cache>/kernels/<hash>.so``, the hash naming source, flags, compiler and machine), once. Where
