@@ -32,8 +32,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import M2BenchError, run_cli
+from harness.errors import DataError, M2BenchError, run_cli
 from harness.grading import VERDICT_SCHEMA, criterion_prompt
+from harness.healthbench import load_healthbench
 from harness.rubric import RubricItem
 
 MAX_NEW_TOKENS = 64
@@ -54,6 +55,7 @@ GRADING = [  # (user message, assistant reply, rubric criteria): per-criterion g
         ["Recognises a non-blanching rash with fever as an emergency.", "Explains how to do the glass test."],
     ),
 ]
+DEMO_ROWS, DEMO_NEW_TOKENS = 3, 256
 TARGETS = {"load_warm_s": ("<=", 3.0), "generate_speedup": (">=", 3.0), "generate_json_speedup": (">=", 3.0)}
 
 
@@ -65,6 +67,18 @@ def workload() -> tuple[list[list[dict[str, str]]], list[list[dict[str, str]]]]:
         for criterion in criteria
     ]
     return plain, graded
+
+
+def demo_prompts() -> tuple[list[list[dict[str, str]]], str]:
+    """The conversations of the rows ``make demo`` runs, or none and why."""
+    from harness.tools.demo import hard_data
+
+    try:
+        data_file, _ = hard_data()
+        rows = load_healthbench("hard", data_file)[:DEMO_ROWS]
+    except DataError as exc:
+        return [], f"not measured ({exc})"
+    return [[dict(m) for m in row.prompt] for row in rows], ""
 
 
 # ---- the old path (baseline) -----------------------------------------------------------------
@@ -272,7 +286,8 @@ def run(repeats: int) -> dict:
         os.environ["M2BENCH_CACHE_DIR"] = str(cache)
         try:
             lm = LocalModel()
-            calls = {"old": old_calls(*load_gguf()), "new": new_calls(lm)}
+            old_model = load_gguf()
+            calls = {"old": old_calls(*old_model), "new": new_calls(lm)}
         finally:
             if cache_before is None:
                 os.environ.pop("M2BENCH_CACHE_DIR")
@@ -286,6 +301,9 @@ def run(repeats: int) -> dict:
             for name, prompts in (("generate", plain), ("generate_json", graded)):
                 for path, path_calls in calls.items():
                     speed[path][name].append(timed(path_calls[name], prompts))
+
+        demo_rows, demo_note = demo_prompts()
+        demo_pairs = [(old_generate(*old_model, m, DEMO_NEW_TOKENS)[0], lm.generate(m, DEMO_NEW_TOKENS).text) for m in demo_rows]
 
     figures: dict[str, Any] = {
         "import_torch_transformers_s": statistics.median(r["import_s"] for r in loads["new_warm"]),
@@ -306,6 +324,7 @@ def run(repeats: int) -> dict:
         )
         pairs = list(zip(speed["old"][name][0]["texts"], speed["new"][name][0]["texts"]))
         identical[name] = f"{sum(o == n for o, n in pairs)} of {len(pairs)}"
+    identical["demo_rows"] = f"{sum(o == n for o, n in demo_pairs)} of {len(demo_pairs)}" if demo_pairs else demo_note
     figures["outputs_identical_to_old"] = identical
     figures["stderr_chars_while_loading_new"] = max(r["stderr_chars"] for r in loads["new_cold"] + loads["new_warm"])
     targets_met = {}
@@ -319,6 +338,8 @@ def run(repeats: int) -> dict:
             "generate": f"{len(QUESTIONS)} medical questions, greedy, max_new_tokens={MAX_NEW_TOKENS}",
             "generate_json": f"{len(graded)} per-criterion grader prompts (harness.grading.criterion_prompt: "
             f"{len(GRADING)} conversations x 2 criteria), VERDICT_SCHEMA",
+            "demo_rows": f"greedy replies (max_new_tokens={DEMO_NEW_TOKENS}, the Inspect provider's default) to the first "
+            f"{DEMO_ROWS} HealthBench Hard rows that `make demo` runs, old path against new (not timed)",
             "tokens_per_s": "output tokens / wall time of the calls (prompt pass included), summed over the prompts of one repeat",
             "processes": "loads in fresh processes (old once, new cold = empty cache once, new warm once per repeat); "
             "the workload in one process holding both models, old and new alternating",

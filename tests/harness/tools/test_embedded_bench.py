@@ -6,6 +6,7 @@ import json
 
 from harness.grading import VERDICT_SCHEMA
 from harness.tools import embedded_bench
+from harness.tools.demo import hard_data
 from tests.helpers.tiny_llama import tiny_model, tiny_tokenizer
 
 
@@ -44,3 +45,12 @@ def test_the_report_has_fixed_names_and_says_which_targets_were_met(tmp_path):
     text = md_path.read_text(encoding="utf-8")
     assert "- generate_speedup >= 3: met (3.5)" in text and "- generate_json_speedup >= 3: NOT met (2.5)" in text
     assert json.loads(json_path.read_text(encoding="utf-8"))["command"].endswith("--repeats 1")
+
+
+def test_the_fidelity_rows_are_the_conversations_make_demo_runs():
+    rows, note = embedded_bench.demo_prompts()
+    data_file, _ = hard_data()
+    assert data_file is not None  # the shared data holds the public sample, not the official file
+    with open(data_file, encoding="utf-8") as f:
+        first = [json.loads(line)["prompt"] for line, _ in zip(f, range(embedded_bench.DEMO_ROWS))]
+    assert note == "" and rows == [[{"role": m["role"], "content": m["content"]} for m in prompt] for prompt in first]
