@@ -122,7 +122,7 @@ class LlamaStep:
         self._norms = (ctypes.c_void_p * len(norms))(*(t.data_ptr() for t in norms))
         self._matrices = (ctypes.c_void_p * len(blocks))(*(t.data_ptr() for t in blocks))
         self._kinds = (ctypes.c_int * len(matrices))(*(1 if kind == "Q4_1" else 0 for _, kind in matrices))
-        self.vocab = int(shape["vocab"])
+        self.vocab, self.tokens = int(shape["vocab"]), embed.shape[0]
         self.model = _Llama(
             **{name: int(shape[name]) for name in ("layers", "hidden", "inter", "heads", "kv_heads", "head_dim")},
             capacity=0,
@@ -139,6 +139,8 @@ class LlamaStep:
     def __call__(self, token: int, position: int, keys: Any, values: Any) -> Any:
         """The logits after ``token`` at ``position``; writes its key and value into the caches
         (float32, contiguous: keys [layer, kv head, dim, capacity], values [layer, kv head, capacity, dim])."""
+        if not 0 <= token < self.tokens or not 0 <= position < keys.shape[-1]:
+            raise IndexError(f"token {token} at position {position} is outside the model or its cache")
         self.model.capacity = keys.shape[-1]
         logits = self.torch.empty(self.vocab)
         if self._function(ctypes.byref(self.model), token, position, keys.data_ptr(), values.data_ptr(), logits.data_ptr()):

@@ -134,3 +134,12 @@ def test_a_compiler_that_fails_is_reported_not_raised(monkeypatch, tmp_path):
         assert gguf_kernels.unavailable_reason().startswith("the kernels could not be built")
     finally:
         gguf_kernels._load.cache_clear()
+
+
+def test_the_step_refuses_a_token_or_position_outside_the_model(quantised):
+    model, blocks = quantised
+    decoder = _Decoder(model.config, {name: t.detach() for name, t in model.state_dict().items()}, blocks)
+    decoder.forward([1], 0)  # allocates the cache
+    for token, position in ((model.config.vocab_size, 1), (-1, 1), (1, decoder.capacity)):
+        with pytest.raises(IndexError):
+            decoder.step_kernel(token, position, decoder.keys, decoder.values)
