@@ -115,7 +115,7 @@ class Loaded:
     blocks: dict[str, tuple[Any, str]]  # GGUF tensor name -> (uint8 rows of its blocks, kind), see block_table
     source: str  # "cache", "built" (no cache before), "rebuilt" (the cache was invalid) or "uncached" (write failed)
     folder: Path | None  # the cache folder used or written, if any
-    prepared: Any = None  # what ``load(prepare=...)`` made of (config, tensors)
+    prepared: Any = None  # what ``load(prepare=...)`` made of (config, tensors, blocks)
     _model: Any = None
     _model_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -283,7 +283,7 @@ def load_folder(folder: Path, key: str, gguf: Path, prepare: Callable[[Any, dict
     return Loaded(tokenizer, config, generation_config, tensors, blocks, "cache", folder, prepared)
 
 
-def save_folder(tokenizer: Any, model: Any, root: Path, key: str, blocks: dict[str, list]) -> Path:
+def save_folder(tokenizer: Any, model: Any, root: Path, key: str, table: dict[str, list]) -> Path:
     """Write the cache folder ``root/key`` atomically (temporary folder, manifest last, rename)."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / key
@@ -293,7 +293,7 @@ def save_folder(tokenizer: Any, model: Any, root: Path, key: str, blocks: dict[s
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
         files = {p.name: file_checksum(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        manifest = {"format": CACHE_FORMAT, "key": key, "gguf_file": GGUF_FILE, "files": files, "gguf_blocks": blocks}
+        manifest = {"format": CACHE_FORMAT, "key": key, "gguf_file": GGUF_FILE, "files": files, "gguf_blocks": table}
         with open(tmp / MANIFEST, "w", encoding="utf-8") as out:
             json.dump(manifest, out, indent=1)
             out.flush()
