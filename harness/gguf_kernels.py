@@ -116,9 +116,10 @@ class LlamaStep:
         if any(shape[name] % 8 for name in ("hidden", "inter", "head_dim")):
             raise ValueError(f"the step kernel needs hidden, intermediate and head sizes that are multiples of 8: {shape}")
         self.torch, self._function = torch, kernels.step_function
-        self._keep = [t.contiguous() for t in (embed, rope, *norms)] + [blocks.contiguous() for blocks, _ in matrices]
-        embed, rope, *norms = self._keep[: 2 + len(norms)]
-        blocks = self._keep[2 + len(norms) :]
+        embed, rope = embed.contiguous(), rope.contiguous()
+        norms = [t.contiguous() for t in norms]
+        blocks = [b.contiguous() for b, _ in matrices]
+        self._keep = (embed, rope, norms, blocks)  # the C struct points into these
         self._norms = (ctypes.c_void_p * len(norms))(*(t.data_ptr() for t in norms))
         self._matrices = (ctypes.c_void_p * len(blocks))(*(t.data_ptr() for t in blocks))
         self._kinds = (ctypes.c_int * len(matrices))(*(1 if kind == "Q4_1" else 0 for _, kind in matrices))

@@ -289,13 +289,17 @@ class _Decoder:
         """How an ``n``-token pass multiplies: (product(x, matrix), per layer (matrices, norm
         weights), attention scale). Few tokens read the GGUF's blocks, whose norm weights and query
         scale are applied to the activations; prompts use the float16 matrices, which fold them in."""
-        if self.kernels is not None and n < PARALLEL_FROM:
+        if self._on_blocks(n):
             matmul = self.kernels.matmul
             return (lambda x, blocks: matmul(x, *blocks)), self.block_layers, self.head_dim**-0.5
         return self.linear, self.layers, 1.0
 
+    def _on_blocks(self, n: int) -> bool:
+        """Whether an ``n``-token pass multiplies by the GGUF's blocks (few tokens, kernels available)."""
+        return self.kernels is not None and n < PARALLEL_FROM
+
     def _head(self, x: Any, n: int) -> Any:
-        if self.kernels is not None and n < PARALLEL_FROM:
+        if self._on_blocks(n):
             blocks, norm = self.head_blocks
             return self.kernels.matmul(self.F.rms_norm(x, (self.hidden,), norm, self.eps), *blocks)
         x = self.F.rms_norm(x, (self.hidden,), None, self.eps)
@@ -465,7 +469,7 @@ class _JsonWriter:
         out_ids: list[int] = []
         fed = 0
         eos = self.lm.tokenizer.eos_token_id
-        self._flush()
+        self._flush()  # the cache holds everything before the value, even if no token is asked for
         for _ in range(max_tokens):
             token = int(self._flush().argmax())
             if token == eos:

@@ -89,19 +89,24 @@ def old_prompt_ids(tokenizer: Any, messages: list[dict[str, str]], reserve: int,
     return ids[-budget:] if len(ids) > budget else ids
 
 
-def old_generate(tokenizer: Any, model: Any, messages: list[dict[str, str]], max_new_tokens: int) -> tuple[str, int]:
+def transformers_greedy(model: Any, ids: list[int], max_new_tokens: int, pad_token_id: int) -> list[int]:
+    """The tokens transformers' own ``generate()`` adds to ``ids``, greedily (the float32 reference)."""
     import torch
 
-    ids = old_prompt_ids(tokenizer, messages, max_new_tokens, model.config.max_position_embeddings)
     with torch.no_grad():
         out = model.generate(
             input_ids=torch.tensor([ids]),
             attention_mask=torch.ones(1, len(ids), dtype=torch.long),
             max_new_tokens=max_new_tokens,
             do_sample=False,
-            pad_token_id=tokenizer.eos_token_id,
+            pad_token_id=pad_token_id,
         )
-    new = out[0][len(ids) :].tolist()
+    return out[0, len(ids) :].tolist()
+
+
+def old_generate(tokenizer: Any, model: Any, messages: list[dict[str, str]], max_new_tokens: int) -> tuple[str, int]:
+    ids = old_prompt_ids(tokenizer, messages, max_new_tokens, model.config.max_position_embeddings)
+    new = transformers_greedy(model, ids, max_new_tokens, tokenizer.eos_token_id)
     return tokenizer.decode(new, skip_special_tokens=True), len(new)
 
 

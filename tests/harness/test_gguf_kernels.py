@@ -11,7 +11,8 @@ from gguf.quants import dequantize, quantize
 
 from harness import gguf_kernels, local_model, local_weights
 from harness.local_model import LocalModel, _Decoder
-from tests.helpers.tiny_llama import quantise_like_gguf, tiny_model, tiny_tokenizer, transformers_greedy
+from harness.tools.embedded_bench import transformers_greedy
+from tests.helpers.tiny_llama import quantise_like_gguf, tiny_model, tiny_tokenizer
 
 
 @pytest.fixture(scope="module")

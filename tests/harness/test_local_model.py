@@ -10,7 +10,8 @@ import torch
 
 from harness import local_model, local_weights
 from harness.local_model import LocalModel, _Decoder
-from tests.helpers.tiny_llama import tiny_model, tiny_tokenizer, transformers_greedy
+from harness.tools.embedded_bench import transformers_greedy
+from tests.helpers.tiny_llama import tiny_model, tiny_tokenizer
 
 
 @pytest.fixture(scope="module")

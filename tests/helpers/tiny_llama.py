@@ -103,18 +103,3 @@ def quantise_like_gguf(model: Any) -> dict[str, tuple[Any, str]]:
                     rows = llama_cpp_permute(rows, heads)
             blocks[gguf_name] = (torch.from_numpy(np.ascontiguousarray(rows)), kind.name)
     return blocks
-
-
-def transformers_greedy(model: Any, ids: list[int], max_new_tokens: int, pad_token_id: int) -> list[int]:
-    """The tokens transformers' own generate() adds to ``ids``, greedily."""
-    import torch
-
-    with torch.no_grad():
-        out = model.generate(
-            input_ids=torch.tensor([ids]),
-            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=pad_token_id,
-        )
-    return out[0, len(ids) :].tolist()
