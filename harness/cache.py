@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import hashlib
 import json
 import os
@@ -41,7 +42,7 @@ class GradingCache:
         self.hits = 0
         self.misses = 0
         self._pending: dict[str, tuple[int, str]] = {}  # verdicts stored but not yet written (see put_many)
-        self._flush_scheduled = False
+        self._flush_loop: asyncio.AbstractEventLoop | None = None  # the loop where a write is scheduled
         _OPEN.add(self)
 
     @staticmethod
@@ -61,9 +62,7 @@ class GradingCache:
     @staticmethod
     def item_key(example_key: str, item: RubricItem) -> str:
         """The key of one criterion of an example (``example_key``)."""
-        fields = [item.criterion, repr(item.points), *item.tags]
-        payload = example_key + "".join(f"{len(f)}:{f}" for f in fields)  # length-prefixed: unambiguous, no JSON
-        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+        return hashlib.sha256(example_key.encode() + _criterion_bytes(item.criterion, repr(item.points), item.tags)).hexdigest()
 
     @classmethod
     def key(
@@ -100,27 +99,31 @@ class GradingCache:
     def put(self, key: str, met: bool, explanation: str) -> None:
         self.put_many([(key, met, explanation)])
 
-    def put_many(self, entries: Sequence[tuple[str, bool, str]]) -> None:
-        """Store (key, met, explanation) verdicts. Inside an event loop they are written in one transaction at
-        the loop's next turn, together with every verdict stored in the same turn (one commit instead of one per
-        grader reply); outside a loop, at once. Readers see them immediately."""
-        with self._lock:
-            self._pending.update((k, (int(m), e)) for k, m, e in entries)
-            schedule = not self._flush_scheduled
-            self._flush_scheduled = True
+    def put_many(self, entries: Sequence[tuple[str, bool, str]], within_s: float = 0.0) -> None:
+        """Store (key, met, explanation) verdicts. Readers see them at once. Inside an event loop they are written
+        in one transaction with every verdict stored meanwhile: at the loop's next turn, or within ``within_s``
+        seconds (fewer, larger transactions; the caller then calls ``flush`` when it stops storing, since a
+        write still waiting when the loop closes happens only at ``flush`` or at exit). Outside a loop, at once."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
+        with self._lock:
+            self._pending.update((k, (int(m), e)) for k, m, e in entries)
+            schedule = loop is not None and self._flush_loop is not loop  # none scheduled in this loop yet
+            if schedule:
+                self._flush_loop = loop
         if loop is None:
             self.flush()
+        elif schedule and within_s > 0:
+            loop.call_later(within_s, self.flush)
         elif schedule:
             loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write the verdicts stored since the last write, in one transaction."""
         with self._lock:
-            self._flush_scheduled = False
+            self._flush_loop = None
             if not self._pending:
                 return
             rows = [(k, m, e) for k, (m, e) in self._pending.items()]
@@ -133,6 +136,14 @@ class GradingCache:
         self.flush()
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+
+
+@functools.lru_cache(maxsize=65536)
+def _criterion_bytes(criterion: str, points: str, tags: tuple[str, ...]) -> bytes:
+    """A criterion's part of its keys (text, points as written: 5 and 5.0 differ, tags), length-prefixed so no two
+    items share it; built once per item, since every response to a prompt is graded against the same items."""
+    fields = [criterion, points, *tags]
+    return "".join(f"{len(f)}:{f}" for f in fields).encode("utf-8", "surrogatepass")
 
 
 _OPEN: weakref.WeakSet[GradingCache] = weakref.WeakSet()

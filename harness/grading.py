@@ -460,6 +460,11 @@ def refused(rubric: Sequence[RubricItem], example_tags: Iterable[str], size: int
     return ExampleGrade(verdicts, example_metrics(verdicts, example_tags))
 
 
+# Verdicts reach the on-disk cache within this many seconds of arriving (and when the last grading ends): one
+# transaction per interval instead of one per turn of the event loop (python -m verl_recipes.m2_grpo.bench reward_latency)
+CACHE_WRITE_WITHIN_S = 0.05
+
+
 class RubricGrader:
     """Grades responses against rubrics with a grader callable; concurrent, cached, retried.
 
@@ -497,6 +502,7 @@ class RubricGrader:
         self._sampling_kw = _takes_sampling(grader)
         self._profiles: dict[str, GraderProfile] = {}
         self._limits: dict[int, asyncio.Semaphore] = {}  # one per event loop
+        self._grading = 0  # gradings started and not yet finished (the last one to end writes the cache)
         self._in_flight: dict[tuple[int, str], asyncio.Future] = {}  # identical gradings running now
         self.shared_in_flight = 0  # gradings answered by an identical one already running
         self.prompts_alive = 0  # grader prompts built and not yet answered (never above max_concurrency)
@@ -525,6 +531,8 @@ class RubricGrader:
         ``epoch`` enters the cache key, so repeated epochs are graded afresh (None: shared);
         ``criterion_only`` shows each criterion without its points (the official meta-eval's way).
         """
+        if self._call_slots().locked():  # the grader is full: the requests already made go out before this one is prepared
+            await _next_loop_turn()
         if (size := sum(len(m["content"]) for m in conversation) + len(response)) > self.max_grader_chars:
             return refused(rubric, example_tags, size, self.max_grader_chars)
         chosen = self.profile_for(profile)
@@ -532,16 +540,20 @@ class RubricGrader:
         example_key = GradingCache.example_key(self.grader_id, fingerprint, self.mode, conversation, response, epoch)
         keys = [GradingCache.item_key(example_key, item) for item in rubric]
         job = _Job(chosen, conversation, response, criterion_only)
-        # single flight: an identical (conversation, response, rubric) being graded now is awaited,
+        # single flight: an identical (conversation, response, rubric) being graded, or waiting to be, is awaited,
         # not graded twice (GRPO groups often hold identical rollouts)
         flight = (id(asyncio.get_running_loop()), "|".join(keys))
-        if (running := self._in_flight.get(flight)) is not None:
-            shared = await asyncio.shield(running)
-            if shared is not None and not shared.errors:
-                self.shared_in_flight += 1
-                verdicts = [Verdict(v.item, v.met, v.explanation, v.error, cached=True) for v in shared.verdicts]
-                return ExampleGrade(verdicts, example_metrics(verdicts, example_tags))  # this caller's tags
-            return await self._grade(job, rubric, example_tags, keys)
+        if (running := self._in_flight.get(flight)) is None:
+            return await self._lead(flight, job, rubric, example_tags, keys)
+        shared = await asyncio.shield(running)
+        if shared is not None and not shared.errors:
+            self.shared_in_flight += 1
+            verdicts = [Verdict(v.item, v.met, v.explanation, v.error, cached=True) for v in shared.verdicts]
+            return ExampleGrade(verdicts, example_metrics(verdicts, example_tags))  # this caller's tags
+        return await self._grade(job, rubric, example_tags, keys)
+
+    async def _lead(self, flight, job: _Job, rubric: Sequence[RubricItem], example_tags, keys: list[str]) -> ExampleGrade:
+        """Grade as the one grading of ``flight`` that identical ones wait for."""
         future = asyncio.get_running_loop().create_future()
         self._in_flight[flight] = future
         result = None
@@ -553,6 +565,15 @@ class RubricGrader:
             future.set_result(result)
 
     async def _grade(self, job: _Job, rubric: Sequence[RubricItem], example_tags, keys: list[str]) -> ExampleGrade:
+        self._grading += 1
+        try:
+            return await self._lookup_and_grade(job, rubric, example_tags, keys)
+        finally:
+            self._grading -= 1
+            if not self._grading and self.cache is not None:
+                self.cache.flush()  # the last grading has ended: no verdict waits to be written
+
+    async def _lookup_and_grade(self, job: _Job, rubric: Sequence[RubricItem], example_tags, keys: list[str]) -> ExampleGrade:
         result = ExampleGrade(verdicts=[])
         verdicts: list[Verdict | None] = [None] * len(rubric)
         if self.cache is not None:  # one query per example
@@ -575,9 +596,7 @@ class RubricGrader:
         return result
 
     async def _call(self, job: _Job, items: Sequence[RubricItem], schema: dict, result: ExampleGrade) -> str:
-        loop_id = id(asyncio.get_running_loop())
-        limit = self._limits.setdefault(loop_id, asyncio.Semaphore(self.max_concurrency))
-        async with limit:
+        async with self._call_slots():
             # built just in time, inside the concurrency limit, and dropped when answered: memory for prompts is
             # bounded by max_concurrency, not by the number of rows
             messages = job.profile.messages(job.conversation, job.response, items, job.criterion_only)
@@ -587,16 +606,25 @@ class RubricGrader:
                 result.grader_calls += 1
                 result.grader_input_chars += sum(len(m["content"]) for m in messages)
                 if self._sampling_kw:
-                    return await self.grader(messages, schema, sampling=job.profile.sampling)
-                return await self.grader(messages, schema)
+                    reply = await self.grader(messages, schema, sampling=job.profile.sampling)
+                else:
+                    reply = await self.grader(messages, schema)
             finally:
                 self.prompts_alive -= 1
                 del messages
+        # the call's place is free: the call it wakes sends its request before this reply is read
+        await _next_loop_turn()
+        return reply
+
+    def _call_slots(self) -> asyncio.Semaphore:
+        """The event loop's limit on grader calls in flight (``max_concurrency``)."""
+        return self._limits.setdefault(id(asyncio.get_running_loop()), asyncio.Semaphore(self.max_concurrency))
 
     def _store(self, key: str, verdict: Verdict) -> Verdict:
-        """Cache a verdict the moment it arrives, so an interrupted run loses no finished grading."""
+        """Cache a verdict as it arrives (written within ``CACHE_WRITE_WITHIN_S``, or at exit), so an interrupted
+        run loses no finished grading."""
         if self.cache is not None and verdict.met is not None:
-            self.cache.put(key, verdict.met, verdict.explanation)
+            self.cache.put_many([(key, verdict.met, verdict.explanation)], within_s=CACHE_WRITE_WITHIN_S)
         return verdict
 
     async def _grade_one(self, job: _Job, item: RubricItem, result: ExampleGrade, key: str) -> Verdict:
@@ -638,7 +666,8 @@ class RubricGrader:
                 if parsed is not None
             }
             if self.cache is not None and arrived:  # the batch's verdicts in one transaction
-                self.cache.put_many([(keys[i], v.met, v.explanation) for i, v in arrived.items() if v.met is not None])
+                entries = [(keys[i], v.met, v.explanation) for i, v in arrived.items() if v.met is not None]
+                self.cache.put_many(entries, within_s=CACHE_WRITE_WITHIN_S)
             done.update(arrived)
             problem = f"unparseable or incomplete grader reply: {reply[:200]!r}"
         for i in todo:
@@ -647,6 +676,19 @@ class RubricGrader:
                 Verdict(rubric[i], None, error=f"{problem} (after {self.max_attempts} attempts)", retries=self.max_attempts - 1),
             )
         return done
+
+
+async def _next_loop_turn() -> None:
+    """Resume at a later turn of the event loop than the tasks woken in this one (they run first)."""
+    loop = asyncio.get_running_loop()
+    turn = loop.create_future()
+
+    def arrive() -> None:
+        if not turn.done():  # not cancelled meanwhile
+            turn.set_result(None)
+
+    loop.call_later(0, arrive)
+    await turn
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,41 @@ def test_criterion_keys_do_not_collide_when_text_moves_between_fields():
     keys = [GradingCache.item_key(example, item) for item in items]
     assert len(set(keys)) == len(items)
     assert GradingCache.item_key(example, RubricItem("ab", 5, ("c",))) == keys[0]  # the same criterion, the same key
+
+
+def test_the_engine_writes_every_verdict_by_the_time_its_last_grading_ends(tmp_path):
+    cache = GradingCache(tmp_path / "c.sqlite")
+    engine = RubricGrader(scripted_grader(lambda c: "2" in c), grader_id="g", mode="batched", cache=cache)
+
+    async def grade_and_read_from_another_connection():
+        await asyncio.gather(*(engine.grade(CONVERSATION, f"reply {n}", RUBRIC) for n in range(3)))
+        return len(GradingCache(tmp_path / "c.sqlite"))  # still inside the loop: no delayed write has run yet
+
+    assert asyncio.run(grade_and_read_from_another_connection()) == 3 * len(RUBRIC)
+
+
+def test_verdicts_arriving_together_share_one_delayed_transaction(tmp_path):
+    cache = GradingCache(tmp_path / "c.sqlite")
+    statements = traced(cache)
+
+    async def store_over_several_turns():
+        for n in range(5):
+            cache.put_many([(f"k{n}", True, "x")], within_s=0.2)
+            await asyncio.sleep(0)  # a new turn of the loop each time
+        written_early = kinds(statements)["BEGIN"]
+        await asyncio.sleep(0.3)
+        return written_early
+
+    assert asyncio.run(store_over_several_turns()) == 0
+    assert kinds(statements)["BEGIN"] == 1 and len(cache) == 5
+
+
+def test_a_write_left_waiting_by_a_closed_loop_does_not_stop_writes_in_the_next_loop(tmp_path):
+    cache = GradingCache(tmp_path / "c.sqlite")
+
+    async def store(key, within_s):
+        cache.put_many([(key, True, "x")], within_s=within_s)
+
+    asyncio.run(store("a", 60.0))  # its delayed write never runs: the loop closes first
+    asyncio.run(store("b", 0.0))  # written at the next turn of this loop, together with "a"
+    assert GradingCache(tmp_path / "c.sqlite").get_many(["a", "b"]) == [(True, "x"), (True, "x")]

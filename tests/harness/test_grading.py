@@ -394,3 +394,68 @@ def test_prefix_first_schedule_sends_byte_identical_requests(profile):
 def test_unknown_schedule_is_rejected():
     with pytest.raises(ArgumentError, match="prefix_first"):
         RubricGrader(scripted_grader(lambda c: True), grader_id="g", schedule="later")
+
+
+def test_with_the_grader_full_the_requests_made_go_out_before_waiting_gradings_are_prepared(tmp_path):
+    cache = GradingCache(tmp_path / "c.sqlite")
+    events = []
+    cache._db.set_trace_callback(lambda sql: events.append("lookup") if sql.startswith("SELECT") else None)
+    gate = asyncio.Event()
+
+    async def grader(messages, schema):
+        # as an HTTP client does: the request's body is written by a task of its own, at the loop's next turn
+        asyncio.get_running_loop().call_soon(events.append, "sent")
+        await gate.wait()
+        return '{"1": {"explanation": "", "criteria_met": true}}'
+
+    engine = RubricGrader(grader, grader_id="g", mode="batched", max_concurrency=2, cache=cache)
+
+    async def grade_four():
+        tasks = [asyncio.ensure_future(engine.grade(CONVERSATION, f"reply {n}", RUBRIC[:1])) for n in range(4)]
+        for _ in range(10):
+            await asyncio.sleep(0)
+        gate.set()
+        return await asyncio.gather(*tasks)
+
+    grades = run(grade_four())
+    assert events[:6] == ["lookup", "lookup", "sent", "sent", "lookup", "lookup"]
+    assert all(g.score == 1.0 for g in grades)
+
+
+def test_identical_gradings_past_the_limit_wait_for_the_running_one_without_taking_its_place():
+    scripted = scripted_grader(decide)
+
+    async def grader(messages, schema=None):
+        await asyncio.sleep(0.01)  # the copies start while the first is being graded
+        return await scripted(messages, schema)
+
+    engine = RubricGrader(grader, grader_id="g", mode="batched", max_concurrency=1)
+
+    async def grade_copies():
+        return await asyncio.gather(*(engine.grade(CONVERSATION, "same reply", RUBRIC) for _ in range(4)))
+
+    grades = run(asyncio.wait_for(grade_copies(), timeout=30))
+    assert scripted.calls == 1 and engine.shared_in_flight == 3
+    assert len({tuple(v.met for v in g.verdicts) for g in grades}) == 1
+
+
+def test_a_freed_place_sends_the_waiting_call_before_the_reply_that_freed_it_is_read():
+    events = []
+
+    async def grader(messages, schema):
+        events.append("call")
+        await asyncio.sleep(0.01)
+        return '{"1": {"explanation": "", "criteria_met": true}}'
+
+    engine = RubricGrader(grader, grader_id="g", mode="batched", max_concurrency=1)
+
+    async def grade(n):
+        result = await engine.grade(CONVERSATION, f"reply {n}", RUBRIC[:1])
+        events.append("graded")
+        return result
+
+    async def grade_two():
+        return await asyncio.gather(grade(0), grade(1))
+
+    run(grade_two())
+    assert events == ["call", "call", "graded", "graded"]  # the second call did not wait for the first reply's reading

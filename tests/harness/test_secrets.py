@@ -37,10 +37,10 @@ def with_credentials(url: str) -> str:
 class FailsOnce(SimServer):
     """Every grading request about the knee sample fails (so error texts get logged)."""
 
-    async def _complete(self, request, text):
+    async def _complete(self, request, text, arrived):
         if "swollen and warm" in text and parse_grading_prompt(request["messages"]) is not None:
             self._queued.appendleft("http_500")
-        return await super()._complete(request, text)
+        return await super()._complete(request, text, arrived)
 
 
 def files_text(root: Path) -> dict[str, bytes]:

@@ -25,6 +25,8 @@ The grader, its engine and the valid/invalid bookkeeping live in ``grader.py``; 
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,7 +56,7 @@ DATA_SOURCES = (HEALTHBENCH, MEDQA, CONSULTATION)
 async def rubric_reward(
     conversation: list[dict[str, str]],
     response: str,
-    rubric: list[RubricItem],
+    rubric: Sequence[RubricItem],
     example_tags: Sequence[str] = (),
     *,
     invalid_score: float = 0.0,
@@ -73,8 +75,17 @@ async def rubric_reward(
     )
 
 
-def rubric_items(raw: Any) -> list[RubricItem]:
-    return [RubricItem.from_dict(r) for r in json_field(raw)]
+def rubric_items(raw: Any) -> tuple[RubricItem, ...]:
+    """The rubric of a row (``ground_truth``: JSON text as verl reads it from the parquet file, or a list of dicts)."""
+    if isinstance(raw, str):
+        return _rubric_of_text(raw)
+    return tuple(RubricItem.from_dict(r) for r in raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rubric_of_text(text: str) -> tuple[RubricItem, ...]:
+    """Parsed once per distinct rubric text: the rollouts of one prompt share it (items are immutable)."""
+    return tuple(RubricItem.from_dict(r) for r in json.loads(text))
 
 
 async def compute_score(

@@ -43,13 +43,13 @@ class FaultOnce(SimServer):
         super().__init__(0.0, hang_s=2.0, **kw)
         self.kinds, self.seen = list(kinds), set()
 
-    async def _complete(self, request, text):
+    async def _complete(self, request, text, arrived):
         prompt = parse_grading_prompt(request["messages"])
         key = tuple(prompt.criteria) if prompt else text
         if key not in self.seen:
             self.seen.add(key)
             self._queued.appendleft(self.kinds[(len(self.seen) - 1) % len(self.kinds)])
-        return await super()._complete(request, text)
+        return await super()._complete(request, text, arrived)
 
 
 class Poisoned(SimServer):
@@ -59,10 +59,10 @@ class Poisoned(SimServer):
         super().__init__(0.0)
         self.poison, self.fault = poison, fault
 
-    async def _complete(self, request, text):
+    async def _complete(self, request, text, arrived):
         if self.poison in text and parse_grading_prompt(request["messages"]) is not None:
             self._queued.appendleft(self.fault)
-        return await super()._complete(request, text)
+        return await super()._complete(request, text, arrived)
 
 
 POISON = "swollen and warm"  # in the prompt of sample rel-4 only
@@ -201,10 +201,10 @@ def test_partly_failed_example_has_no_score():
     lost = example.rubrics[1].criterion
 
     class LoseOne(SimServer):
-        async def _complete(self, request, text):
+        async def _complete(self, request, text, arrived):
             if lost in text:
                 self._queued.appendleft("non_json")
-            return await super()._complete(request, text)
+            return await super()._complete(request, text, arrived)
 
     with LoseOne(0.0) as srv:
         engine = RubricGrader(OpenAIChat(srv.base_url, "g", max_retries=0), grader_id="g", retry_delay=0.01)

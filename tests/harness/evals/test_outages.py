@@ -70,11 +70,11 @@ class Hanging(SimServer):
         super().__init__(0.0, hang_s=30.0)
         self.grader_requests = 0
 
-    async def _complete(self, request, text):
+    async def _complete(self, request, text, arrived):
         if parse_grading_prompt(request["messages"]) is not None:
             self.grader_requests += 1
             self._queued.appendleft("timeout")
-        return await super()._complete(request, text)
+        return await super()._complete(request, text, arrived)
 
 
 @pytest.mark.slow

@@ -53,12 +53,12 @@ class GoesDown(SimServer):
     def up(self):
         self.budget = 10**9
 
-    async def _complete(self, request, text):
+    async def _complete(self, request, text, arrived):
         if parse_grading_prompt(request["messages"]) is not None:
             if self.budget <= 0:
                 self._queued.appendleft("non_json")
             self.budget -= 1
-        return await super()._complete(request, text)
+        return await super()._complete(request, text, arrived)
 
 
 def env(model_srv, grader_srv, cache_dir: Path) -> dict[str, str]:

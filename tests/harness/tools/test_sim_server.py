@@ -10,7 +10,7 @@ from harness.clients import EndpointError, OpenAIChat
 from harness.errors import ArgumentError
 from harness.grading import RubricGrader, batched_prompt, criterion_prompt, grader_profile
 from harness.rubric import RubricItem
-from harness.tools.sim_server import SimServer, count_tokens, grader_reply, simulated_verdict
+from harness.tools.sim_server import SimServer, count_tokens, grader_reply, simulated_verdict, tokens
 
 ITEMS = [RubricItem(f"Mentions red-flag symptom number {i}", 5 - i) for i in range(6)]
 CONVO = [{"role": "user", "content": "I have a headache."}]
@@ -29,6 +29,19 @@ def test_verdicts_depend_only_on_criterion_and_agree_across_prompt_forms():
 
 def test_count_tokens_is_word_tokens():
     assert count_tokens("Take 2 tablets, twice a day.") == 8
+
+
+def test_tokens_of_repeated_lines_equal_the_regex_tokens_of_the_whole_text():
+    import random
+    import re
+
+    oracle = re.compile(r"\w+|[^\w\s]")
+    rng = random.Random(3)
+    pieces = ["fever", "39.5", "C,", "naïve", "—", "x\ty", "", " ", "\n", "\r\n", "\u2028", "((a))", "élan-vital", "日本"]
+    lines = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(40)]
+    for _ in range(200):  # the same lines again and again, in new orders and joins (served from the line memo)
+        text = rng.choice(["\n", " \n", "\n\n", "\t"]).join(rng.choices(lines, k=rng.randint(0, 8)))
+        assert tokens(text) == oracle.findall(text), repr(text)
 
 
 def test_models_route_and_counters():
@@ -200,3 +213,25 @@ def test_grader_requests_are_counted_apart():
         stats = srv.stats()
         assert stats["grader_cached_input_tokens"] == stats["cached_input_tokens"] > 0  # criteria 2, 3 reuse criterion 1's prefix
         assert stats["grader_uncached_input_tokens"] == stats["grader_input_tokens"] - stats["grader_cached_input_tokens"]
+
+
+def test_latency_counts_from_arrival_so_the_servers_own_work_is_part_of_it(monkeypatch):
+    import time
+
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(delay, *args, **kwargs):
+        waits.append(delay)
+        return await real_sleep(delay, *args, **kwargs)
+
+    class SlowToRead(SimServer):
+        async def _complete(self, request, text, arrived):
+            time.sleep(0.3)  # the server's own work on the request: at least 0.3 s
+            return await super()._complete(request, text, arrived)
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    with SlowToRead(latency_s=0.5) as srv:
+        post(srv, "sim-model", "hello")
+    latency_waits = [w for w in waits if w != 0]  # the server also yields once (sleep(0)) before working on a request
+    assert len(latency_waits) == 1 and 0.0 < latency_waits[0] <= 0.2  # 0.5 s after arrival, not after the 0.3 s of work
