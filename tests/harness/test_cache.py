@@ -120,6 +120,11 @@ def test_a_write_left_waiting_by_a_closed_loop_does_not_stop_writes_in_the_next_
     async def store(key, within_s):
         cache.put_many([(key, True, "x")], within_s=within_s)
 
-    asyncio.run(store("a", 60.0))  # its delayed write never runs: the loop closes first
-    asyncio.run(store("b", 0.0))  # written at the next turn of this loop, together with "a"
+    for key, within_s in (("a", 60.0), ("b", 0.0)):  # two loops: the first closes before its delayed write runs
+        loop = asyncio.new_event_loop()  # explicit loops (asyncio.run may reuse one where nest_asyncio is applied)
+        try:
+            loop.run_until_complete(store(key, within_s))
+        finally:
+            loop.close()
+    # "b" was written at the next turn of the second loop, together with "a"
     assert GradingCache(tmp_path / "c.sqlite").get_many(["a", "b"]) == [(True, "x"), (True, "x")]
