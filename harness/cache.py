@@ -96,9 +96,6 @@ class GradingCache:
             self.misses += len(keys) - hits
         return out
 
-    def put(self, key: str, met: bool, explanation: str) -> None:
-        self.put_many([(key, met, explanation)])
-
     def put_many(self, entries: Sequence[tuple[str, bool, str]], within_s: float = 0.0) -> None:
         """Store (key, met, explanation) verdicts. Readers see them at once. Inside an event loop they are written
         in one transaction with every verdict stored meanwhile: at the loop's next turn, or within ``within_s``

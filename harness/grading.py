@@ -617,8 +617,11 @@ class RubricGrader:
         return reply
 
     def _call_slots(self) -> asyncio.Semaphore:
-        """The event loop's limit on grader calls in flight (``max_concurrency``)."""
-        return self._limits.setdefault(id(asyncio.get_running_loop()), asyncio.Semaphore(self.max_concurrency))
+        """The event loop's limit on grader calls in flight (``max_concurrency``), made on its first use."""
+        loop_id = id(asyncio.get_running_loop())
+        if (slots := self._limits.get(loop_id)) is None:
+            slots = self._limits[loop_id] = asyncio.Semaphore(self.max_concurrency)
+        return slots
 
     def _store(self, key: str, verdict: Verdict) -> Verdict:
         """Cache a verdict as it arrives (written within ``CACHE_WRITE_WITHIN_S``, or at exit), so an interrupted

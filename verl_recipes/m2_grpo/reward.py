@@ -85,7 +85,7 @@ def rubric_items(raw: Any) -> tuple[RubricItem, ...]:
 @functools.lru_cache(maxsize=4096)
 def _rubric_of_text(text: str) -> tuple[RubricItem, ...]:
     """Parsed once per distinct rubric text: the rollouts of one prompt share it (items are immutable)."""
-    return tuple(RubricItem.from_dict(r) for r in json.loads(text))
+    return rubric_items(json.loads(text))
 
 
 async def compute_score(
