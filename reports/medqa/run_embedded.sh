@@ -10,10 +10,15 @@ rm -rf $out/logs $out/lmeval $out/results.csv
 .venv/bin/python -m harness.lmeval.model --model m2bench-default --include_path tasks/lm_eval \
   --tasks m2_medqa,m2_medqa_gen --limit 20 --gen_kwargs max_gen_toks=8 --output_path $out/lmeval --log_samples > $out/lmeval_embedded_limit20.txt 2>&1
 .venv/bin/python - <<'PY' > $out/results_table.txt
+import os
+
 import pandas as pd
 from harness.lmeval.results import lmeval_table
-from harness.results import append_results, results_table
+from harness.evals.logs import results_table
+from harness.results import append_results
 table = pd.concat([results_table(["reports/medqa/logs"]), lmeval_table(["reports/medqa/lmeval"])], ignore_index=True)
+# log paths relative to the repository, so the committed table holds no machine-specific path
+table["log"] = [os.path.relpath(path) + sep + part for path, sep, part in (str(log).partition("#") for log in table["log"])]
 merged = append_results(table, "reports/medqa/results.csv")
 print(merged.drop(columns=["log"]).to_string(index=False))
 PY
