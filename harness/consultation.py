@@ -48,7 +48,7 @@ from harness.grounding import entailed
 from harness.patient import PatientSimulator
 from harness.rubric import RubricItem, Verdict, example_metrics
 from harness.rubric_generator import DIAGNOSIS_TAG, diagnosis_item
-from harness.terms import diagnosis_aliases, normalize, phrase_in, tokens
+from harness.terms import abbreviated_words, abbreviation_owners, diagnosis_aliases, normalize, phrase_in, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -410,6 +410,19 @@ _FRAME_WORDS = frozenset(
 )
 
 
+_MORE_NEEDED = re.compile(
+    r"\b(?:(?:need|needs|needed|require|requires|required|want|wants)\s+(?:much\s+|a\s+lot\s+|some\s+|a\s+bit\s+)?more|"
+    r"more)\s+(?:information|info|details|data|history|tests?|testing|investigations?|results|time|work-?up)"
+    r"(?:\s+(?:is|are)\s+(?:needed|required))?",
+    re.IGNORECASE,
+)
+# what may surround a request for more information in an answer that names nothing ("I need more information first")
+_FILLER_WORDS = frozenset(
+    "i we would will still really do first please before to can could be sure say tell decide confirm make a the "
+    "diagnosis it this that yet now".split()
+)
+
+
 _WORKUP_VERB = re.compile(r"\s*(?:needs?|requires?|wants?|would|will|should)\b", re.IGNORECASE)
 
 
@@ -421,13 +434,17 @@ def _names_a_candidate(text: str) -> bool:
 def is_non_answer(text: str | None) -> bool:
     """A final diagnosis that names nothing: empty, "pending", "unsure", "needs more tests", "unknown" ...,
     a placeholder made only of framing words ("diagnosis_diagnosis_", "Final diagnosis: diagnosis"),
-    or a hedge followed only by the work-up it waits for ("Uncertain for now, CT required")."""
+    a hedge followed only by the work-up it waits for ("Uncertain for now, CT required"), or only a request for more
+    information ("I need more information first")."""
     if not text or not text.strip():
         return True
     text = text.strip()
     if all(word in _FRAME_WORDS for word in re.findall(r"[a-z]+", text.lower())):
         return True
     if NON_ANSWER.search(text):
+        return True
+    more = _MORE_NEEDED.search(text)
+    if more and set(re.findall(r"[a-z]+", (text[: more.start()] + " " + text[more.end() :]).lower())) <= _FILLER_WORDS:
         return True
     if _DEFERRAL.search(text) and not _names_a_candidate(text):
         return True
@@ -457,11 +474,58 @@ _NEGATING = frozenset(("not", "no", "non", "pseudo", "without"))  # words that m
 
 def alias_match(case: Case, text: str) -> bool:
     """Whether the answer names the case's diagnosis or a curated alias (not negated, not inside another option's name,
-    not with a course the diagnosis contradicts: "Acute hepatitis B" is not chronic hepatitis B)."""
+    not with a course the diagnosis contradicts: "Acute hepatitis B" is not chronic hepatitis B), also when it abbreviates
+    a word of the name ("Borderline PD"), gives the initials of a name of three or more words ("AIN"), or says the name's
+    words in another order ("Atresia of the jejunum" for "Jejunal atresia")."""
+    return any(_names_diagnosis(case, said) for said in _spelled_out(text))
+
+
+def _spelled_out(text: str) -> list[str]:
+    """The answer, and the answer with each abbreviated word of a diagnosis name spelled out (every spelling)."""
+    variants = [text]
+    for abbreviation, spellings in abbreviated_words().items():
+        pattern = re.compile(r"(?<![\w-])" + re.escape(abbreviation) + r"(?![\w-])")
+        if pattern.search(text):
+            variants += [pattern.sub(spelling, variant) for variant in variants for spelling in spellings]
+    return variants[:16]
+
+
+_INITIALS_SKIPPED = frozenset("of the and a an in on with to due for s".split())
+_ROOT_SKIPPED = frozenset("of the a an".split())
+_ADJECTIVE_ENDINGS = ("ial", "eal", "al", "ic", "ar", "um", "us", "a", "y")
+
+
+def _initials(alias: str) -> str:
+    """The capital initials of a name of three or more words ("Acute interstitial nephritis" -> "AIN"), else ""."""
+    words = [w for w in normalize(alias).split() if w not in _INITIALS_SKIPPED]
+    return "".join(w[0] for w in words).upper() if len(words) >= 3 and all(w[0].isalpha() for w in words) else ""
+
+
+def _root(word: str) -> str:
+    """A word without an adjective or noun ending ("duodenal", "duodenum" -> "duoden"), keeping at least five letters."""
+    for ending in _ADJECTIVE_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 5:
+            return word[: -len(ending)]
+    return word
+
+
+def _roots(text: str) -> list[str]:
+    return sorted(_root(w) for w in normalize(text).split() if w not in _ROOT_SKIPPED)
+
+
+def _names_diagnosis(case: Case, text: str) -> bool:
     name, said = set(tokens(case.diagnosis)), set(tokens(text))
     if name & _COURSE and (said & _COURSE) - name:
         return False
+    owners = abbreviation_owners()
     for alias in diagnosis_aliases(case.diagnosis):
+        initials = _initials(alias)  # not when a curated abbreviation of another diagnosis ("AF" is not atrial flutter)
+        if initials and normalize(case.diagnosis) in owners.get(initials, {normalize(case.diagnosis)}):
+            starts = [m.start() for m in re.finditer(r"(?<![\w-])" + initials + r"(?![\w-])", text)]
+            if any(not _NEGATED.search(text[:at]) for at in starts):
+                return True
+        if len(normalize(alias).split()) >= 2 and _roots(alias) == _roots(text) and not said & _NEGATING:
+            return True
         if alias.isupper() and len(alias) <= 5:  # abbreviations: case-sensitive, on the raw text
             haystack, pattern = text, r"(?<![\w-])" + re.escape(alias) + r"(?![\w-])"
         else:

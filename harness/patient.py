@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from harness.cases import Case, Fact, mentions, scrub
 from harness.errors import ArgumentError
 from harness.grounding import OPEN_QUESTION, Grounding, check_reply, entailed, lookup, retrieve_facts, sentences
-from harness.terms import giveaways, normalize, phrase_in, tokens
+from harness.terms import giveaways, normalize, phrase_in, stem, tokens
 
 Chat = Callable[[list[dict[str, str]]], Awaitable[str]]
 Selector = Callable[[str, list[str]], Awaitable[list[int]]]  # (question, candidate facts) -> chosen indexes
@@ -245,10 +245,33 @@ class PatientSimulator:
 
 
 def _said(text: str, term: str) -> bool:
-    """Whether ``text`` says ``term``: short all-capital abbreviations case-sensitively, else by normalised phrase."""
+    """Whether ``text`` says ``term``: short all-capital abbreviations case-sensitively, else by normalised phrase; a
+    term of two or more words also in other word forms and with auxiliaries between its words ("my uterus has
+    ruptured" says "uterus ruptured", "his liver is shutting down" says "liver shutting down")."""
     if term.isupper() and len(term) <= 5:
         return mentions(text, term)
-    return phrase_in(term, text)
+    return phrase_in(term, text) or _said_loosely([stem(t) for t in tokens(term)], [stem(t) for t in tokens(text)])
+
+
+_AUXILIARIES = frozenset("is are was were has have had been be being got gotten just all really".split())
+
+
+def _said_loosely(needle: list[str], hay: list[str]) -> bool:
+    """The stemmed words of a term of two or more words in order, with at most two auxiliaries between consecutive ones."""
+    if len(needle) < 2:  # one word stems too loosely ("scared" -> "scar")
+        return False
+    for start in (i for i, word in enumerate(hay) if word == needle[0]):
+        at = start
+        for word in needle[1:]:
+            gap = 0
+            at += 1
+            while at < len(hay) and hay[at] != word and hay[at] in _AUXILIARIES and gap < 2:
+                at, gap = at + 1, gap + 1
+            if at >= len(hay) or hay[at] != word:
+                break
+        else:
+            return True
+    return False
 
 
 def _value_phrases(value: str, own: set[str]) -> list[str]:

@@ -23,6 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 VOCAB_DIR = Path(__file__).parent / "vocab"
 _DROPPED = frozenset("the a an his her my your their its our this that these those of".split())
@@ -180,8 +181,13 @@ def concept_names(concept_ids: set[str]) -> list[str]:
 
 
 @cache
+def _diagnosis_file() -> dict[str, Any]:
+    return json.loads((VOCAB_DIR / "diagnosis_aliases.json").read_text(encoding="utf-8"))
+
+
+@cache
 def _diagnosis_table() -> dict[str, dict[str, list[str]]]:
-    raw = json.loads((VOCAB_DIR / "diagnosis_aliases.json").read_text(encoding="utf-8"))["diagnoses"]
+    raw = _diagnosis_file()["diagnoses"]
     table: dict[str, dict[str, list[str]]] = {}
     for name, entry in raw.items():
         table[normalize(name)] = {"aliases": entry.get("aliases", []), "giveaways": entry.get("giveaways", [])}
@@ -191,8 +197,23 @@ def _diagnosis_table() -> dict[str, dict[str, list[str]]]:
 @cache
 def ordinary_words() -> frozenset[str]:
     """Everyday words found in diagnosis names that a patient may say without naming the diagnosis."""
-    raw = json.loads((VOCAB_DIR / "diagnosis_aliases.json").read_text(encoding="utf-8"))["ordinary_words"]
-    return frozenset(normalize(w) for w in raw)
+    return frozenset(normalize(w) for w in _diagnosis_file()["ordinary_words"])
+
+
+def abbreviated_words() -> dict[str, list[str]]:
+    """Abbreviations of words inside diagnosis names and their spellings ("PD": personality disorder), case-sensitive."""
+    return _diagnosis_file()["abbreviated_words"]
+
+
+@cache
+def abbreviation_owners() -> dict[str, frozenset[str]]:
+    """Each curated all-capital abbreviation ("ASD", "AF") and the (normalised) diagnoses it names."""
+    owners: dict[str, set[str]] = {}
+    for name, entry in _diagnosis_table().items():
+        for alias in entry["aliases"]:
+            if alias.isupper() and len(alias) <= 5:
+                owners.setdefault(alias, set()).add(name)
+    return {abbreviation: frozenset(names) for abbreviation, names in owners.items()}
 
 
 def curated(diagnosis: str) -> dict[str, list[str]]:

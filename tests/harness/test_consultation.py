@@ -295,3 +295,44 @@ def test_alias_check_rejects_look_alike_names_and_accepts_a_long_name_shortened(
     case = make_case()
     case.diagnosis = diagnosis
     assert alias_match(case, answer) is accepted
+
+
+@pytest.mark.parametrize(
+    "diagnosis, answer, accepted",
+    [
+        ("Posterior urethral valves", "PUV", True),  # the initials of a name of three or more words
+        ("Acute interstitial nephritis", "Likely AIN", True),
+        ("Acute interstitial nephritis", "not AIN", False),
+        ("Acute interstitial nephritis", "ain", False),  # initials count only in capitals
+        ("Atrial flutter", "AF", False),  # two words: "AF" is atrial fibrillation
+        ("Borderline personality disorder", "Borderline PD", True),  # an abbreviated word spelled out
+        ("Paranoid personality disorder", "Borderline PD", False),
+        ("Jejunal atresia", "Atresia of the jejunum", True),  # the same words, reordered, adjective for noun
+        ("Femoral artery aneurysm", "Aneurysm of the femoral artery", True),
+        ("Jejunal atresia", "Atresia of the duodenum", False),
+        ("Jejunal atresia", "Jejunal stenosis", False),
+    ],
+)
+def test_alias_check_accepts_initials_abbreviated_words_and_reordered_names(diagnosis, answer, accepted):
+    from harness.consultation import alias_match
+
+    case = make_case()
+    case.diagnosis = diagnosis
+    assert alias_match(case, answer) is accepted
+
+
+@pytest.mark.parametrize(
+    "text, non_answer",
+    [
+        ("I need more information first", True),
+        ("Need more tests to decide", True),
+        ("More information is needed", True),
+        ("I would need more history before I can say", True),
+        ("Likely migraine, but I need more information", False),  # names a candidate
+        ("Migraine", False),
+    ],
+)
+def test_asking_for_more_information_is_a_non_answer(text, non_answer):
+    from harness.consultation import is_non_answer
+
+    assert is_non_answer(text) is non_answer

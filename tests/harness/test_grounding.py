@@ -39,6 +39,36 @@ def test_exam_systems():
     assert set(lookup(EXAM, "vitals", "exam")) == {"Vital Signs / Temperature"}
 
 
+LABS = {
+    "Coagulation / Prothrombin Time": "13 s",
+    "Coagulation / aPTT": "31 s",
+    "Coagulation / Bleeding Time": "Prolonged",
+    "Iron Studies / Ferritin": "15 ng/mL",
+    "Iron Studies / Serum Iron": "40 ug/dL",
+    "Metabolic Panel / Sodium": "139 mEq/L",
+    "Metabolic Panel / Glucose": "92 mg/dL",
+    "Uric Acid Level": "9.1 mg/dL",
+    "Genetic Testing": "JAK2 V617F detected",
+}
+
+
+def test_a_single_analyte_returns_only_itself_and_a_panel_all_it_holds():
+    assert set(lookup(LABS, "aPTT", "test")) == {"Coagulation / aPTT"}
+    assert set(lookup(LABS, "ferritin", "test")) == {"Iron Studies / Ferritin"}
+    assert set(lookup(LABS, "coags", "test")) == {
+        "Coagulation / Prothrombin Time",
+        "Coagulation / aPTT",
+        "Coagulation / Bleeding Time",
+    }
+    assert set(lookup(LABS, "BMP", "test")) == {"Metabolic Panel / Sodium", "Metabolic Panel / Glucose"}  # a BMP includes glucose
+    assert set(lookup(LABS, "serum urate", "test")) == {"Uric Acid Level"}
+    assert set(lookup(LABS, "JAK2 mutation", "test")) == {"Genetic Testing"}
+    assert set(lookup({"Mental Status Exam / Mood": "Low", "Abdomen": "Soft"}, "MSE", "exam")) == {"Mental Status Exam / Mood"}
+    assert set(lookup({"Oral Examination / Gums": "Bleeding", "Abdomen": "Soft"}, "look in his mouth", "exam")) == {
+        "Oral Examination / Gums"
+    }
+
+
 FACTS = [
     Fact("f1", "Double vision", "symptoms", True),
     Fact("f2", "Improvement of symptoms after rest", "symptoms", True),

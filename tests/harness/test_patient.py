@@ -55,6 +55,22 @@ def test_persistent_leak_is_redacted_including_aliases():
     assert REDACTED in reply.text and sim.redactions == 1
 
 
+@pytest.mark.parametrize(
+    "reply, leak",
+    [
+        ("I think my uterus has ruptured.", True),  # curated "my uterus ruptured", with an auxiliary between
+        ("Could my womb have just burst?", True),  # "womb burst"
+        ("My uterus is fine, it ruptured nothing.", False),  # the words, but not together
+        ("The pain is in my lower tummy.", False),
+    ],
+)
+def test_leak_guard_sees_giveaways_in_other_word_forms_and_with_auxiliaries(reply, leak):
+    case = make_case()
+    case.diagnosis = "Uterine rupture"
+    sim = PatientSimulator(case, chat=None)
+    assert bool(sim.leak_terms_in(reply)) is leak
+
+
 def test_ordered_test_value_is_no_leak():
     async def chat(messages):
         return "You said the decreased muscle response with repetitive stimulation was found."
