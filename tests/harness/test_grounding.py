@@ -104,3 +104,15 @@ def test_reply_labels():
     assert check_reply("I'm worried, doctor. Is it serious?", [], record).label == "small_talk"
     assert check_reply("I had a stroke last year.", allowed, record).label == "hallucination"
     assert check_reply("I smoke twenty cigarettes a day.", [FACTS[2].text], record).label == "hallucination"
+
+
+def test_a_short_fact_inside_a_chosen_long_one_comes_along_only_when_it_answers_the_question():
+    facts = [
+        Fact("f1", "Denies fever and vomiting. Reports bloody loose bowel movements.", "review of systems"),
+        Fact("f2", "Bloody loose bowel movements", "symptoms"),
+        Fact("f3", "No vomiting", "symptoms"),
+    ]
+    offered = {f.id for f in retrieve_facts("Have you been throwing up?", facts)}
+    assert offered == {"f1", "f3"}  # the bowel movements restate part of f1, but not the part asked about
+    offered = {f.id for f in retrieve_facts("Any blood in your stools?", facts)}
+    assert {"f1", "f2"} <= offered
