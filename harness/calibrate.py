@@ -424,8 +424,12 @@ def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
         parts = {}
         for concept, words in itertools.product([0.2, 0.3, 0.45, 0.6, 0.8], [0.0, 0.2, 0.3, 0.5, 0.8]):
             grounding.SETTINGS[model.name] = replace(base, retrieval_concept=concept, retrieval_words=words)
-            parts[(concept, words)] = grounding.fact_scores(
-                grounding.retrieval_query(item["question"], case.presenting_complaint), case.history, model
+            parts[(concept, words)] = grounding.topic_gate(
+                item["question"],
+                case.history,
+                grounding.fact_scores(
+                    grounding.retrieval_query(item["question"], case.presenting_complaint), case.history, model
+                ),
             )
         retrieval.append((parts, (case.history, grounding.restatements(case.history)), required, ok))
     entailment = []
@@ -449,8 +453,8 @@ def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
         recall, precision = hits / max(1, labelled), right / max(1, found)
         return min(recall / r_target, precision / p_target), recall, precision
 
-    lo = float(min(v.min() for parts, *_ in retrieval for v in parts.values()))
-    hi = float(max(v.max() for parts, *_ in retrieval for v in parts.values()))
+    finite = [v[np.isfinite(v)] for parts, *_ in retrieval for v in parts.values()]  # gated facts score -inf
+    lo, hi = float(min(v.min() for v in finite if len(v))), float(max(v.max() for v in finite if len(v)))
     best_r = max(
         (
             score(

@@ -48,7 +48,15 @@ from harness.grounding import entailed
 from harness.patient import PatientSimulator
 from harness.rubric import RubricItem, Verdict, example_metrics
 from harness.rubric_generator import DIAGNOSIS_TAG, diagnosis_item
-from harness.terms import abbreviated_words, abbreviation_owners, diagnosis_aliases, normalize, phrase_in, tokens
+from harness.terms import (
+    abbreviated_words,
+    abbreviation_owners,
+    diagnosis_aliases,
+    match_concepts,
+    normalize,
+    phrase_in,
+    tokens,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -364,7 +372,7 @@ NON_ANSWER = re.compile(
     r"\?+|-+)\W*$"
     r"|\b(?:pending|undetermined|to be determined|not yet (?:determined|known|established|clear)|cannot be determined|"
     r"can(?:no|')t be (?:determined|established|made)|unable to (?:determine|establish|make|give|reach)|"
-    r"awaiting (?:\w+\s+){0,3}(?:results?|workup|work-up|tests?|investigations?|biopsy|cultures?)|"
+    r"await(?:ing|s)? (?:\w+\s+){0,3}(?:results?|workup|work-up|tests?|investigations?|biopsy|cultures?)|"
     r"(?:needs?|requires?|need) (?:\w+\s+){0,4}to (?:make|establish|determine|confirm) (?:a|the) diagnosis|"
     r"further (?:work-?up|investigations?|testing|tests|evaluation) (?:is |are )?(?:needed|required)|"
     r"(?:cause|etiology|type|diagnosis)\s+(?:is\s+)?(?:unknown|undetermined|unclear|uncertain|to be determined)|"
@@ -393,7 +401,9 @@ _WORKUP = re.compile(
 _DEFERRAL = re.compile(  # counts only when no candidate is named ("Probably X, biopsy needed before I can say" names one)
     r"\b(?:before (?:i|we) (?:can |could )?(?:say|tell|commit|decide|be sure|give)|before committing|"
     r"too (?:early|soon) to (?:say|tell)|can(?:no|')t (?:say|tell) (?:yet|for now|until|without|at this (?:point|stage))|"
-    r"(?:needs?|requires?|want|would like) (?:[\w'-]+\s+){0,4}(?:before|back first))\b",
+    r"(?:needs?|requires?|want|would like) (?:[\w'-]+\s+){0,4}(?:before|back first)|(?:hard|difficult|impossible) to (?:say|tell)|"
+    r"(?:can(?:no|')?t|unable to|won'?t|not (?:able|ready) to) commit|"
+    r"(?:needs?|requires?) (?:[\w'-]+\s+){0,4}to (?:say|tell) (?:which|what (?:kind|type)))\b",
     re.IGNORECASE,
 )
 _CANDIDATE = re.compile(
@@ -423,6 +433,12 @@ _FILLER_WORDS = frozenset(
 )
 
 
+_UNEXPLAINED = re.compile(
+    r"^(?P<finding>.*?)\s+of\s+(?:uncertain|unknown|unclear|undetermined|indeterminate)\s+(?:cause|origin|a?etiology)\W*$",
+    re.IGNORECASE,
+)
+
+
 _WORKUP_VERB = re.compile(r"\s*(?:needs?|requires?|wants?|would|will|should)\b", re.IGNORECASE)
 
 
@@ -434,14 +450,17 @@ def _names_a_candidate(text: str) -> bool:
 def is_non_answer(text: str | None) -> bool:
     """A final diagnosis that names nothing: empty, "pending", "unsure", "needs more tests", "unknown" ...,
     a placeholder made only of framing words ("diagnosis_diagnosis_", "Final diagnosis: diagnosis"),
-    a hedge followed only by the work-up it waits for ("Uncertain for now, CT required"), or only a request for more
-    information ("I need more information first")."""
+    a hedge followed only by the work-up it waits for ("Uncertain for now, CT required"), only a request for more
+    information ("I need more information first"), or a finding of unknown cause ("A rash of uncertain cause")."""
     if not text or not text.strip():
         return True
     text = text.strip()
     if all(word in _FRAME_WORDS for word in re.findall(r"[a-z]+", text.lower())):
         return True
     if NON_ANSWER.search(text):
+        return True
+    unexplained = _UNEXPLAINED.match(text)  # "An itchy rash of uncertain cause" names a finding, not a condition
+    if unexplained and match_concepts(unexplained["finding"], ("finding",)).concept_ids:
         return True
     more = _MORE_NEEDED.search(text)
     if more and set(re.findall(r"[a-z]+", (text[: more.start()] + " " + text[more.end() :]).lower())) <= _FILLER_WORDS:
@@ -481,8 +500,9 @@ def alias_match(case: Case, text: str) -> bool:
 
 
 def _spelled_out(text: str) -> list[str]:
-    """The answer, and the answer with each abbreviated word of a diagnosis name spelled out (every spelling)."""
-    variants = [text]
+    """The answer, without its parenthesised asides, and with each abbreviated word of a diagnosis name spelled out
+    (every spelling)."""
+    variants = list(dict.fromkeys([text, " ".join(re.sub(r"\([^)]*\)", " ", text).split())]))
     for abbreviation, spellings in abbreviated_words().items():
         pattern = re.compile(r"(?<![\w-])" + re.escape(abbreviation) + r"(?![\w-])")
         if pattern.search(text):

@@ -75,6 +75,7 @@ _DURATION = re.compile(
 )
 _GENERIC = frozenset(
     "test tests testing level levels exam examination examine results result check study studies order ordered "
+    "serology serologic serological titer titre titers titres "
     "panel screen screening scan assessment evaluation findings please do run get obtain perform serum blood "
     "patient s the for and with of on in".split()
 )
@@ -135,6 +136,26 @@ def fact_scores(question: str, facts: Sequence, model: Embedder | None = None) -
     return sims + conf.retrieval_concept * concept + conf.retrieval_words * overlap + timing
 
 
+_FAMILY = (
+    r"family|relatives?|parents?|mother|mum|mom|father|dad|siblings?|brothers?|sisters?|grand(?:mother|father|parents?)|"
+    r"aunts?|uncles?|cousins?|inherited|hereditary"
+)
+# a question on one of these topics is answered only by facts on it ("Any bleeding problems in the family?" is not
+# answered by the patient's own bleeding): (question pattern, fact pattern)
+TOPIC_GATES = (
+    (re.compile(rf"\b(?:{_FAMILY}|runs in the)\b", re.I), re.compile(rf"\b(?:{_FAMILY}|maternal|paternal|twins?)\b", re.I)),
+    (re.compile(r"\ballerg", re.I), re.compile(r"\b(?:allerg|nkda\b|nka\b)", re.I)),
+)
+
+
+def topic_gate(question: str, facts: Sequence, scores: np.ndarray) -> np.ndarray:
+    """The scores with every fact off the question's gated topic (``TOPIC_GATES``) ruled out."""
+    for asks, holds in TOPIC_GATES:
+        if asks.search(question):
+            scores = np.where([bool(holds.search(_fact_text(f))) for f in facts], scores, -np.inf)
+    return scores
+
+
 def select(scores: np.ndarray, threshold: float, margin: float, limit: int) -> list[int]:
     """Indexes with score >= threshold and within ``margin`` of the best, best first, at most ``limit``."""
     if not len(scores):
@@ -156,6 +177,7 @@ def retrieve_facts(
 ) -> list:
     """The facts a question asks about (never all of them at once); [] when none is relevant.
 
+    A question about the family or allergies is answered only by facts about them (``topic_gate``).
     A record often states one thing twice (a symptom list and the history sentence that repeats
     it): a fact restating a chosen one comes along with it when it scores above the threshold too (up to
     ``limit`` + 2 facts in all).
@@ -165,7 +187,7 @@ def retrieve_facts(
     """
     model = model or embedder()
     conf = settings(model)
-    scores = fact_scores(retrieval_query(question, complaint), facts, model)
+    scores = topic_gate(question, facts, fact_scores(retrieval_query(question, complaint), facts, model))
     return [facts[i] for i in choose(scores, facts, conf.retrieval_threshold, conf.retrieval_margin, limit or conf.retrieval_max)]
 
 
@@ -200,6 +222,11 @@ def _key_concepts(text: str) -> set[str]:
     return match_concepts(text, LOOKUP_KINDS).concept_ids
 
 
+def _regions(concept_ids: set[str]) -> set[str]:
+    table = concepts()
+    return {c for c in concept_ids if table[c].kind == "region"}
+
+
 def lookup(record: dict[str, str], request: str, kind: str = "test", model: Embedder | None = None) -> dict[str, str]:
     """Recorded entries for an exam or test request; {} when nothing recorded matches.
 
@@ -220,17 +247,20 @@ def lookup(record: dict[str, str], request: str, kind: str = "test", model: Embe
     if wanted:
         table = concepts()
         panels_wanted = {c for c in wanted if table[c].panel}
+        named = {c for c in direct if table[c].kind != "region"}  # "CXR" names an X-ray; the chest only ranks
         scored: dict[str, float] = {}
         for field_of in (lambda k: k, lambda k: f"{k} {record[k]}"):
             for name in names:
                 have = _key_concepts(field_of(name))
                 hit = have & wanted
-                if not hit:
+                if not hit or (named and not hit - _regions(hit)):
                     continue
                 foreign = {c for c in have if table[c].panel and c not in panels_wanted}
                 if kind == "test" and not hit & direct and foreign:
                     continue  # a part of a panel filed under another panel: a urine WBC is not a blood count
-                scored[name] = len(hit) + len(extra & _content(field_of(name)))
+                # each concept asked for counts once, met by itself or by one of its parts
+                met = sum(bool(have & expand({c})) for c in direct)
+                scored[name] = met + len(extra & _content(field_of(name)))
             if scored:
                 break
         if scored:

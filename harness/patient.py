@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from harness.cases import Case, Fact, mentions, scrub
 from harness.errors import ArgumentError
 from harness.grounding import OPEN_QUESTION, Grounding, check_reply, entailed, lookup, retrieve_facts, sentences
-from harness.terms import giveaways, normalize, phrase_in, stem, tokens
+from harness.terms import giveaways, match_concepts, normalize, phrase_in, stem, tokens
 
 Chat = Callable[[list[dict[str, str]]], Awaitable[str]]
 Selector = Callable[[str, list[str]], Awaitable[list[int]]]  # (question, candidate facts) -> chosen indexes
@@ -59,6 +59,16 @@ SAFE_REPLY = "I'm not sure about that."
 _NUMBER_WITH_UNIT = re.compile(r"\d+(?:[.,]\d+)?\s*(?:%|[a-zµμ]+/[a-z0-9]+|mg|g|mmol|mmhg|u/l|iu|bpm|cells)", re.I)
 _GENERIC_VALUES = frozenset(
     {"normal", "negative", "positive", "within normal limits", "unremarkable", "none", "absent", "present", "pending"}
+)
+_TEST_WORDS = re.compile(
+    r"\b(tests?|scans?|x-?rays?|ct|mri|ultrasounds?|biops(y|ies)|bloods|blood (tests?|work|results?)|labs?|results?|"
+    r"levels?|counts?|swabs?|cultures?|smears?|screens?|ecg|ekg|echo|scrapings?|hearing test|titres?|titers?)\b",
+    re.IGNORECASE,
+)
+_RESULT_WORDS = re.compile(
+    r"\b(showed|shows|came back|has come back|revealed|found|grew|detected|confirmed|(was|were|is|are) (\d|high|low|"
+    r"raised|elevated|positive|negative|abnormal|normal|really (high|low)|very (high|low)))|\b(positive|negative) for\b",
+    re.IGNORECASE,
 )
 _VALUE_STOP = frozenset("with without and or in on at to for from by no not was were is are be left right".split())
 
@@ -225,7 +235,23 @@ class PatientSimulator:
         return [t for t in dict.fromkeys(terms) if t.strip()]
 
     def leak_terms_in(self, text: str) -> list[str]:
-        return [t for t in self.leak_terms() if _said(text, t)]
+        """The leak terms the text says, and each sentence that reports a result of a test not yet ordered."""
+        said = [t for t in self.leak_terms() if _said(text, t)]
+        return said + [s for s in sentences(text) if s not in said and self._reports_unordered_result(s)]
+
+    def _reports_unordered_result(self, sentence: str) -> bool:
+        """A sentence that reports a test's result ("My white count was 63,000", "The scan showed a cyst") for a
+        test the doctor has not ordered, unless the patient's own history says it (a previous test)."""
+        if not (_TEST_WORDS.search(sentence) or match_concepts(sentence, ("test",)).concept_ids):
+            return False
+        if not _RESULT_WORDS.search(sentence):
+            return False
+        asked = match_concepts(sentence, ("test",)).concept_ids
+        ordered = {c for name in self.ordered_tests for c in match_concepts(name, ("test",)).concept_ids}
+        if asked and asked <= ordered:
+            return False
+        words = {stem(t) for t in tokens(sentence) if len(t) > 2}
+        return not any(len(words & {stem(t) for t in tokens(f.text)}) >= max(2, len(words) // 2) for f in self.case.history)
 
     # --- deterministic lookups ------------------------------------------------------------
 

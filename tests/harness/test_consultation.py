@@ -330,9 +330,16 @@ def test_alias_check_accepts_initials_abbreviated_words_and_reordered_names(diag
         ("I would need more history before I can say", True),
         ("Likely migraine, but I need more information", False),  # names a candidate
         ("Migraine", False),
+        ("Hard to say until the scan results are back.", True),
+        ("I can't commit to a diagnosis until we get a CT scan.", True),
+        ("Await biopsy results.", True),
+        ("Some kind of infection, I'd need cultures to say which one.", True),  # a class, no diagnosis
+        ("Hard to say, but probably a migraine.", False),
+        ("An itchy papular rash of uncertain cause.", True),  # a finding, no condition
+        ("Pneumonia of uncertain cause", False),  # names a condition
     ],
 )
-def test_asking_for_more_information_is_a_non_answer(text, non_answer):
+def test_asking_for_more_information_or_deferring_is_a_non_answer(text, non_answer):
     from harness.consultation import is_non_answer
 
     assert is_non_answer(text) is non_answer

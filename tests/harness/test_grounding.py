@@ -116,3 +116,15 @@ def test_a_short_fact_inside_a_chosen_long_one_comes_along_only_when_it_answers_
     assert offered == {"f1", "f3"}  # the bowel movements restate part of f1, but not the part asked about
     offered = {f.id for f in retrieve_facts("Any blood in your stools?", facts)}
     assert {"f1", "f2"} <= offered
+
+
+def test_a_family_history_question_is_answered_only_by_facts_about_the_family():
+    facts = [
+        Fact("f1", "Progressive memory problems and personality change", "symptoms"),
+        Fact("f2", "Retired teacher", "social history"),
+        Fact("f3", "Father died of a stroke at 70", "family history"),
+    ]
+    offered = [f.id for f in retrieve_facts("Does anyone in the family have dementia or memory problems?", facts)]
+    assert offered == ["f3"]  # the patient's own memory problems do not answer it
+    facts = [Fact("f1", "Easy bruising for three weeks", "symptoms"), Fact("f2", "Anemia on a blood test last year", "past")]
+    assert retrieve_facts("Any allergies to medicines?", facts) == []  # nothing recorded about allergies

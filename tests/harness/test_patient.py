@@ -71,6 +71,28 @@ def test_leak_guard_sees_giveaways_in_other_word_forms_and_with_auxiliaries(repl
     assert bool(sim.leak_terms_in(reply)) is leak
 
 
+@pytest.mark.parametrize(
+    "reply, leak",
+    [
+        ("My thyroid test came back normal.", True),  # a result of a test not ordered yet
+        ("The nerve test showed my muscles tire out.", True),
+        ("Her white count was 63,000 last week.", True),
+        ("I'm worried about what the tests will show.", False),  # no result reported
+        ("I had a scan once, years ago.", False),
+        ("My double vision comes and goes.", False),
+    ],
+)
+def test_a_reported_result_of_a_test_not_ordered_is_a_leak(reply, leak):
+    sim = PatientSimulator(make_case(), chat=None)
+    assert bool(sim.leak_terms_in(reply)) is leak
+
+
+def test_a_reported_result_is_no_leak_once_the_test_is_ordered():
+    sim = PatientSimulator(make_case(), chat=None)
+    sim.order_test("TSH")
+    assert not sim.leak_terms_in("My TSH came back normal.")
+
+
 def test_ordered_test_value_is_no_leak():
     async def chat(messages):
         return "You said the decreased muscle response with repetitive stimulation was found."
