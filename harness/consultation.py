@@ -374,7 +374,7 @@ NON_ANSWER = re.compile(
     r"can(?:no|')t be (?:determined|established|made)|unable to (?:determine|establish|make|give|reach)|"
     r"await(?:ing|s)? (?:\w+\s+){0,3}(?:results?|workup|work-up|tests?|investigations?|biopsy|cultures?)|"
     r"(?:needs?|requires?|need) (?:\w+\s+){0,4}to (?:make|establish|determine|confirm) (?:a|the) diagnosis|"
-    r"further (?:work-?up|investigations?|testing|tests|evaluation) (?:is |are )?(?:needed|required)|"
+    r"further (?:work-?up|investigations?|testing|tests|evaluation|imaging|scans?|bloods|labs|studies) (?:is |are )?(?:needed|required)|"
     r"(?:cause|etiology|type|diagnosis)\s+(?:is\s+)?(?:unknown|undetermined|unclear|uncertain|to be determined)|"
     r"no (?:definitive|clear|final|specific) diagnosis|diagnosis (?:is )?(?:uncertain|unclear|unknown)|"
     r"not sure|i am not sure|i'?m not sure|unsure|unknown|cannot determine|can'?t determine|unable to say|"
@@ -401,7 +401,7 @@ _WORKUP = re.compile(
 _DEFERRAL = re.compile(  # counts only when no candidate is named ("Probably X, biopsy needed before I can say" names one)
     r"\b(?:before (?:i|we) (?:can |could )?(?:say|tell|commit|decide|be sure|give)|before committing|"
     r"too (?:early|soon) to (?:say|tell)|can(?:no|')t (?:say|tell) (?:yet|for now|until|without|at this (?:point|stage))|"
-    r"(?:needs?|requires?|want|would like) (?:[\w'-]+\s+){0,4}(?:before|back first)|(?:hard|difficult|impossible) to (?:say|tell)|"
+    r"(?:needs?|requires?|want|would like) (?:[\w'-]+\s+){0,8}(?:before|back first)|before (?:saying|deciding|committing)|(?:hard|difficult|impossible) to (?:say|tell)|"
     r"(?:can(?:no|')?t|unable to|won'?t|not (?:able|ready) to) commit|"
     r"(?:needs?|requires?) (?:[\w'-]+\s+){0,4}to (?:say|tell) (?:which|what (?:kind|type)))\b",
     re.IGNORECASE,

@@ -112,6 +112,14 @@ def _content(text: str) -> set[str]:
     return {t for t in tokens(text) if len(t) > 2 and t not in _GENERIC}
 
 
+_SHORT_WORDS = frozenset("of in on at to an or is my me we do it be by as up no so if".split())
+
+
+def _words(text: str) -> set[str]:
+    """The content words, and two-letter abbreviations ("CT", "Hb") that ``_content`` leaves out."""
+    return _content(text) | {t for t in tokens(text) if len(t) == 2 and t.isalnum() and t not in _SHORT_WORDS}
+
+
 def _stems(text: str) -> set[str]:
     return {stem(t) for t in _content(text)}
 
@@ -222,9 +230,9 @@ def _key_concepts(text: str) -> set[str]:
     return match_concepts(text, LOOKUP_KINDS).concept_ids
 
 
-def _regions(concept_ids: set[str]) -> set[str]:
+def _of_kind(concept_ids: set[str], kind: str) -> set[str]:
     table = concepts()
-    return {c for c in concept_ids if table[c].kind == "region"}
+    return {c for c in concept_ids if table[c].kind == kind}
 
 
 def lookup(record: dict[str, str], request: str, kind: str = "test", model: Embedder | None = None) -> dict[str, str]:
@@ -247,13 +255,13 @@ def lookup(record: dict[str, str], request: str, kind: str = "test", model: Embe
     if wanted:
         table = concepts()
         panels_wanted = {c for c in wanted if table[c].panel}
-        named = {c for c in direct if table[c].kind != "region"}  # "CXR" names an X-ray; the chest only ranks
+        named = _of_kind(direct, kind)  # "CT chest" names a CT: the chest only ranks
         scored: dict[str, float] = {}
         for field_of in (lambda k: k, lambda k: f"{k} {record[k]}"):
             for name in names:
                 have = _key_concepts(field_of(name))
                 hit = have & wanted
-                if not hit or (named and not hit - _regions(hit)):
+                if not hit or (named and not _of_kind(hit, kind)):
                     continue
                 foreign = {c for c in have if table[c].panel and c not in panels_wanted}
                 if kind == "test" and not hit & direct and foreign:
@@ -266,10 +274,10 @@ def lookup(record: dict[str, str], request: str, kind: str = "test", model: Embe
         if scored:
             best = max(scored.values())
             return {k: record[k] for k in names if scored.get(k) == best}
-    words = _content(request) if wanted else extra
+    words = _words(request) if wanted else extra
     if not words:
         return {}
-    exact = [k for k in names if words <= _content(k)]
+    exact = [k for k in names if words <= _words(k)]  # "CT chest" needs "ct" too: a chest X-ray is not it
     if exact or wanted:  # a named concept that nothing recorded matches is "not recorded", not a guess
         return {k: record[k] for k in exact}
     model = model or embedder()

@@ -62,7 +62,8 @@ _GENERIC_VALUES = frozenset(
 )
 _TEST_WORDS = re.compile(
     r"\b(tests?|scans?|x-?rays?|ct|mri|ultrasounds?|biops(y|ies)|bloods|blood (tests?|work|results?)|labs?|results?|"
-    r"levels?|counts?|swabs?|cultures?|smears?|screens?|ecg|ekg|echo|scrapings?|hearing test|titres?|titers?)\b",
+    r"levels?|counts?|swabs?|cultures?|smears?|screens?|ecg|ekg|echo|scrapings?|hearing test|titres?|titers?|tested|"
+    r"antibod(?:y|ies))\b",
     re.IGNORECASE,
 )
 _RESULT_WORDS = re.compile(

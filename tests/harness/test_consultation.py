@@ -336,6 +336,8 @@ def test_alias_check_accepts_initials_abbreviated_words_and_reordered_names(diag
         ("Some kind of infection, I'd need cultures to say which one.", True),  # a class, no diagnosis
         ("Hard to say, but probably a migraine.", False),
         ("An itchy papular rash of uncertain cause.", True),  # a finding, no condition
+        ("I'd want the Coombs and a repeat bilirubin before saying what this is.", True),
+        ("Further imaging needed before a diagnosis.", True),
         ("Pneumonia of uncertain cause", False),  # names a condition
     ],
 )

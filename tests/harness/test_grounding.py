@@ -69,6 +69,24 @@ def test_a_single_analyte_returns_only_itself_and_a_panel_all_it_holds():
     }
 
 
+def test_a_request_is_answered_by_a_result_of_its_own_kind_and_common_names_find_it():
+    assert lookup({"Imaging / Chest X-ray": "Clear lungs"}, "CT chest", "test") == {}  # the chest alone is no CT
+    record = {
+        "Blood Work / Reticulocytes": "0.5%",
+        "Polysomnography": "Central apneas",
+        "Serum Electrophoresis": "IgM spike",
+        "Hematuria": "Present",
+    }
+    assert set(lookup(record, "Retic count", "test")) == {"Blood Work / Reticulocytes"}
+    assert set(lookup(record, "overnight sleep study (PSG)", "test")) == {"Polysomnography"}
+    assert set(lookup(record, "SPEP", "test")) == {"Serum Electrophoresis"}
+    assert set(lookup(record, "urinalysis", "test")) == {"Hematuria"}
+    exam = {"Eyes / Fundoscopy": "Normal discs", "Eyes / Visual Acuity": "6/6", "Neurological Examination / Gait": "Broad"}
+    assert set(lookup(exam, "fundoscopy", "exam")) == {"Eyes / Fundoscopy"}
+    assert set(lookup(exam, "check visual acuity", "exam")) == {"Eyes / Visual Acuity"}
+    assert set(lookup(exam, "watch him walk", "exam")) == {"Neurological Examination / Gait"}
+
+
 FACTS = [
     Fact("f1", "Double vision", "symptoms", True),
     Fact("f2", "Improvement of symptoms after rest", "symptoms", True),

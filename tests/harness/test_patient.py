@@ -77,6 +77,7 @@ def test_leak_guard_sees_giveaways_in_other_word_forms_and_with_auxiliaries(repl
         ("My thyroid test came back normal.", True),  # a result of a test not ordered yet
         ("The nerve test showed my muscles tire out.", True),
         ("Her white count was 63,000 last week.", True),
+        ("They already tested my blood and the antibody came back positive.", True),
         ("I'm worried about what the tests will show.", False),  # no result reported
         ("I had a scan once, years ago.", False),
         ("My double vision comes and goes.", False),
