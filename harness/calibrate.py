@@ -208,7 +208,7 @@ def run_deterministic(probes: list[dict[str, Any]], cases: Cases) -> dict[str, T
             t.correct_found += accepted and correct
             if (labelled_non_answer and not non_answer) or (non_answer and correct) or accepted != correct:
                 why = (
-                    "non-answer missed"
+                    "non-answer missed" + (" and accepted" if accepted else "")
                     if labelled_non_answer and not non_answer
                     else "accepted wrongly"
                     if accepted and not correct

@@ -395,13 +395,15 @@ _HEDGE_OPENING = re.compile(
 )
 _WORKUP = re.compile(
     r"\b(?:needed|required|pending|awaited|awaiting|await|needs?|requires?|to follow|to come|to be done|ordered|planned|"
+    r"refer|referral|referring|"
     r"will (?:tell|show|decide))\b",
     re.IGNORECASE,
 )
 _DEFERRAL = re.compile(  # counts only when no candidate is named ("Probably X, biopsy needed before I can say" names one)
     r"\b(?:before (?:i|we) (?:can |could )?(?:say|tell|commit|decide|be sure|give)|before committing|"
     r"too (?:early|soon) to (?:say|tell)|can(?:no|')t (?:say|tell) (?:yet|for now|until|without|at this (?:point|stage))|"
-    r"(?:needs?|requires?|want|would like) (?:[\w'-]+\s+){0,8}(?:before|back first)|before (?:saying|deciding|committing)|(?:hard|difficult|impossible) to (?:say|tell)|"
+    r"(?:needs?|requires?|want|would like|'d like) (?:[\w'-]+\s+){0,8}(?:before|back first)|"
+    r"before (?:saying|deciding|committing|naming)|can(?:no|')t (?:say|tell) (?:which|what)|(?:hard|difficult|impossible) to (?:say|tell)|"
     r"(?:can(?:no|')?t|unable to|won'?t|not (?:able|ready) to) commit|"
     r"(?:needs?|requires?) (?:[\w'-]+\s+){0,4}to (?:say|tell) (?:which|what (?:kind|type)))\b",
     re.IGNORECASE,

@@ -78,3 +78,22 @@ def test_the_patient_is_offered_exactly_the_facts_calibration_measures():
         case = cases.get(p["case"], p["_where"])
         measured = retrieve_facts(p["question"], case.history, complaint=case.presenting_complaint)
         assert PatientSimulator(case, silent).candidates(p["question"]) == measured, p["question"]
+
+
+def test_a_missed_non_answer_that_the_alias_check_accepts_is_reported_as_both():
+    """The report must show why alias precision fell: a labelled non-answer the check accepted as correct."""
+    from harness.calibrate import run_deterministic
+
+    probe = {
+        "kind": "diagnosis",
+        "case": "mediq_craftmd-11",  # ichthyosis vulgaris; "ichthyosis" is a curated alias
+        "answer": "Some kind of ichthyosis",
+        "correct": False,
+        "note": "non-answer",
+        "_where": ("probes.jsonl", 1),
+    }
+    tally = run_deterministic([probe], Cases())["diagnosis"]
+    assert tally.found == 1 and tally.correct_found == 0
+    assert tally.failures == [
+        "probes.jsonl:1 non-answer missed and accepted: 'Some kind of ichthyosis' for 'Ichthyosis vulgaris'"
+    ]

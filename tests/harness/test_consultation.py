@@ -338,6 +338,9 @@ def test_alias_check_accepts_initials_abbreviated_words_and_reordered_names(diag
         ("An itchy papular rash of uncertain cause.", True),  # a finding, no condition
         ("I'd want the Coombs and a repeat bilirubin before saying what this is.", True),
         ("Further imaging needed before a diagnosis.", True),
+        ("I'd like the biopsy back before naming a diagnosis.", True),
+        ("Unclear, I'd refer him to dermatology.", True),  # a hedge, then only a referral
+        ("Some kind of ichthyosis; can't say which without a biopsy.", True),  # a family of conditions, not one
         ("Pneumonia of uncertain cause", False),  # names a condition
     ],
 )
