@@ -243,11 +243,9 @@ class PatientSimulator:
     def _reports_unordered_result(self, sentence: str) -> bool:
         """A sentence that reports a test's result ("My white count was 63,000", "The scan showed a cyst") for a
         test the doctor has not ordered, unless the patient's own history says it (a previous test)."""
-        if not (_TEST_WORDS.search(sentence) or match_concepts(sentence, ("test",)).concept_ids):
-            return False
-        if not _RESULT_WORDS.search(sentence):
-            return False
         asked = match_concepts(sentence, ("test",)).concept_ids
+        if not (asked or _TEST_WORDS.search(sentence)) or not _RESULT_WORDS.search(sentence):
+            return False
         ordered = {c for name in self.ordered_tests for c in match_concepts(name, ("test",)).concept_ids}
         if asked and asked <= ordered:
             return False
