@@ -33,6 +33,7 @@ included, is flagged (``grader_all_met``).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -517,6 +518,7 @@ _ROOT_SKIPPED = frozenset("of the a an".split())
 _ADJECTIVE_ENDINGS = ("ial", "eal", "al", "ic", "ar", "um", "us", "a", "y")
 
 
+@functools.cache
 def _initials(alias: str) -> str:
     """The capital initials of a name of three or more words ("Acute interstitial nephritis" -> "AIN"), else ""."""
     words = [w for w in normalize(alias).split() if w not in _INITIALS_SKIPPED]
@@ -531,18 +533,19 @@ def _root(word: str) -> str:
     return word
 
 
-def _roots(text: str) -> list[str]:
-    return sorted(_root(w) for w in normalize(text).split() if w not in _ROOT_SKIPPED)
+@functools.cache
+def _roots(text: str) -> tuple[str, ...]:
+    return tuple(sorted(_root(w) for w in normalize(text).split() if w not in _ROOT_SKIPPED))
 
 
 def _names_diagnosis(case: Case, text: str) -> bool:
     name, said = set(tokens(case.diagnosis)), set(tokens(text))
     if name & _COURSE and (said & _COURSE) - name:
         return False
-    owners = abbreviation_owners()
+    owners, diagnosis = abbreviation_owners(), normalize(case.diagnosis)
     for alias in diagnosis_aliases(case.diagnosis):
         initials = _initials(alias)  # not when a curated abbreviation of another diagnosis ("AF" is not atrial flutter)
-        if initials and normalize(case.diagnosis) in owners.get(initials, {normalize(case.diagnosis)}):
+        if initials and diagnosis in owners.get(initials, {diagnosis}):
             starts = [m.start() for m in re.finditer(r"(?<![\w-])" + initials + r"(?![\w-])", text)]
             if any(not _NEGATED.search(text[:at]) for at in starts):
                 return True

@@ -256,6 +256,7 @@ def lookup(record: dict[str, str], request: str, kind: str = "test", model: Embe
         table = concepts()
         panels_wanted = {c for c in wanted if table[c].panel}
         named = _of_kind(direct, kind)  # "CT chest" names a CT: the chest only ranks
+        each_with_parts = [expand({c}) for c in direct]
         scored: dict[str, float] = {}
         for field_of in (lambda k: k, lambda k: f"{k} {record[k]}"):
             for name in names:
@@ -267,7 +268,7 @@ def lookup(record: dict[str, str], request: str, kind: str = "test", model: Embe
                 if kind == "test" and not hit & direct and foreign:
                     continue  # a part of a panel filed under another panel: a urine WBC is not a blood count
                 # each concept asked for counts once, met by itself or by one of its parts
-                met = sum(bool(have & expand({c})) for c in direct)
+                met = sum(bool(have & with_parts) for with_parts in each_with_parts)
                 scored[name] = met + len(extra & _content(field_of(name)))
             if scored:
                 break

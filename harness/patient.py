@@ -27,6 +27,7 @@ never "normal" (only a recorded normal result reads normal).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -250,7 +251,12 @@ class PatientSimulator:
         if asked and asked <= ordered:
             return False
         words = {stem(t) for t in tokens(sentence) if len(t) > 2}
-        return not any(len(words & {stem(t) for t in tokens(f.text)}) >= max(2, len(words) // 2) for f in self.case.history)
+        return not any(len(words & fact) >= max(2, len(words) // 2) for fact in self._history_stems)
+
+    @functools.cached_property
+    def _history_stems(self) -> list[set[str]]:
+        """Each history fact's word stems (the case does not change during a consultation)."""
+        return [{stem(t) for t in tokens(f.text)} for f in self.case.history]
 
     # --- deterministic lookups ------------------------------------------------------------
 
