@@ -1,15 +1,17 @@
-"""Calibration of the consultation verifier on hand-labelled probes: ``python -m harness.calibrate``.
+"""Calibration of the consultation verifier on labelled probes: ``python -m harness.calibrate``.
 
     python -m harness.calibrate                       # every deterministic component, held-out and dev -> reports/calibration.md
     python -m harness.calibrate --llm m2bench/default --llm-limit 20   # + the LLM parts with the embedded model
     python -m harness.calibrate --llm openai-compatible --base-url URL --model NAME
     python -m harness.calibrate --compare-embedders   # retrieval recall/precision and speed per embedding backend
 
-The probes (``calibration/dev_probes.jsonl``, ``calibration/heldout_probes.jsonl``) were written by hand from
-the shared case records; the held-out part was written by independent labellers who saw neither the
-components nor the vocabulary, and is never tuned on (thresholds live in ``harness.grounding`` and
-were chosen on dev). Each probe
-names a case (``<case set>-<index>``) and, for facts and results, a piece of the recorded text.
+The probes (``calibration/dev_probes.jsonl``, ``calibration/heldout_probes.jsonl``) were written from the shared
+case records by language-model labellers, not clinicians (``calibration/README.md``); the held-out part was
+written by independent labellers who saw neither the components nor the vocabulary, and is never tuned on
+(thresholds live in ``harness.grounding`` and were chosen on dev). Each probe names a case
+(``<case set>-<index>``) and, for facts and results, a piece of the recorded text. Where other labellers
+labelled the same items again (``calibration/second_labels.jsonl``), the report scores their labels like a
+component's output beside the components: how far two labellers agree.
 
 Components and their metrics (micro-averaged over probe items):
 - fact retrieval (``retrieval``): recall = labelled facts offered / labelled facts; precision =
@@ -138,42 +140,68 @@ def _ratio(a: int, b: int) -> float | None:
 
 
 def run_deterministic(probes: list[dict[str, Any]], cases: Cases) -> dict[str, Tally]:
+    return count(probes, [component_answer(item, cases.get(item["case"], item["_where"])) for item in probes], cases)
+
+
+def component_answer(item: dict[str, Any], case: Case) -> Any:
+    """What the deterministic component answers for one probe, in the form ``count`` scores: the fact or record
+    ids offered (retrieval, entailment), (record keys returned, said "normal" unrecorded) for a lookup, the leak
+    terms found, (non-answer, accepted) for a diagnosis, a grounding label."""
     from harness.consultation import alias_match, chosen_option, is_non_answer
     from harness.grounding import check_reply, entailed, retrieve_facts
     from harness.patient import PatientSimulator
 
+    kind, where = item["kind"], item["_where"]
+    if kind == "retrieval":
+        return {f.id for f in retrieve_facts(item["question"], case.history, complaint=case.presenting_complaint)}
+    if kind == "lookup":
+        record = case.exam if item["tool"] == "examine" else case.tests
+        sim = PatientSimulator(case, chat=_no_chat)
+        text = sim.examine(item["request"]) if item["tool"] == "examine" else sim.order_test(item["request"])
+        returned = {k for k in record if text.startswith(f"{k}:") or f"\n{k}:" in text}
+        recorded_normal = any("normal" in record[k].lower() for k in returned)
+        return returned, "normal" in text.lower() and not recorded_normal
+    if kind == "leak":
+        return PatientSimulator(case, chat=_no_chat).leak_terms_in(item["reply"])
+    if kind == "diagnosis":
+        answer = item["answer"]
+        non_answer = is_non_answer(answer)
+        option = chosen_option(case, answer) if case.options and len(answer.strip()) <= 3 else None
+        return non_answer, not non_answer and (alias_match(case, answer) or (option is not None and option == case.answer_idx))
+    if kind == "entailment":
+        return {f.id for f in entailed([item["snippet"]], case.history)}
+    released = [case.fact(i).text for i in sorted(facts_named(case, item["released"], where))]
+    allowed = [*released, case.presenting_complaint, case.demographics]
+    return check_reply(item["reply"], allowed, [f.text for f in case.history]).label
+
+
+def count(probes: list[dict[str, Any]], answers: list[Any], cases: Cases) -> dict[str, Tally]:  # noqa: C901
+    """Each probe's answer (``component_answer``'s form) scored against the probe's label."""
     tallies: dict[str, Tally] = defaultdict(Tally)
-    for item in probes:
+    for item, answer in zip(probes, answers, strict=True):
         where = item["_where"]
         case = cases.get(item["case"], where)
         kind = item["kind"]
         t = tallies[kind]
         tag = f"{Path(where[0]).name}:{where[1]}"
-        if kind == "retrieval":
+        if kind in ("retrieval", "entailment"):
             required = facts_named(case, item["facts"], where)
             ok = required | facts_named(case, item.get("also", []), where)
-            offered = {f.id for f in retrieve_facts(item["question"], case.history, complaint=case.presenting_complaint)}
-            t.hits += len(required & offered)
+            t.hits += len(required & answer)
             t.labelled += len(required)
-            t.correct_found += len(offered & ok)
-            t.found += len(offered)
-            if required - offered or offered - ok:
-                t.failures.append(
-                    f"{tag} {item['question']!r}: missed {sorted(required - offered)}, extra {sorted(offered - ok)}"
-                )
+            t.correct_found += len(answer & ok)
+            t.found += len(answer)
+            if required - answer or answer - ok:
+                said = item["question"] if kind == "retrieval" else item["snippet"]
+                t.failures.append(f"{tag} {said!r}: missed {sorted(required - answer)}, extra {sorted(answer - ok)}")
         elif kind == "lookup":
-            record = case.exam if item["tool"] == "examine" else case.tests
-            expected = entries_named(record, item["expect"], where)
-            sim = PatientSimulator(case, chat=_no_chat)
-            text = sim.examine(item["request"]) if item["tool"] == "examine" else sim.order_test(item["request"])
-            returned = {k for k in record if text.startswith(f"{k}:") or f"\n{k}:" in text}
+            expected = entries_named(case.exam if item["tool"] == "examine" else case.tests, item["expect"], where)
+            returned, said_normal = answer
             t.hits += len(expected & returned)
             t.labelled += len(expected)
             t.correct_found += len(returned & expected)
             t.found += len(returned)
-            recorded_normal = any("normal" in record[k].lower() for k in returned)
-            if "normal" in text.lower() and not recorded_normal:
-                t.extra["normal_answers"] += 1
+            t.extra["normal_answers"] += said_normal
             t.extra["items"] += 1
             t.extra["exact"] += expected == returned
             if expected != returned:
@@ -181,8 +209,7 @@ def run_deterministic(probes: list[dict[str, Any]], cases: Cases) -> dict[str, T
                     f"{tag} {item['tool']}({item['request']!r}): missed {sorted(expected - returned)}, extra {sorted(returned - expected)}"
                 )
         elif kind == "leak":
-            sim = PatientSimulator(case, chat=_no_chat)
-            caught = bool(sim.leak_terms_in(item["reply"]))
+            caught = bool(answer)
             t.labelled += item["leak"]
             t.hits += item["leak"] and caught
             t.found += caught
@@ -190,15 +217,11 @@ def run_deterministic(probes: list[dict[str, Any]], cases: Cases) -> dict[str, T
             t.extra["benign"] += not item["leak"]
             t.extra["benign_kept"] += (not item["leak"]) and not caught
             if caught != item["leak"]:
-                t.failures.append(
-                    f"{tag} {'missed' if item['leak'] else 'false alarm'}: {item['reply']!r} {sim.leak_terms_in(item['reply'])}"
-                )
+                t.failures.append(f"{tag} {'missed' if item['leak'] else 'false alarm'}: {item['reply']!r} {answer}")
         elif kind == "diagnosis":
-            answer, correct = item["answer"], item["correct"]
-            non_answer = is_non_answer(answer)
+            non_answer, accepted = answer
+            correct = item["correct"]
             labelled_non_answer = item.get("note") == "non-answer"
-            option = chosen_option(case, answer) if case.options and len(answer.strip()) <= 3 else None
-            accepted = not non_answer and (alias_match(case, answer) or (option is not None and option == case.answer_idx))
             t.extra["non_answers"] += labelled_non_answer
             t.extra["non_answer_caught"] += labelled_non_answer and non_answer
             t.extra["non_answer_false_alarm"] += non_answer and correct
@@ -217,30 +240,65 @@ def run_deterministic(probes: list[dict[str, Any]], cases: Cases) -> dict[str, T
                     else "rejected as non-answer"
                 )
                 if not (not correct and not accepted and not labelled_non_answer):
-                    t.failures.append(f"{tag} {why}: {answer!r} for {case.diagnosis!r}")
-        elif kind == "entailment":
-            required = facts_named(case, item["facts"], where)
-            ok = required | facts_named(case, item.get("also", []), where)
-            found = {f.id for f in entailed([item["snippet"]], case.history)}
-            t.hits += len(required & found)
-            t.labelled += len(required)
-            t.correct_found += len(found & ok)
-            t.found += len(found)
-            if required - found or found - ok:
-                t.failures.append(f"{tag} {item['snippet']!r}: missed {sorted(required - found)}, extra {sorted(found - ok)}")
+                    t.failures.append(f"{tag} {why}: {item['answer']!r} for {case.diagnosis!r}")
         elif kind == "grounding":
-            released = [case.fact(i).text for i in sorted(facts_named(case, item["released"], where))]
-            allowed = [*released, case.presenting_complaint, case.demographics]
-            got = check_reply(item["reply"], allowed, [f.text for f in case.history]).label
             gold = item["label"]
             t.extra["items"] += 1
-            t.extra["correct"] += got == gold
+            t.extra["correct"] += answer == gold
             t.extra[f"gold:{gold}"] += 1
-            t.extra[f"hit:{gold}"] += got == gold
-            t.extra[f"said:{got}"] += 1
-            if got != gold:
-                t.failures.append(f"{tag} {item['reply']!r}: {got}, labelled {gold}")
+            t.extra[f"hit:{gold}"] += answer == gold
+            t.extra[f"said:{answer}"] += 1
+            if answer != gold:
+                t.failures.append(f"{tag} {item['reply']!r}: {answer}, labelled {gold}")
     return tallies
+
+
+SECOND_LABELS = PROBE_DIR / "second_labels.jsonl"
+ITEM_FIELDS = {  # what a probe shows a labeller; the rest of it is the label
+    "retrieval": ("question",),
+    "lookup": ("tool", "request"),
+    "leak": ("reply",),
+    "diagnosis": ("answer",),
+    "entailment": ("snippet",),
+    "grounding": ("released", "reply"),
+}
+
+
+def item_key(item: dict[str, Any]) -> tuple[str, ...]:
+    return (item["kind"], item["case"], *(json.dumps(item[f]) for f in ITEM_FIELDS[item["kind"]]))
+
+
+def second_labeller_answer(second: dict[str, Any], case: Case) -> Any:
+    """A second labeller's label of a probe item, in ``component_answer``'s form, so ``count`` scores it as if it
+    were the component's answer."""
+    kind, where = second["kind"], second["_where"]
+    if kind in ("retrieval", "entailment"):
+        return facts_named(case, second["facts"], where)
+    if kind == "lookup":
+        return entries_named(case.exam if second["tool"] == "examine" else case.tests, second["expect"], where), False
+    if kind == "leak":
+        return ["(second labeller: leaks)"] if second["leak"] else []
+    if kind == "diagnosis":
+        return second["note"] == "non-answer", second["correct"]
+    return second["label"]
+
+
+def agreement(
+    probes: list[dict[str, Any]], answers: list[Any], seconds: list[dict[str, Any]], cases: Cases
+) -> dict[str, Any] | None:
+    """On the probes a second labeller also labelled: the component's figures and the second labeller's, both
+    scored against the first labeller's labels; None when there are none."""
+    by_key = {item_key(s): s for s in seconds}
+    pairs = [(p, a, by_key[item_key(p)]) for p, a in zip(probes, answers, strict=True) if item_key(p) in by_key]
+    if not pairs:
+        return None
+    labelled = [p for p, _, _ in pairs]
+    second = [second_labeller_answer(s, cases.get(s["case"], s["_where"])) for _, _, s in pairs]
+    return {
+        "counts": counts(labelled),
+        "component": figures(count(labelled, [a for _, a, _ in pairs], cases)),
+        "second": figures(count(labelled, second, cases)),
+    }
 
 
 async def _no_chat(messages: list[dict[str, str]]) -> str:  # lookups and leak checks never call the patient model
@@ -552,6 +610,39 @@ All figures are micro-averages over the probe items of one split.
 """
 
 
+def render_agreement(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The section comparing the components with a second labeller, on the probes both labellers labelled."""
+    splits = [split for split in SPLITS if results[split]["agreement"]]
+    if not splits:
+        return []
+    shown = {split: results[split]["agreement"] for split in splits}
+    lines = [
+        "## Two labellers: how far they agree",
+        "",
+        "Other labellers labelled these probes again (`calibration/second_labels.jsonl`), from the case records and",
+        "the probe items alone, without the first labels (brief in `calibration/README.md`). Each second-labeller",
+        "figure scores their labels exactly as the component's output is scored, against the first labeller's: what",
+        "a component that judged like a careful second labeller would get. *component* is the deterministic",
+        "component on the same probes. Both labellers are language-model agents of one kind, and the first wrote",
+        "each item to show its label, so this is an upper reference for the targets, not a clinicians' agreement.",
+        "",
+        "| probes labelled twice | " + " | ".join(KINDS) + " |",
+        "|---|" + "---|" * len(KINDS),
+    ]
+    for split in splits:
+        c = shown[split]["counts"]
+        lines.append(f"| {split} | " + " | ".join(str(c.get(k, 0)) for k in KINDS) + " |")
+    header = ["figure", "target"] + [f"{split}: {who}" for split in splits for who in ("component", "second labeller")]
+    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in results[splits[0]]["figures"]:
+        if name == "lookup.normal_answers":  # a labeller never answers "normal"
+            continue
+        target = TARGETS.get(name)
+        cells = [fmt(shown[split][who][name]) for split in splits for who in ("component", "second")]
+        lines.append(f"| {name} | {'' if target is None else '≥ ' + str(target)} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def render(
     results: dict[str, dict[str, Any]],
     llm: dict[str, Any] | None,
@@ -565,8 +656,9 @@ def render(
         "# Calibration of the consultation verifier",
         "",
         f"Produced by `{command}` (deterministic, offline; embedder `{semantic.DEFAULT_EMBEDDER}`).",
-        "Probes: `calibration/heldout_probes.jsonl` and `calibration/dev_probes.jsonl`, hand-written from the shared",
-        "case records. The held-out part was written by two independent labellers, for cases no other probe uses, who",
+        "Probes: `calibration/heldout_probes.jsonl` and `calibration/dev_probes.jsonl`, written from the shared case",
+        "records by language-model labellers, not clinicians (`calibration/README.md`: no clinician has written or",
+        "reviewed a probe). The held-out part was written by two independent labellers, for cases no other probe uses, who",
         "saw neither the components, the vocabulary tables nor the other probes; it was not read by whoever chose the",
         "thresholds and was never tuned on, so its figures measure generalisation to new cases and to another",
         "author's wording. The development part (used to choose the thresholds below) holds the earlier probe sets,",
@@ -593,6 +685,7 @@ def render(
         f"`{grounding.settings(semantic.embedder())!r}`.",
         "",
     ]
+    lines += render_agreement(results)
     if embedders:
         lines += ["## Embedding backends (held-out + dev retrieval and entailment probes)", ""]
         keys = [
@@ -651,13 +744,16 @@ def main(argv: list[str] | None = None) -> int:
             print(tune(load_probes("dev"), cases))
             return 0
         results: dict[str, dict[str, Any]] = {}
+        seconds = load_probes("second", SECOND_LABELS) if SECOND_LABELS.exists() else []
         for split in SPLITS:
             probes = load_probes(split)[: args.limit] if (not args.split or split in args.split) else []
-            tallies = run_deterministic(probes, cases)
+            answers = [component_answer(item, cases.get(item["case"], item["_where"])) for item in probes]
+            tallies = count(probes, answers, cases)
             results[split] = {
                 "counts": counts(probes),
                 "figures": figures(tallies),
                 "failures": {k: tallies[k].failures for k in KINDS if k in tallies},
+                "agreement": agreement(probes, answers, seconds, cases),
             }
         llm, llm_name = None, ""
         if args.llm:

@@ -97,3 +97,65 @@ def test_a_missed_non_answer_that_the_alias_check_accepts_is_reported_as_both():
     assert tally.failures == [
         "probes.jsonl:1 non-answer missed and accepted: 'Some kind of ichthyosis' for 'Ichthyosis vulgaris'"
     ]
+
+
+def _probe(line: int, **fields):
+    return {"case": "agentclinic_medqa-0", **fields, "_where": ("probes.jsonl", line)}
+
+
+def test_a_second_labeller_is_scored_against_the_first_exactly_as_a_component_is():
+    """Second labels of the same items, counted by hand: the first question's second label gives one of the two
+    required facts plus one the first labeller did not allow; the second agrees; the leak reply is judged benign."""
+    from harness.calibrate import agreement
+
+    first = [
+        _probe(
+            1,
+            kind="retrieval",
+            question="Does resting help?",
+            facts=["Improvement of symptoms after rest", "improve significantly"],
+            also=[],
+        ),
+        _probe(2, kind="retrieval", question="Do you smoke?", facts=["Non-smoker"], also=[]),
+        _probe(3, kind="leak", reply="They said it might be myasthenia.", leak=True),
+        _probe(4, kind="diagnosis", answer="Not sure yet", correct=False, note="non-answer"),
+    ]
+    second = [
+        _probe(
+            1,
+            kind="retrieval",
+            question="Does resting help?",
+            facts=["Improvement of symptoms after rest", "Weakness in upper limbs"],
+            also=[],
+        ),
+        _probe(2, kind="retrieval", question="Do you smoke?", facts=["Non-smoker"], also=[]),
+        _probe(3, kind="leak", reply="They said it might be myasthenia.", leak=False),
+        _probe(4, kind="diagnosis", answer="Not sure yet", correct=False, note="non-answer"),
+        _probe(5, kind="retrieval", question="A question nobody asked the first labeller", facts=[], also=[]),
+    ]
+    shown = agreement(first, [set(), set(), [], (True, False)], second, Cases())
+    assert shown["counts"] == {"retrieval": 2, "leak": 1, "diagnosis": 1}  # the unmatched second label is left out
+    by_second = shown["second"]
+    assert by_second["retrieval.recall"] == 2 / 3  # f4 and f8 of the three required (f4, f6, f8)
+    assert by_second["retrieval.precision"] == 2 / 3  # f3 (weakness in the upper limbs) was not allowed
+    assert by_second["leak.recall"] == 0.0 and by_second["diagnosis.non_answer_recall"] == 1.0
+    assert shown["component"]["retrieval.recall"] == 0.0  # the component's answers given: nothing offered
+
+
+def test_every_second_label_belongs_to_one_probe_and_names_recorded_text():
+    from harness.calibrate import SECOND_LABELS, item_key, second_labeller_answer
+
+    keys = {item_key(p) for split in SPLITS for p in load_probes(split)}
+    seconds = load_probes("second", SECOND_LABELS)
+    assert len(seconds) >= 300 and len({item_key(s) for s in seconds}) == len(seconds)
+    cases = Cases()
+    for s in seconds:
+        assert item_key(s) in keys, s["_where"]
+        second_labeller_answer(s, cases.get(s["case"], s["_where"]))
+
+
+def test_the_report_sets_the_components_beside_a_second_labeller(tmp_path):
+    out = tmp_path / "calibration.md"
+    assert main(["--split", "heldout", "--limit", "40", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "## Two labellers" in text and "| heldout: component | heldout: second labeller |" in text
