@@ -235,11 +235,22 @@ def _of_kind(concept_ids: set[str], kind: str) -> set[str]:
     return {c for c in concept_ids if table[c].kind == kind}
 
 
+def _manoeuvres(text: str) -> set[str]:
+    return match_concepts(text, ("manoeuvre",)).concept_ids
+
+
+def _specimens(text: str) -> set[str]:
+    return match_concepts(text, ("specimen",)).concept_ids
+
+
 def lookup(record: dict[str, str], request: str, kind: str = "test", model: Embedder | None = None) -> dict[str, str]:
     """Recorded entries for an exam or test request; {} when nothing recorded matches.
 
     A request naming a curated concept (a test, an exam system, a panel) matches the entries
     naming that concept or one of its parts; extra words ("knee", "left") rank the matches.
+    A request naming how to examine ("listen to the chest": auscultation) leaves out the entries
+    filed under another manoeuvre ("Respiratory Examination / Percussion"), and a test request naming
+    its specimen ("serum sodium") those filed under another specimen ("Urinalysis / Na").
     A request naming no concept matches entries containing all of its words, else (embedding)
     entries similar enough to it. "physical examination" returns every exam entry.
     """
@@ -257,9 +268,13 @@ def lookup(record: dict[str, str], request: str, kind: str = "test", model: Embe
         panels_wanted = {c for c in wanted if table[c].panel}
         named = _of_kind(direct, kind)  # "CT chest" names a CT: the chest only ranks
         each_with_parts = [expand({c}) for c in direct]
+        how = _manoeuvres(request) if kind == "exam" else _specimens(request)
+        filed_under = _manoeuvres if kind == "exam" else _specimens
         scored: dict[str, float] = {}
         for field_of in (lambda k: k, lambda k: f"{k} {record[k]}"):
             for name in names:
+                if how and filed_under(name) and not filed_under(name) & how:
+                    continue  # filed under another manoeuvre or specimen
                 have = _key_concepts(field_of(name))
                 hit = have & wanted
                 if not hit or (named and not _of_kind(hit, kind)):

@@ -85,7 +85,7 @@ def phrase_in(phrase: str, text: str) -> bool:
 @dataclass(frozen=True)
 class Concept:
     id: str
-    kind: str  # test, exam, region, finding, topic
+    kind: str  # test, exam, region, finding, topic, manoeuvre, specimen
     names: tuple[str, ...]
     parts: tuple[str, ...] = ()
     implies: tuple[str, ...] = ()

@@ -146,3 +146,50 @@ def test_a_family_history_question_is_answered_only_by_facts_about_the_family():
     assert offered == ["f3"]  # the patient's own memory problems do not answer it
     facts = [Fact("f1", "Easy bruising for three weeks", "symptoms"), Fact("f2", "Anemia on a blood test last year", "past")]
     assert retrieve_facts("Any allergies to medicines?", facts) == []  # nothing recorded about allergies
+
+
+def test_skin_and_knee_findings_filed_under_generic_keys_are_found_by_what_they_describe():
+    """MediQ files exam findings as "finding N": a skin request must find them by their lesions, a knee request by
+    the patella."""
+    record = {
+        "finding 9": "Examination reveals lichenified scaling plaques on the trunk.",
+        "finding 10": "Examination reveals several hypopigmented macules on her legs.",
+        "finding 11": "On examination, grouped vesicles and papules were observed.",
+        "finding 12": "Heart sounds normal, no murmurs.",
+    }
+    skin = {"finding 9", "finding 10", "finding 11"}
+    assert set(lookup(record, "skin", "exam")) == skin and set(lookup(record, "look at the skin lesions", "exam")) == skin
+    knee = {"Examination": "A soft-tissue depression proximal to the patella on both sides.", "finding 2": "Lungs clear."}
+    assert set(lookup(knee, "knees", "exam")) == {"Examination"}
+
+
+def test_a_named_manoeuvre_returns_only_that_manoeuvre_where_the_record_files_them_apart():
+    """'Listen to the chest' is auscultation: not the chest's inspection or percussion; nothing when auscultation is
+    not recorded; an entry that names no manoeuvre still answers."""
+    split = {
+        "Respiratory Examination / Inspection": "Symmetric expansion",
+        "Respiratory Examination / Auscultation": "Bibasilar crackles",
+        "Respiratory Examination / Percussion": "Dull at the bases",
+    }
+    assert set(lookup(split, "listen to the chest", "exam")) == {"Respiratory Examination / Auscultation"}
+    assert set(lookup(split, "chest", "exam")) == set(split)
+    no_auscultation = {k: v for k, v in split.items() if "Auscultation" not in k}
+    assert lookup(no_auscultation, "listen to the chest", "exam") == {}
+    assert set(
+        lookup(
+            {"Abdominal Examination / Palpation": "Tender RLQ", "Abdominal Examination / Inspection": "Flat"},
+            "feel the belly",
+            "exam",
+        )
+    ) == {"Abdominal Examination / Palpation"}
+    whole = {"Respiratory Examination": "Crackles at both bases"}
+    assert lookup(whole, "listen to the chest", "exam") == whole
+
+
+def test_a_request_naming_its_specimen_is_not_answered_from_another_specimen():
+    record = {"Urinalysis / Na": "40 mEq/L", "Joint Aspiration / Analysis / WBC": "52,000/uL", "CSF / Protein": "90 mg/dL"}
+    assert lookup(record, "serum sodium", "test") == {}
+    assert lookup(record, "blood white cell count", "test") == {}
+    assert set(lookup(record, "urine sodium", "test")) == {"Urinalysis / Na"}
+    assert set(lookup(record, "synovial fluid white count", "test")) == {"Joint Aspiration / Analysis / WBC"}
+    assert set(lookup({**record, "Chemistry / Sodium": "138 mEq/L"}, "serum sodium", "test")) == {"Chemistry / Sodium"}
