@@ -193,3 +193,22 @@ def test_a_request_naming_its_specimen_is_not_answered_from_another_specimen():
     assert set(lookup(record, "urine sodium", "test")) == {"Urinalysis / Na"}
     assert set(lookup(record, "synovial fluid white count", "test")) == {"Joint Aspiration / Analysis / WBC"}
     assert set(lookup({**record, "Chemistry / Sodium": "138 mEq/L"}, "serum sodium", "test")) == {"Chemistry / Sodium"}
+
+
+def test_serology_filed_without_the_withheld_diagnosis_name_and_other_names_of_tests_are_found():
+    """Case scrubbing turns "Hepatitis B Surface Antigen" into "[withheld] Surface Antigen": a hepatitis serology
+    request must still find it."""
+    record = {
+        "Infectious Disease Testing / [withheld] Surface Antigen": "Positive",
+        "Infectious Disease Testing / [withheld] Core IgG Antibody": "Positive",
+        "Audiology Report One Week Ago": "Sensorineural loss",
+        "Complete Blood Count / WBC": "9,000/mm3",
+    }
+    assert set(lookup(record, "viral hepatitis serology", "test")) == {
+        "Infectious Disease Testing / [withheld] Surface Antigen",
+        "Infectious Disease Testing / [withheld] Core IgG Antibody",
+    }
+    assert set(lookup(record, "audiogram", "test")) == {"Audiology Report One Week Ago"}
+    assert set(lookup({"Hand Examination / Range of Motion": "Limited"}, "range of movement of the finger", "exam")) == {
+        "Hand Examination / Range of Motion"
+    }
