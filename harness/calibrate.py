@@ -27,7 +27,7 @@ Components and their metrics (micro-averaged over probe items):
 - grounding (``grounding``): the deterministic reply check's label per probe reply, accuracy and
   recall of hallucinations and false denials.
 LLM parts (``--llm``): the diagnosis judge (accuracy on the diagnosis probes), the fact selector
-(retrieval recall/precision when it chooses among the retrieved candidates) and the
+(retrieval recall/precision when it chooses among ``selector_candidates``) and the
 hallucination check (accuracy on the grounding probes), with whatever model is named.
 """
 
@@ -254,6 +254,7 @@ def count(probes: list[dict[str, Any]], answers: list[Any], cases: Cases) -> dic
 
 
 SECOND_LABELS = PROBE_DIR / "second_labels.jsonl"
+SELECTOR_RECALL = 0.99  # share of the labelled facts an LLM selector's candidates must hold on dev (--tune)
 ITEM_FIELDS = {  # what a probe shows a labeller; the rest of it is the label
     "retrieval": ("question",),
     "lookup": ("tool", "request"),
@@ -298,6 +299,34 @@ def agreement(
         "counts": counts(labelled),
         "component": figures(count(labelled, [a for _, a, _ in pairs], cases)),
         "second": figures(count(labelled, second, cases)),
+    }
+
+
+def selector_candidates_figures(
+    probes: list[dict[str, Any]], seconds: list[dict[str, Any]], cases: Cases
+) -> dict[str, Any] | None:
+    """On the retrieval probes: the share of labelled facts among the facts an LLM selector is shown
+    (``harness.grounding.selector_candidates``), the most any selector can recall; and, on the questions a second
+    labeller labelled, their labels cut to those candidates: what a selector that chose like them would get."""
+    from harness.grounding import selector_candidates
+
+    questions = [p for p in probes if p["kind"] == "retrieval"]
+    if not questions:
+        return None
+    shown = []
+    for item in questions:
+        case = cases.get(item["case"], item["_where"])
+        shown.append({f.id for f in selector_candidates(item["question"], case.history, complaint=case.presenting_complaint)})
+    by_key = {item_key(s): s for s in seconds}
+    twice = [(item, ids, by_key[item_key(item)]) for item, ids in zip(questions, shown, strict=True) if item_key(item) in by_key]
+    cut = [second_labeller_answer(s, cases.get(s["case"], s["_where"])) & ids for _, ids, s in twice]
+    second = count([item for item, _, _ in twice], cut, cases)["retrieval"]
+    return {
+        "questions": len(questions),
+        "candidates_recall": count(questions, shown, cases)["retrieval"].recall(),
+        "second_questions": len(twice),
+        "second_recall": second.recall(),
+        "second_precision": second.precision(),
     }
 
 
@@ -365,7 +394,7 @@ async def run_llm(probes: list[dict[str, Any]], cases: Cases, model: Callable, l
     """The judge, the selector and the hallucination check with ``model``, on the first ``limit`` probes of each kind."""
     from harness.consultation import Assessment, diagnosis_verdict
     from harness.grading import RubricGrader
-    from harness.grounding import retrieve_facts
+    from harness.grounding import retrieve_facts, selected, selector_candidates
     from harness.llm_checks import llm_grounding, llm_selector
 
     engine = RubricGrader(model, grader_id="calibration", mode="per_criterion", cache=None)
@@ -385,9 +414,12 @@ async def run_llm(probes: list[dict[str, Any]], cases: Cases, model: Callable, l
         case = cases.get(item["case"], item["_where"])
         required = facts_named(case, item["facts"], item["_where"])
         ok = required | facts_named(case, item.get("also", []), item["_where"])
-        found = retrieve_facts(item["question"], case.history, complaint=case.presenting_complaint)
-        picked = await selector(item["question"], [f.text for f in found]) if len(found) > 1 else list(range(len(found)))
-        offered = {found[i].id for i in picked if 0 <= i < len(found)}
+        shown = selector_candidates(item["question"], case.history, complaint=case.presenting_complaint)
+        picked = await selector(item["question"], [f.text for f in shown])
+        if picked is None:  # an unusable reply: the simulator keeps the calibrated choice
+            offered = {f.id for f in retrieve_facts(item["question"], case.history, complaint=case.presenting_complaint)}
+        else:
+            offered = {f.id for f in selected(shown, picked)}
         tally.hits += len(required & offered)
         tally.labelled += len(required)
         tally.correct_found += len(offered & ok)
@@ -462,7 +494,8 @@ def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
     """Grid-search the current embedder's settings on the given (development) probes; returns a Settings literal.
 
     Retrieval and entailment maximise min(recall / target, precision / target) (targets 0.95 / 0.90
-    for retrieval, 0.90 / 0.85 for entailment); the support threshold maximises grounding accuracy.
+    for retrieval, 0.90 / 0.85 for entailment); the support threshold maximises grounding accuracy; an LLM
+    selector is shown the fewest best-scored facts that hold ``SELECTOR_RECALL`` of the labelled ones.
     """
     import itertools
     from dataclasses import replace
@@ -558,6 +591,15 @@ def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
     grounding.SETTINGS[model.name] = base
     (_, rr, rp), t, m, c, w, k = best_r
     (_, er, ep), et, ec, ew = best_e
+
+    def candidates_recall(n: int) -> float:
+        def shown(parts, facts, pairs):
+            scores = parts[(c, w)]
+            return [i for i in np.argsort(-scores, kind="stable")[:n] if np.isfinite(scores[i])]
+
+        return score(retrieval, shown, 1.0, 1.0)[1]
+
+    n = next((n for n in range(1, 21) if candidates_recall(n) >= SELECTOR_RECALL), 20)
     tuned = replace(
         base,
         retrieval_threshold=round(float(t), 3),
@@ -569,10 +611,12 @@ def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
         entail_concept=ec,
         entail_words=ew,
         support_threshold=best_s[1],
+        selector_candidates=n,
     )
     return (
         f"# {model.name} on the development probes: retrieval recall {rr:.3f} precision {rp:.3f}; "
-        f"entailment recall {er:.3f} precision {ep:.3f}; grounding accuracy {best_s[0]:.3f}\n"
+        f"entailment recall {er:.3f} precision {ep:.3f}; grounding accuracy {best_s[0]:.3f}; "
+        f"the {n} best-scored facts hold {candidates_recall(n):.3f} of the labelled ones\n"
         f'"{model.name}": {tuned!r},'
     )
 
@@ -605,7 +649,8 @@ All figures are micro-averages over the probe items of one split.
 - **grounding.accuracy**: reply labels (supported, small_talk, not_noticed, hallucination, false_denial)
   matching the probe's label; per-label recall.
 - LLM parts: **judge.accuracy** = dedicated diagnosis judge verdicts matching the label on diagnosis probes;
-  **selector** = retrieval recall/precision when the LLM chooses among the retrieved candidates;
+  **selector** = retrieval recall/precision when the LLM chooses among the best-scored facts
+  (`selector_candidates`; at most the retrieval limit + 2 kept);
   **hallucination_check.accuracy / recall** = LLM flags an unsupported reply (hallucination or false denial).
 """
 
@@ -640,6 +685,33 @@ def render_agreement(results: dict[str, dict[str, Any]]) -> list[str]:
         target = TARGETS.get(name)
         cells = [fmt(shown[split][who][name]) for split in splits for who in ("component", "second")]
         lines.append(f"| {name} | {'' if target is None else '≥ ' + str(target)} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def render_selector_candidates(results: dict[str, dict[str, Any]]) -> list[str]:
+    from harness import grounding
+
+    rows = [(split, results[split]["selector"]) for split in SPLITS if results[split]["selector"]]
+    if not rows:
+        return []
+    n = grounding.settings().selector_candidates
+    lines = [
+        "## What an LLM selector is shown",
+        "",
+        f"A bound `measurement` (or `patient`) model chooses among the {n} best-scored facts of each question",
+        "(`harness.grounding.selector_candidates`: scored as for retrieval, no threshold); it can only drop facts. "
+        "*candidates recall*: labelled facts among them / labelled facts, the most any selector can recall. "
+        "*second labeller among them*: the second labels (previous section) cut to those candidates, scored like "
+        "retrieval: what a selector that chose like a careful labeller would get. No model was run for this table.",
+        "",
+        "| split | questions | candidates recall | questions labelled twice | second labeller among them: recall | precision |",
+        "|---|---|---|---|---|---|",
+    ]
+    for split, f in rows:
+        lines.append(
+            f"| {split} | {f['questions']} | {fmt(f['candidates_recall'])} | {f['second_questions']} | "
+            f"{fmt(f['second_recall'])} | {fmt(f['second_precision'])} |"
+        )
     return [*lines, ""]
 
 
@@ -686,6 +758,7 @@ def render(
         "",
     ]
     lines += render_agreement(results)
+    lines += render_selector_candidates(results)
     if embedders:
         lines += ["## Embedding backends (held-out + dev retrieval and entailment probes)", ""]
         keys = [
@@ -754,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
                 "figures": figures(tallies),
                 "failures": {k: tallies[k].failures for k in KINDS if k in tallies},
                 "agreement": agreement(probes, answers, seconds, cases),
+                "selector": selector_candidates_figures(probes, seconds, cases),
             }
         llm, llm_name = None, ""
         if args.llm:

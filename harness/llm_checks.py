@@ -1,8 +1,9 @@
 """LLM versions of the patient simulator's checks, for when a capable model is bound.
 
 - ``llm_selector(model)``: MediQ-style fact selection: the model sees the doctor's question and
-  the retrieved candidate facts, numbered, and returns the numbers of those that answer it. It
-  selects facts verbatim; it never writes new ones.
+  the candidate facts (``harness.grounding.selector_candidates``), numbered, and returns the numbers of
+  those that answer it, or None when its reply is unusable. It selects facts verbatim; it never writes
+  new ones.
 - ``llm_grounding(model)``: the model sees a patient reply and the facts the patient may state,
   and says whether the reply asserts (or denies) anything the facts do not support.
 
@@ -50,14 +51,14 @@ Facts:
 Patient's reply: "{reply}" """
 
 
-def llm_selector(model: Model) -> Callable[[str, list[str]], Awaitable[list[int]]]:
-    async def select(question: str, facts: list[str]) -> list[int]:
+def llm_selector(model: Model) -> Callable[[str, list[str]], Awaitable[list[int] | None]]:
+    async def select(question: str, facts: list[str]) -> list[int] | None:
         listing = "\n".join(f"{n}. {text}" for n, text in enumerate(facts, 1))
         reply = await model([{"role": "user", "content": SELECT_PROMPT.format(question=question, facts=listing)}], SELECT_SCHEMA)
         obj = parse_json_object(reply) or {}
         numbers = obj.get("facts")
         if not isinstance(numbers, list):
-            return list(range(len(facts)))  # an unusable reply keeps every candidate
+            return None  # unusable: the caller keeps the calibrated choice
         return [n - 1 for n in numbers if isinstance(n, int) and 1 <= n <= len(facts)]
 
     return select

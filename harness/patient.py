@@ -8,8 +8,9 @@ Facts are released on demand: each turn the patient model sees only the presenti
 the facts it already revealed and the facts the doctor's question asks about (retrieved by
 meaning, ``harness.grounding.retrieve_facts``), so it cannot volunteer the whole record at
 once. It never sees the diagnosis, exam findings or test results. Where a ``selector`` is
-given (an LLM bound to the ``patient`` or ``measurement`` role), it chooses among the top
-retrieved facts by number: it selects facts verbatim, it never writes new ones.
+given (an LLM bound to the ``patient`` or ``measurement`` role), it chooses by number among the
+best-scored facts (``harness.grounding.selector_candidates``, more than the threshold lets through, so
+that it can recall what the threshold misses): it selects facts verbatim, it never writes new ones.
 
 Every reply is checked twice before the doctor sees it:
 - grounding (``harness.grounding.check_reply``): a sentence that asserts a medical fact no
@@ -34,11 +35,21 @@ from dataclasses import dataclass, field
 
 from harness.cases import Case, Fact, mentions, scrub
 from harness.errors import ArgumentError
-from harness.grounding import OPEN_QUESTION, Grounding, check_reply, entailed, lookup, retrieve_facts, sentences
+from harness.grounding import (
+    OPEN_QUESTION,
+    Grounding,
+    check_reply,
+    entailed,
+    lookup,
+    retrieve_facts,
+    selected,
+    selector_candidates,
+    sentences,
+)
 from harness.terms import giveaways, match_concepts, normalize, phrase_in, stem, tokens
 
 Chat = Callable[[list[dict[str, str]]], Awaitable[str]]
-Selector = Callable[[str, list[str]], Awaitable[list[int]]]  # (question, candidate facts) -> chosen indexes
+Selector = Callable[[str, list[str]], Awaitable[list[int] | None]]  # (question, candidates) -> chosen indexes; None: unusable
 
 # Speaking styles, Baichuan-M2-style psychological and social attributes, and AgentClinic-style biases.
 PERSONAS: dict[str, str] = {
@@ -129,11 +140,15 @@ class PatientSimulator:
         return self.candidates(question)
 
     async def _select(self, question: str) -> list[Fact]:
-        found = self.candidates(question)
-        if self.selector is None or len(found) <= 1:
-            return found
-        picked = await self.selector(question, [f.text for f in found])
-        return [found[i] for i in picked if 0 <= i < len(found)]
+        """The facts for this question: the selector's choice among ``selector_candidates`` (at most the calibrated
+        limit + 2), or without a selector, or when its reply is unusable, ``candidates``."""
+        if self.selector is None:
+            return self.candidates(question)
+        shown = selector_candidates(question, self.case.history, complaint=self.case.presenting_complaint)
+        picked = await self.selector(question, [f.text for f in shown])
+        if picked is None:
+            return self.candidates(question)
+        return selected(shown, picked, self.max_relevant)
 
     def system_prompt(self, facts: list[Fact], strict: str = "") -> str:
         known = [self.case.fact(i) for i in self.revealed]

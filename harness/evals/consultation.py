@@ -5,7 +5,7 @@ Roles: the model under test is the doctor (tools ask / examine / order_test / fi
 ``patient`` drives the simulator and ``rubric_generator`` writes per-case rubrics — both default
 to the embedded offline model ``m2bench/default`` when not bound, and the log says so (a warning,
 the eval's metadata and every score's metadata name the model used). An optional ``measurement``
-role (else a bound ``patient``) chooses among retrieved facts (``harness.llm_checks.llm_selector``);
+role (else a bound ``patient``) chooses among the best-scored facts (``harness.llm_checks.llm_selector``);
 without one, fact selection is the calibrated deterministic retrieval. Without a ``grader`` the run
 stops at once, unless ``allow_self_grading=true`` lets the model under test grade itself.
 No scoring logic lives here: the scorer calls ``score_consultation`` with a ``RubricGrader``.

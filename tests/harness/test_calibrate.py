@@ -159,3 +159,26 @@ def test_the_report_sets_the_components_beside_a_second_labeller(tmp_path):
     assert main(["--split", "heldout", "--limit", "40", "--out", str(out)]) == 0
     text = out.read_text()
     assert "## Two labellers" in text and "| heldout: component | heldout: second labeller |" in text
+    assert "## What an LLM selector is shown" in text and "| candidates recall |" in text
+
+
+def test_the_selector_candidates_bound_what_any_selector_can_recall(monkeypatch):
+    """Shown nothing, a selector recalls nothing; shown the whole record, all it can miss is its own choice."""
+    from dataclasses import replace
+
+    from harness import grounding
+    from harness.calibrate import selector_candidates_figures
+    from harness.semantic import embedder
+
+    first = [_probe(1, kind="retrieval", question="Does resting help?", facts=["Improvement of symptoms after rest"], also=[])]
+    second = [
+        _probe(
+            1, kind="retrieval", question="Does resting help?", facts=["Improvement of symptoms", "Weakness in upper"], also=[]
+        )
+    ]
+    name = embedder().name
+    for shown, recall in ((0, 0.0), (9, 1.0)):  # agentclinic_medqa-0 records 9 facts
+        monkeypatch.setitem(grounding.SETTINGS, name, replace(grounding.SETTINGS[name], selector_candidates=shown))
+        figures = selector_candidates_figures(first, second, Cases())
+        assert figures["candidates_recall"] == recall and figures["second_recall"] == recall
+    assert figures["second_precision"] == 0.5  # the second label's other fact (f3) is not labelled by the first

@@ -125,3 +125,65 @@ def test_part_of_the_diagnosis_name_is_caught_as_a_leak():
     reply = run(sim.reply("Anything in the family?"))
     assert reply.leaked and "myasthenia" not in reply.text.lower()
     assert sim.leaks == 1
+
+
+def _long_case():
+    from harness.cases import Fact
+
+    case = make_case()
+    more = [
+        "Takes no regular medicines",
+        "Works as a graphic designer",
+        "Mother has thyroid disease",
+        "No recent infections",
+        "Denies chest pain",
+        "Sleeps poorly",
+        "Eyelids droop in the evening",
+        "Chewing tires her jaw",
+        "Voice becomes nasal when talking long",
+    ]
+    case.history += [Fact(f"f{i}", text, "history", False) for i, text in enumerate(more, 4)]
+    return case
+
+
+def test_a_bound_selector_chooses_among_the_best_scored_facts_not_only_those_above_the_threshold():
+    """An LLM selector can only drop facts: shown only the thresholded ones, it could never recall more than the
+    threshold does. It is shown the best-scored facts (``selector_candidates``) and its choice is what the patient may say."""
+    from harness.grounding import selector_candidates, settings
+
+    case, question = _long_case(), "Do you smoke?"
+    shown = []
+
+    async def last_one(q, facts):
+        shown.append(list(facts))
+        return [len(facts) - 1]
+
+    async def chat(messages):
+        return echo_facts(messages)
+
+    sim = PatientSimulator(case, chat, selector=last_one)
+    expected = selector_candidates(question, case.history, complaint=case.presenting_complaint)
+    assert len(sim.candidates(question)) < len(expected) == settings().selector_candidates < len(case.history)
+    reply = run(sim.reply(question))
+    assert shown == [[f.text for f in expected]]
+    assert expected[-1].text in reply.text
+
+
+def test_an_unusable_selector_reply_falls_back_to_the_calibrated_choice_and_a_greedy_one_is_capped():
+    from harness.grounding import settings
+
+    async def chat(messages):
+        return echo_facts(messages)
+
+    async def confused(q, facts):
+        return None
+
+    async def everything(q, facts):
+        return list(range(len(facts)))
+
+    question = "Do your eyelids droop or does chewing tire you?"  # two facts pass the threshold
+    plain = run(PatientSimulator(_long_case(), chat).reply(question)).text
+    assert run(PatientSimulator(_long_case(), chat, selector=confused).reply(question)).text == plain
+    greedy = PatientSimulator(_long_case(), chat, selector=everything)
+    run(greedy.reply(question))
+    assert len(greedy.revealed) <= settings().retrieval_max + 2
