@@ -27,8 +27,9 @@ Components and their metrics (micro-averaged over probe items):
 - grounding (``grounding``): the deterministic reply check's label per probe reply, accuracy and
   recall of hallucinations and false denials.
 LLM parts (``--llm``): the diagnosis judge (accuracy on the diagnosis probes), the fact selector
-(retrieval recall/precision when it chooses among ``selector_candidates``) and the
-hallucination check (accuracy on the grounding probes), with whatever model is named.
+(retrieval recall/precision when it chooses among ``selector_candidates``), the hallucination check
+(accuracy on the grounding probes) and the grader's entailment check behind ``critical_fact_recall``
+(on the entailment probes), with whatever model is named.
 """
 
 from __future__ import annotations
@@ -392,7 +393,7 @@ def llm_callable(args: argparse.Namespace) -> tuple[Callable, str]:
 
 async def run_llm(probes: list[dict[str, Any]], cases: Cases, model: Callable, limit: int) -> dict[str, Any]:
     """The judge, the selector and the hallucination check with ``model``, on the first ``limit`` probes of each kind."""
-    from harness.consultation import Assessment, diagnosis_verdict
+    from harness.consultation import Assessment, diagnosis_verdict, elicited_by_grader
     from harness.grading import RubricGrader
     from harness.grounding import retrieve_facts, selected, selector_candidates
     from harness.llm_checks import llm_grounding, llm_selector
@@ -426,6 +427,20 @@ async def run_llm(probes: list[dict[str, Any]], cases: Cases, model: Callable, l
         tally.found += len(offered)
     out["selector.recall"], out["selector.precision"] = tally.recall(), tally.precision()
     out["selector.n"] = len([p for p in probes if p["kind"] == "retrieval"][:limit])
+    conveyed = Tally()
+    snippets = [p for p in probes if p["kind"] == "entailment"][:limit]
+    for item in snippets:
+        case = cases.get(item["case"], item["_where"])
+        required = facts_named(case, item["facts"], item["_where"])
+        ok = required | facts_named(case, item.get("also", []), item["_where"])
+        said = [{"role": "patient", "content": item["snippet"]}]
+        found = set(await elicited_by_grader(case, said, engine, case.history) or [])  # no verdict: nothing found
+        conveyed.hits += len(required & found)
+        conveyed.labelled += len(required)
+        conveyed.correct_found += len(found & ok)
+        conveyed.found += len(found)
+    out["entailment_check.recall"], out["entailment_check.precision"] = conveyed.recall(), conveyed.precision()
+    out["entailment_check.n"] = len(snippets)
     check = llm_grounding(model)
     grounding = [p for p in probes if p["kind"] == "grounding"][:limit]
     right = caught = bad = 0
@@ -651,7 +666,9 @@ All figures are micro-averages over the probe items of one split.
 - LLM parts: **judge.accuracy** = dedicated diagnosis judge verdicts matching the label on diagnosis probes;
   **selector** = retrieval recall/precision when the LLM chooses among the best-scored facts
   (`selector_candidates`; at most the retrieval limit + 2 kept);
-  **hallucination_check.accuracy / recall** = LLM flags an unsupported reply (hallucination or false denial).
+  **hallucination_check.accuracy / recall** = LLM flags an unsupported reply (hallucination or false denial);
+  **entailment_check.recall / precision** = the grader's check behind `critical_fact_recall` (one criterion per
+  recorded fact of the case) on the entailment probes, scored as entailment.
 """
 
 
@@ -782,8 +799,9 @@ def render(
     lines += ["## LLM parts", ""]
     if llm:
         lines.append(
-            f"Model: {llm_name}; first {llm.get('judge.n')} diagnosis, {llm.get('selector.n')} retrieval and "
-            f"{llm.get('hallucination_check.n')} grounding probes of the held-out split ({llm.get('seconds')} s)."
+            f"Model: {llm_name}; first {llm.get('judge.n')} diagnosis, {llm.get('selector.n')} retrieval, "
+            f"{llm.get('hallucination_check.n')} grounding and {llm.get('entailment_check.n')} entailment probes of the "
+            f"held-out split ({llm.get('seconds')} s)."
         )
         lines += ["", "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {fmt(v)} |" for k, v in llm.items() if not k.endswith(".n") and k != "seconds"]

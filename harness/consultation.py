@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from harness.answers import extract_choice
-from harness.cases import DIAGNOSIS_QUESTION, Case
+from harness.cases import DIAGNOSIS_QUESTION, Case, Fact
 from harness.errors import ArgumentError
 from harness.grading import RubricGrader, parse_json_object
 from harness.grounding import entailed
@@ -60,6 +60,7 @@ from harness.terms import (
 )
 
 logger = logging.getLogger(__name__)
+ELICITED_TAG = "critical_fact"  # the tag of the criteria behind critical_fact_recall
 
 TOOLS = ("ask", "examine", "order_test", "final_assessment")
 ARGUMENT = {"ask": "question", "examine": "system", "order_test": "name"}  # tool -> its one argument
@@ -653,7 +654,9 @@ class ConsultationResult:
     metrics: dict[str, float]
     errors: list[str] = field(default_factory=list)
     grader_calls: int = 0
-    elicited_fact_ids: list[str] = field(default_factory=list)
+    elicited_fact_ids: list[str] = field(default_factory=list)  # critical facts conveyed, by ``elicited_by``
+    elicited_by: str = "grader"  # "grader", or "embedding" when the grader gave no verdict on a fact
+    elicited_by_embedding: list[str] = field(default_factory=list)  # the calibrated embedding check's, beside it
     hallucination_rate: float | None = None
     false_denial_rate: float | None = None
     diagnosis: DiagnosisVerdict | None = None
@@ -679,9 +682,35 @@ def render_consultation(
 
 
 def elicited_facts(case: Case, events: Sequence[dict[str, Any]]) -> list[str]:
-    """Ids of the critical facts the patient's replies convey (entailment, so paraphrases count)."""
+    """Ids of the critical facts the patient's replies convey, by the calibrated embedding check (entailment, so
+    paraphrases count)."""
     said = [e["content"] for e in events if e["role"] == "patient"]
     return [f.id for f in entailed(said, case.critical_facts)] if said else []
+
+
+def elicited_item(fact: Fact) -> RubricItem:
+    return RubricItem(f"The patient's words state or clearly convey, in any wording, that: {fact.text}", 1, (ELICITED_TAG,))
+
+
+async def elicited_by_grader(
+    case: Case, events: Sequence[dict[str, Any]], engine: RubricGrader, facts: Sequence[Fact] | None = None
+) -> list[str] | None:
+    """Ids of the critical facts (or of ``facts``) the grader finds in the patient's replies (everything the
+    patient said is the reply it grades, one criterion per fact); None when it gave no verdict on one of them."""
+    facts = case.critical_facts if facts is None else facts
+    said = [e["content"] for e in events if e["role"] == "patient"]
+    if not said or not facts:
+        return []
+    frame = [
+        {
+            "role": "user",
+            "content": f"A doctor interviewed a patient ({case.demographics}). The reply is everything the patient said.",
+        }
+    ]
+    grade = await engine.grade(frame, "\n".join(said), [elicited_item(f) for f in facts])
+    if any(v.met is None for v in grade.verdicts):
+        return None
+    return [f.id for f, v in zip(facts, grade.verdicts, strict=True) if v.met]
 
 
 async def score_consultation(
@@ -723,7 +752,9 @@ async def score_consultation(
         logger.warning("grader %s marked every criterion of %s met, penalties included", engine.grader_id, case.case_id)
     patient_events = [e for e in events if e["role"] == "patient"]
     critical = [f.id for f in case.critical_facts]
-    elicited = elicited_facts(case, events)
+    by_embedding = elicited_facts(case, events)
+    by_grader = await elicited_by_grader(case, events, engine)
+    elicited = by_grader if by_grader is not None else by_embedding
     recall = len(set(elicited) & set(critical)) / len(critical) if critical else None
     replies = len(patient_events)
     rate = lambda key: sum(bool(e.get(key)) for e in patient_events) / replies if replies else None  # noqa: E731
@@ -740,6 +771,8 @@ async def score_consultation(
         metrics["mcq_accuracy"] = float(dx.mcq_correct)
     if recall is not None:
         metrics["critical_fact_recall"] = recall
+    if by_grader is not None and critical and patient_events:  # no agreement to claim on nothing said
+        metrics["elicited_check_agreement"] = sum((i in by_grader) == (i in by_embedding) for i in critical) / len(critical)
     for name, value in (
         ("leak_rate", leak_rate),
         ("hallucination_rate", rate("hallucinated")),
@@ -763,6 +796,8 @@ async def score_consultation(
         errors=errors,
         grader_calls=grade.grader_calls,
         elicited_fact_ids=elicited,
+        elicited_by="grader" if by_grader is not None else "embedding",
+        elicited_by_embedding=by_embedding,
         hallucination_rate=rate("hallucinated"),
         false_denial_rate=rate("false_denial"),
         diagnosis=dx,

@@ -182,3 +182,19 @@ def test_the_selector_candidates_bound_what_any_selector_can_recall(monkeypatch)
         figures = selector_candidates_figures(first, second, Cases())
         assert figures["candidates_recall"] == recall and figures["second_recall"] == recall
     assert figures["second_precision"] == 0.5  # the second label's other fact (f3) is not labelled by the first
+
+
+def test_the_graders_entailment_check_is_measured_on_the_entailment_probes():
+    """``--llm`` measures the check behind critical_fact_recall: one criterion per recorded fact, scored as entailment."""
+    import asyncio
+
+    from harness.calibrate import run_llm
+    from tests.helpers.scripted import scripted_grader
+
+    probe = _probe(1, kind="entailment", snippet="I keep seeing two of everything.", facts=["Double vision"], also=[])
+    exact = scripted_grader(lambda c: "patient's words" in c and "double vision" in c.lower())
+    out = asyncio.run(run_llm([probe], Cases(), exact, 20))
+    assert out["entailment_check.recall"] == 1.0 and out["entailment_check.precision"] == 1.0  # f1 and f5 both say it
+    assert exact.calls == 9  # one criterion per recorded fact of agentclinic_medqa-0
+    everything = asyncio.run(run_llm([probe], Cases(), scripted_grader(lambda c: True), 20))
+    assert everything["entailment_check.precision"] == 2 / 9

@@ -71,8 +71,9 @@ def test_score_consultation_uses_the_engine():
     grader = scripted_grader(lambda criterion: "Myasthenia" in criterion)
     engine = RubricGrader(grader, grader_id="scripted")
     result = asyncio.run(score_consultation(case, episode, episode.assessment, engine, rubric))
-    assert result.diagnosis_correct is True and grader.calls == len(rubric) == len(result.verdicts)
-    assert result.critical_fact_recall == 0.5  # f2 of the critical f1, f2
+    assert result.diagnosis_correct is True and len(rubric) == len(result.verdicts)
+    assert grader.calls == len(rubric) + len(case.critical_facts)  # the rubric, the judge, one check per critical fact
+    assert result.critical_fact_recall == 0.0 and result.elicited_by_embedding == ["f2"]  # this grader meets no fact
     positive = sum(i.points for i in rubric if i.points > 0)
     assert result.score == pytest.approx(10 / positive) and result.metrics["diagnostic_accuracy"] == 1.0
     wrong = asyncio.run(
@@ -348,3 +349,37 @@ def test_asking_for_more_information_or_deferring_is_a_non_answer(text, non_answ
     from harness.consultation import is_non_answer
 
     assert is_non_answer(text) is non_answer
+
+
+def test_critical_fact_recall_is_the_graders_check_with_the_embedding_check_beside_it():
+    """The grader decides which critical facts the patient's words convey (paraphrases included); the calibrated
+    embedding check runs beside it, their agreement is reported, and it decides alone when the grader fails."""
+    case = make_case()  # critical facts: f1 double vision, f2 difficulty climbing stairs
+    doctor = doctor_script(("ask", {"question": "Trouble climbing stairs?"}), FINAL)
+    episode = asyncio.run(run_consultation(case, doctor, PatientSimulator(case, patient_chat), max_turns=5))
+    rubric = deterministic_items(case)
+
+    def scored(decide):
+        return asyncio.run(score_consultation(case, episode, episode.assessment, RubricGrader(decide, grader_id="g"), rubric))
+
+    agrees = scored(scripted_grader(lambda c: "Myasthenia" in c or ("patient's words" in c and "stairs" in c)))
+    assert agrees.critical_fact_recall == 0.5 and agrees.elicited_fact_ids == ["f2"] and agrees.elicited_by == "grader"
+    assert agrees.metrics["elicited_check_agreement"] == 1.0
+    differs = scored(scripted_grader(lambda c: "patient's words" in c and "Double vision" in c))
+    assert differs.elicited_fact_ids == ["f1"] and differs.metrics["elicited_check_agreement"] == 0.0
+
+    async def no_verdict_on_facts(messages, json_schema=None):
+        if "patient's words" in messages[-1]["content"]:
+            return "no idea"
+        return await scripted_grader(lambda c: True)(messages, json_schema)
+
+    fallback = scored(no_verdict_on_facts)
+    assert fallback.elicited_by == "embedding" and fallback.elicited_fact_ids == ["f2"]
+    assert "elicited_check_agreement" not in fallback.metrics
+
+
+def test_no_elicitation_agreement_is_claimed_when_the_patient_never_spoke():
+    case = make_case()
+    engine = RubricGrader(scripted_grader(lambda c: True), grader_id="g")
+    result = asyncio.run(score_consultation(case, [{"role": "case", "content": "..."}], None, engine, deterministic_items(case)))
+    assert result.critical_fact_recall == 0.0 and "elicited_check_agreement" not in result.metrics

@@ -159,10 +159,15 @@ def test_paraphrased_fact_counts_as_elicited(medqa):
         {"turn": 1, "role": "doctor", "tool": "ask", "content": "Does anything make it better or worse?"},
         {"turn": 1, "role": "patient", "content": "It gets worse when I'm active and better if I rest.", "revealed_fact_ids": []},
     ]
-    engine = RubricGrader(scripted_grader(lambda c: False), grader_id="scripted")
+    grader = scripted_grader(lambda c: False)
+
+    async def silent_on_facts(messages, json_schema=None):  # no verdict on the facts: the embedding check decides
+        return "no verdict" if "patient's words" in messages[-1]["content"] else await grader(messages, json_schema)
+
+    engine = RubricGrader(silent_on_facts, grader_id="scripted")
     result = asyncio.run(score_consultation(case, events, None, engine, deterministic_items(case)))
     rest = next(f.id for f in case.history if f.text == "Improvement of symptoms after rest")
-    assert result.critical_fact_recall > 0 and rest in result.elicited_fact_ids
+    assert result.elicited_by == "embedding" and result.critical_fact_recall > 0 and rest in result.elicited_fact_ids
 
 
 # --- no hallucination check ----------------------------------------------------------------------
