@@ -3,9 +3,10 @@
 - ``llm_selector(model)``: MediQ-style fact selection: the model sees the doctor's question and
   the candidate facts (``harness.grounding.selector_candidates``), numbered, and returns the numbers of
   those that answer it, or None when its reply is unusable. It selects facts verbatim; it never writes
-  new ones.
+  new ones. The consultation eval uses it when a ``measurement`` (or ``patient``) model is bound.
 - ``llm_grounding(model)``: the model sees a patient reply and the facts the patient may state,
-  and says whether the reply asserts (or denies) anything the facts do not support.
+  and says whether the reply asserts (or denies) anything the facts do not support. It is measured
+  only: the simulator's grounding check in a run is the deterministic ``harness.grounding.check_reply``.
 
 ``model`` is a grader-style callable ``async (messages, json_schema) -> str`` (the embedded
 model, an OpenAI-compatible client, or an Inspect model through ``harness.evals.scoring.inspect_grader``).
