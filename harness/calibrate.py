@@ -672,6 +672,12 @@ All figures are micro-averages over the probe items of one split.
 """
 
 
+def counts_table(title: str, by_split: dict[str, dict[str, int]]) -> list[str]:
+    """A markdown table of probe counts per kind, one row per split."""
+    rows = [f"| {split} | " + " | ".join(str(c.get(k, 0)) for k in KINDS) + " |" for split, c in by_split.items()]
+    return [f"| {title} | " + " | ".join(KINDS) + " |", "|---|" + "---|" * len(KINDS), *rows]
+
+
 def render_agreement(results: dict[str, dict[str, Any]]) -> list[str]:
     """The section comparing the components with a second labeller, on the probes both labellers labelled."""
     splits = [split for split in SPLITS if results[split]["agreement"]]
@@ -688,12 +694,8 @@ def render_agreement(results: dict[str, dict[str, Any]]) -> list[str]:
         "component on the same probes. Both labellers are language-model agents of one kind, and the first wrote",
         "each item to show its label, so this is an upper reference for the targets, not a clinicians' agreement.",
         "",
-        "| probes labelled twice | " + " | ".join(KINDS) + " |",
-        "|---|" + "---|" * len(KINDS),
+        *counts_table("probes labelled twice", {split: shown[split]["counts"] for split in splits}),
     ]
-    for split in splits:
-        c = shown[split]["counts"]
-        lines.append(f"| {split} | " + " | ".join(str(c.get(k, 0)) for k in KINDS) + " |")
     header = ["figure", "target"] + [f"{split}: {who}" for split in splits for who in ("component", "second labeller")]
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in results[splits[0]]["figures"]:
@@ -753,12 +755,8 @@ def render(
         "author's wording. The development part (used to choose the thresholds below) holds the earlier probe sets,",
         "including former held-out sets whose failures were read (`reports/calibration_history.md`).",
         "",
-        "| probes | " + " | ".join(KINDS) + " |",
-        "|---|" + "---|" * len(KINDS),
+        *counts_table("probes", {split: results[split]["counts"] for split in SPLITS}),
     ]
-    for split in SPLITS:
-        c = results[split]["counts"]
-        lines.append(f"| {split} | " + " | ".join(str(c.get(k, 0)) for k in KINDS) + " |")
     lines += ["", "## Deterministic components", "", "| figure | target | held-out | met? | dev |", "|---|---|---|---|---|"]
     for name in results["heldout"]["figures"]:
         target = TARGETS.get(name)
