@@ -291,7 +291,7 @@ def lookup(record: dict[str, str], request: str, kind: str = "test", model: Embe
         scored: dict[str, float] = {}
         for field_of in (lambda k: k, lambda k: f"{k} {record[k]}"):
             for name in names:
-                if how and filed_under(name) and not filed_under(name) & how:
+                if how and (filed := filed_under(name)) and not filed & how:
                     continue  # filed under another manoeuvre or specimen
                 have = _key_concepts(field_of(name))
                 hit = have & wanted
