@@ -52,6 +52,22 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE_DIR = ROOT / "calibration"
 SPLITS = ("heldout", "dev")
 KINDS = ("retrieval", "lookup", "leak", "diagnosis", "entailment", "grounding")
+ITEM_FIELDS = {  # what a probe shows a labeller
+    "retrieval": ("question",),
+    "lookup": ("tool", "request"),
+    "leak": ("reply",),
+    "diagnosis": ("answer",),
+    "entailment": ("snippet",),
+    "grounding": ("released", "reply"),
+}
+LABEL_FIELDS = {  # the label (``also`` and a diagnosis ``note`` are optional)
+    "retrieval": ("facts",),
+    "lookup": ("expect",),
+    "leak": ("leak",),
+    "diagnosis": ("correct",),
+    "entailment": ("facts",),
+    "grounding": ("label",),
+}
 TARGETS = {
     "retrieval.recall": 0.95,
     "retrieval.precision": 0.90,
@@ -77,6 +93,9 @@ def load_probes(split: str, path: Path | None = None) -> list[dict[str, Any]]:
             raise DataError(path, f"not JSON: {exc.msg}", line) from exc
         if item.get("kind") not in KINDS:
             raise DataError(path, f"kind must be one of {', '.join(KINDS)}", line, "kind")
+        for name in ("case", *ITEM_FIELDS[item["kind"]], *LABEL_FIELDS[item["kind"]]):
+            if name not in item:
+                raise DataError(path, f"a {item['kind']} probe needs {name!r}", line, name)
         probes.append({**item, "_where": (str(path), line)})
     return probes
 
@@ -256,14 +275,6 @@ def count(probes: list[dict[str, Any]], answers: list[Any], cases: Cases) -> dic
 
 SECOND_LABELS = PROBE_DIR / "second_labels.jsonl"
 SELECTOR_RECALL = 0.99  # share of the labelled facts an LLM selector's candidates must hold on dev (--tune)
-ITEM_FIELDS = {  # what a probe shows a labeller; the rest of it is the label
-    "retrieval": ("question",),
-    "lookup": ("tool", "request"),
-    "leak": ("reply",),
-    "diagnosis": ("answer",),
-    "entailment": ("snippet",),
-    "grounding": ("released", "reply"),
-}
 
 
 def item_key(item: dict[str, Any]) -> tuple[str, ...]:
@@ -281,7 +292,7 @@ def second_labeller_answer(second: dict[str, Any], case: Case) -> Any:
     if kind == "leak":
         return ["(second labeller: leaks)"] if second["leak"] else []
     if kind == "diagnosis":
-        return second["note"] == "non-answer", second["correct"]
+        return second.get("note") == "non-answer", second["correct"]
     return second["label"]
 
 

@@ -198,3 +198,19 @@ def test_the_graders_entailment_check_is_measured_on_the_entailment_probes():
     assert exact.calls == 9  # one criterion per recorded fact of agentclinic_medqa-0
     everything = asyncio.run(run_llm([probe], Cases(), scripted_grader(lambda c: True), 20))
     assert everything["entailment_check.precision"] == 2 / 9
+
+
+@pytest.mark.parametrize(
+    "probe, field",
+    [
+        ({"kind": "retrieval", "case": "agentclinic_medqa-0", "question": "Any fever?"}, "facts"),
+        ({"kind": "leak", "case": "agentclinic_medqa-0", "leak": True}, "reply"),
+        ({"kind": "diagnosis", "answer": "MG", "correct": True, "note": "abbreviation"}, "case"),
+    ],
+)
+def test_a_probe_missing_a_field_is_an_error_naming_file_line_and_field(tmp_path, probe, field):
+    bad = tmp_path / "second_labels.jsonl"
+    bad.write_text("\n" + json.dumps(probe) + "\n")
+    with pytest.raises(DataError) as err:
+        load_probes("second", bad)
+    assert err.value.line == 2 and err.value.field == field and "second_labels.jsonl" in str(err.value)
