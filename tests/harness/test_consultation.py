@@ -5,6 +5,7 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
+from harness.cases import Case
 from harness.consultation import Action, ChatDoctor, run_consultation, score_consultation
 from harness.errors import ArgumentError
 from harness.evals.consultation import consultation_task
@@ -383,3 +384,33 @@ def test_no_elicitation_agreement_is_claimed_when_the_patient_never_spoke():
     engine = RubricGrader(scripted_grader(lambda c: True), grader_id="g")
     result = asyncio.run(score_consultation(case, [{"role": "case", "content": "..."}], None, engine, deterministic_items(case)))
     assert result.critical_fact_recall == 0.0 and "elicited_check_agreement" not in result.metrics
+
+
+def test_a_bound_measurement_model_chooses_among_the_selector_candidates_in_the_inspect_run(tmp_path):
+    import re
+
+    from harness.grounding import selector_candidates
+
+    prompts = []
+
+    def choose_first(prompt):
+        prompts.append(prompt)
+        return json.dumps({"facts": [1]})
+
+    task = consultation_task("agentclinic_medqa", max_turns=4)
+    task.dataset = task.dataset[:1]
+    roles = {
+        "patient": mock_model(lambda prompt: "I do not smoke and I drink wine occasionally."),
+        "measurement": mock_model(choose_first),
+        "grader": scripted_grader_model(lambda criterion: "Myasthenia" in criterion),
+        "rubric_generator": mock_model(lambda prompt: sections()),
+    }
+    [log] = inspect_eval(task, model=_doctor_model(), model_roles=roles, log_dir=str(tmp_path), display="none")
+    assert log.status == "success", log.error
+    case = Case.from_dict(log.samples[0].metadata["case"])
+    shown = selector_candidates("Do you smoke or drink?", case.history, complaint=case.presenting_complaint)
+    [prompt] = prompts
+    assert re.findall(r"^\d+\. (.+)$", prompt, re.M) == [f.text for f in shown]
+    score = log.samples[0].scores["consultation_scorer"]
+    assert score.metadata["elicited_by"] == "grader" and "elicited_by_embedding" in score.metadata
+    assert "elicited_check_agreement" in log.results.scores[0].metrics
