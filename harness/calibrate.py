@@ -406,7 +406,7 @@ async def run_llm(probes: list[dict[str, Any]], cases: Cases, model: Callable, l
     """The judge, the selector and the hallucination check with ``model``, on the first ``limit`` probes of each kind."""
     from harness.consultation import Assessment, diagnosis_verdict, elicited_by_grader
     from harness.grading import RubricGrader
-    from harness.grounding import retrieve_facts, selected, selector_candidates
+    from harness.grounding import retrieve_facts, selector_choice
     from harness.llm_checks import llm_grounding, llm_selector
 
     engine = RubricGrader(model, grader_id="calibration", mode="per_criterion", cache=None)
@@ -421,35 +421,24 @@ async def run_llm(probes: list[dict[str, Any]], cases: Cases, model: Callable, l
     out["judge.accuracy"] = _ratio(agree, len(judged))
     out["judge.n"] = len(judged)
     selector = llm_selector(model)
-    tally = Tally()
-    for item in [p for p in probes if p["kind"] == "retrieval"][:limit]:
+    questions = [p for p in probes if p["kind"] == "retrieval"][:limit]
+    offered = []
+    for item in questions:
         case = cases.get(item["case"], item["_where"])
-        required = facts_named(case, item["facts"], item["_where"])
-        ok = required | facts_named(case, item.get("also", []), item["_where"])
-        shown = selector_candidates(item["question"], case.history, complaint=case.presenting_complaint)
-        picked = await selector(item["question"], [f.text for f in shown])
-        if picked is None:  # an unusable reply: the simulator keeps the calibrated choice
-            offered = {f.id for f in retrieve_facts(item["question"], case.history, complaint=case.presenting_complaint)}
-        else:
-            offered = {f.id for f in selected(shown, picked)}
-        tally.hits += len(required & offered)
-        tally.labelled += len(required)
-        tally.correct_found += len(offered & ok)
-        tally.found += len(offered)
+        chosen = await selector_choice(item["question"], case.history, selector, complaint=case.presenting_complaint)
+        if chosen is None:  # an unusable reply: the simulator keeps the calibrated choice
+            chosen = retrieve_facts(item["question"], case.history, complaint=case.presenting_complaint)
+        offered.append({f.id for f in chosen})
+    tally = count(questions, offered, cases)["retrieval"]
     out["selector.recall"], out["selector.precision"] = tally.recall(), tally.precision()
-    out["selector.n"] = len([p for p in probes if p["kind"] == "retrieval"][:limit])
-    conveyed = Tally()
+    out["selector.n"] = len(questions)
     snippets = [p for p in probes if p["kind"] == "entailment"][:limit]
+    found = []
     for item in snippets:
         case = cases.get(item["case"], item["_where"])
-        required = facts_named(case, item["facts"], item["_where"])
-        ok = required | facts_named(case, item.get("also", []), item["_where"])
         said = [{"role": "patient", "content": item["snippet"]}]
-        found = set(await elicited_by_grader(case, said, engine, case.history) or [])  # no verdict: nothing found
-        conveyed.hits += len(required & found)
-        conveyed.labelled += len(required)
-        conveyed.correct_found += len(found & ok)
-        conveyed.found += len(found)
+        found.append(set(await elicited_by_grader(case, said, engine, case.history) or []))  # no verdict: nothing found
+    conveyed = count(snippets, found, cases)["entailment"]
     out["entailment_check.recall"], out["entailment_check.precision"] = conveyed.recall(), conveyed.precision()
     out["entailment_check.n"] = len(snippets)
     check = llm_grounding(model)
@@ -541,13 +530,7 @@ def tune(probes: list[dict[str, Any]], cases: Cases) -> str:
         parts = {}
         for concept, words in itertools.product([0.2, 0.3, 0.45, 0.6, 0.8], [0.0, 0.2, 0.3, 0.5, 0.8]):
             grounding.SETTINGS[model.name] = replace(base, retrieval_concept=concept, retrieval_words=words)
-            parts[(concept, words)] = grounding.topic_gate(
-                item["question"],
-                case.history,
-                grounding.fact_scores(
-                    grounding.retrieval_query(item["question"], case.presenting_complaint), case.history, model
-                ),
-            )
+            parts[(concept, words)] = grounding.question_scores(item["question"], case.history, model, case.presenting_complaint)
         retrieval.append((parts, (case.history, grounding.restatements(case.history)), required, ok))
     entailment = []
     for item in (p for p in probes if p["kind"] == "entailment"):

@@ -19,7 +19,7 @@ probes (calibration/dev_probes.jsonl) and is reported with held-out figures by `
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -196,8 +196,13 @@ def retrieve_facts(
     """
     model = model or embedder()
     conf = settings(model)
-    scores = topic_gate(question, facts, fact_scores(retrieval_query(question, complaint), facts, model))
+    scores = question_scores(question, facts, model, complaint)
     return [facts[i] for i in choose(scores, facts, conf.retrieval_threshold, conf.retrieval_margin, limit or conf.retrieval_max)]
+
+
+def question_scores(question: str, facts: Sequence, model: Embedder, complaint: str = "") -> np.ndarray:
+    """Each fact's score for a doctor's question: ``fact_scores`` against ``retrieval_query``, ``topic_gate`` applied."""
+    return topic_gate(question, facts, fact_scores(retrieval_query(question, complaint), facts, model))
 
 
 def selector_candidates(question: str, facts: Sequence, model: Embedder | None = None, complaint: str = "") -> list:
@@ -205,16 +210,26 @@ def selector_candidates(question: str, facts: Sequence, model: Embedder | None =
     topic-gated as ``retrieve_facts`` does, but with no threshold or margin), best first. A selector can only
     drop facts, so its recall is at most this list's (``python -m harness.calibrate`` reports it)."""
     model = model or embedder()
-    scores = topic_gate(question, facts, fact_scores(retrieval_query(question, complaint), facts, model))
+    scores = question_scores(question, facts, model, complaint)
     order = [int(i) for i in np.argsort(-scores, kind="stable") if np.isfinite(scores[i])]
     return [facts[i] for i in order[: settings(model).selector_candidates]]
 
 
-def selected(shown: Sequence, picked: list[int], limit: int | None = None) -> list:
-    """An LLM selector's picks among the facts it was ``shown``, in its order, each once, at most the retrieval
-    limit + 2 (as many as ``retrieve_facts`` may offer): never the whole record at once."""
-    limit = limit or settings().retrieval_max
-    return [shown[i] for i in dict.fromkeys(picked) if 0 <= i < len(shown)][: limit + 2]
+async def selector_choice(
+    question: str,
+    facts: Sequence,
+    selector: Callable[[str, list[str]], Awaitable[list[int] | None]],
+    complaint: str = "",
+    limit: int | None = None,
+) -> list | None:
+    """The facts an LLM ``selector`` picks among ``selector_candidates``, in its order, each once, at most the
+    retrieval limit + 2 (as many as ``retrieve_facts`` may offer: never the whole record at once); None when its
+    reply is unusable (the caller keeps the calibrated choice)."""
+    shown = selector_candidates(question, facts, complaint=complaint)
+    picked = await selector(question, [f.text for f in shown])
+    if picked is None:
+        return None
+    return [shown[i] for i in dict.fromkeys(picked) if 0 <= i < len(shown)][: (limit or settings().retrieval_max) + 2]
 
 
 def choose(

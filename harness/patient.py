@@ -42,8 +42,7 @@ from harness.grounding import (
     entailed,
     lookup,
     retrieve_facts,
-    selected,
-    selector_candidates,
+    selector_choice,
     sentences,
 )
 from harness.terms import giveaways, match_concepts, normalize, phrase_in, stem, tokens
@@ -144,11 +143,10 @@ class PatientSimulator:
         limit + 2), or without a selector, or when its reply is unusable, ``candidates``."""
         if self.selector is None:
             return self.candidates(question)
-        shown = selector_candidates(question, self.case.history, complaint=self.case.presenting_complaint)
-        picked = await self.selector(question, [f.text for f in shown])
-        if picked is None:
-            return self.candidates(question)
-        return selected(shown, picked, self.max_relevant)
+        chosen = await selector_choice(
+            question, self.case.history, self.selector, complaint=self.case.presenting_complaint, limit=self.max_relevant
+        )
+        return chosen if chosen is not None else self.candidates(question)
 
     def system_prompt(self, facts: list[Fact], strict: str = "") -> str:
         known = [self.case.fact(i) for i in self.revealed]
