@@ -437,7 +437,8 @@ async def run_llm(probes: list[dict[str, Any]], cases: Cases, model: Callable, l
     for item in snippets:
         case = cases.get(item["case"], item["_where"])
         said = [{"role": "patient", "content": item["snippet"]}]
-        found.append(set(await elicited_by_grader(case, said, engine, case.history) or []))  # no verdict: nothing found
+        ids, _ = await elicited_by_grader(case, said, engine, case.history)
+        found.append(set(ids or []))  # no verdict: nothing found
     conveyed = count(snippets, found, cases)["entailment"]
     out["entailment_check.recall"], out["entailment_check.precision"] = conveyed.recall(), conveyed.precision()
     out["entailment_check.n"] = len(snippets)

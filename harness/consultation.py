@@ -596,6 +596,7 @@ class DiagnosisVerdict:
     judge_explanation: str = ""
     mcq_letter: str | None = None  # the multiple-choice cross-check (free text answers)
     mcq_correct: bool | None = None
+    grader_calls: int = 0  # the judge's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -627,6 +628,7 @@ async def diagnosis_verdict(
     grade = await engine.grade(judge_frame(case), assessment.text() if assessment else "", [diagnosis_item(case)])
     judged = grade.verdicts[0]
     verdict.judge, verdict.judge_explanation = judged.met, judged.explanation or (judged.error or "")
+    verdict.grader_calls = grade.grader_calls
     if answer == "multiple_choice" and case.answer_idx:
         verdict.correct, verdict.decided_by = option == case.answer_idx, "option"
     elif verdict.alias:
@@ -653,7 +655,7 @@ class ConsultationResult:
     verdicts: list[Verdict]
     metrics: dict[str, float]
     errors: list[str] = field(default_factory=list)
-    grader_calls: int = 0
+    grader_calls: int = 0  # every grader call: the rubric, the diagnosis judge and the critical-fact check
     elicited_fact_ids: list[str] = field(default_factory=list)  # critical facts conveyed, by ``elicited_by``
     elicited_by: str = "grader"  # "grader", or "embedding" when the grader gave no verdict on a fact
     elicited_by_embedding: list[str] = field(default_factory=list)  # the calibrated embedding check's, beside it
@@ -694,13 +696,14 @@ def elicited_item(fact: Fact) -> RubricItem:
 
 async def elicited_by_grader(
     case: Case, events: Sequence[dict[str, Any]], engine: RubricGrader, facts: Sequence[Fact] | None = None
-) -> list[str] | None:
-    """Ids of the critical facts (or of ``facts``) the grader finds in the patient's replies (everything the
-    patient said is the reply it grades, one criterion per fact); None when it gave no verdict on one of them."""
+) -> tuple[list[str] | None, int]:
+    """(ids of the critical facts (or of ``facts``) the grader finds in the patient's replies, grader calls made):
+    everything the patient said is the reply it grades, one criterion per fact; the ids are None when it gave no
+    verdict on one of them."""
     facts = case.critical_facts if facts is None else facts
     said = [e["content"] for e in events if e["role"] == "patient"]
     if not said or not facts:
-        return []
+        return [], 0
     frame = [
         {
             "role": "user",
@@ -709,8 +712,8 @@ async def elicited_by_grader(
     ]
     grade = await engine.grade(frame, "\n".join(said), [elicited_item(f) for f in facts])
     if any(v.met is None for v in grade.verdicts):
-        return None
-    return [f.id for f, v in zip(facts, grade.verdicts, strict=True) if v.met]
+        return None, grade.grader_calls
+    return [f.id for f, v in zip(facts, grade.verdicts, strict=True) if v.met], grade.grader_calls
 
 
 async def score_consultation(
@@ -753,7 +756,7 @@ async def score_consultation(
     patient_events = [e for e in events if e["role"] == "patient"]
     critical = [f.id for f in case.critical_facts]
     by_embedding = elicited_facts(case, events)
-    by_grader = await elicited_by_grader(case, events, engine)
+    by_grader, elicited_calls = await elicited_by_grader(case, events, engine)
     elicited = by_grader if by_grader is not None else by_embedding
     recall = len(set(elicited) & set(critical)) / len(critical) if critical else None
     replies = len(patient_events)
@@ -794,7 +797,7 @@ async def score_consultation(
         verdicts=verdicts,
         metrics=metrics,
         errors=errors,
-        grader_calls=grade.grader_calls,
+        grader_calls=grade.grader_calls + dx.grader_calls + elicited_calls,
         elicited_fact_ids=elicited,
         elicited_by="grader" if by_grader is not None else "embedding",
         elicited_by_embedding=by_embedding,

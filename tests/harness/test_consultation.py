@@ -74,6 +74,7 @@ def test_score_consultation_uses_the_engine():
     result = asyncio.run(score_consultation(case, episode, episode.assessment, engine, rubric))
     assert result.diagnosis_correct is True and len(rubric) == len(result.verdicts)
     assert grader.calls == len(rubric) + len(case.critical_facts)  # the rubric, the judge, one check per critical fact
+    assert result.grader_calls == grader.calls  # the judge and the critical-fact checks are grader calls too
     assert result.critical_fact_recall == 0.0 and result.elicited_by_embedding == ["f2"]  # this grader meets no fact
     positive = sum(i.points for i in rubric if i.points > 0)
     assert result.score == pytest.approx(10 / positive) and result.metrics["diagnostic_accuracy"] == 1.0
