@@ -301,13 +301,13 @@ def lookup(record: dict[str, str], request: str, kind: str = "test", model: Embe
         panels_wanted = {c for c in wanted if table[c].panel}
         named = _of_kind(direct, kind)  # "CT chest" names a CT: the chest only ranks
         each_with_parts = [expand({c}) for c in direct]
-        how = _manoeuvres(request) if kind == "exam" else _specimens(request)
         filed_under = _manoeuvres if kind == "exam" else _specimens
+        how = filed_under(request)
+        # an entry filed under another manoeuvre or specimen than the request names is left out
+        eligible = [n for n in names if not (how and (filed := filed_under(n)) and not filed & how)]
         scored: dict[str, float] = {}
         for field_of in (lambda k: k, lambda k: f"{k} {record[k]}"):
-            for name in names:
-                if how and (filed := filed_under(name)) and not filed & how:
-                    continue  # filed under another manoeuvre or specimen
+            for name in eligible:
                 have = _key_concepts(field_of(name))
                 hit = have & wanted
                 if not hit or (named and not _of_kind(hit, kind)):
