@@ -296,49 +296,52 @@ def second_labeller_answer(second: dict[str, Any], case: Case) -> Any:
     return second["label"]
 
 
-def agreement(
-    probes: list[dict[str, Any]], answers: list[Any], seconds: list[dict[str, Any]], cases: Cases
-) -> dict[str, Any] | None:
-    """On the probes a second labeller also labelled: the component's figures and the second labeller's, both
-    scored against the first labeller's labels; None when there are none."""
+def second_answers(probes: list[dict[str, Any]], seconds: list[dict[str, Any]], cases: Cases) -> list[Any]:
+    """For each probe, the second labeller's label (``second_labeller_answer``), None where none labelled it."""
     by_key = {item_key(s): s for s in seconds}
-    pairs = [(p, a, by_key[item_key(p)]) for p, a in zip(probes, answers, strict=True) if item_key(p) in by_key]
-    if not pairs:
+    return [
+        second_labeller_answer(s, cases.get(s["case"], s["_where"])) if (s := by_key.get(item_key(p))) is not None else None
+        for p in probes
+    ]
+
+
+def agreement(probes: list[dict[str, Any]], answers: list[Any], second: list[Any], cases: Cases) -> dict[str, Any] | None:
+    """On the probes a second labeller also labelled (``second``: ``second_answers``): the component's figures
+    and the second labeller's, both scored against the first labeller's labels; None when there are none."""
+    triples = [(p, a, s) for p, a, s in zip(probes, answers, second, strict=True) if s is not None]
+    if not triples:
         return None
-    labelled = [p for p, _, _ in pairs]
-    second = [second_labeller_answer(s, cases.get(s["case"], s["_where"])) for _, _, s in pairs]
+    labelled = [p for p, _, _ in triples]
     return {
         "counts": counts(labelled),
-        "component": figures(count(labelled, [a for _, a, _ in pairs], cases)),
-        "second": figures(count(labelled, second, cases)),
+        "component": figures(count(labelled, [a for _, a, _ in triples], cases)),
+        "second": figures(count(labelled, [s for _, _, s in triples], cases)),
     }
 
 
-def selector_candidates_figures(
-    probes: list[dict[str, Any]], seconds: list[dict[str, Any]], cases: Cases
-) -> dict[str, Any] | None:
+def selector_candidates_figures(probes: list[dict[str, Any]], second: list[Any], cases: Cases) -> dict[str, Any] | None:
     """On the retrieval probes: the share of labelled facts among the facts an LLM selector is shown
     (``harness.grounding.selector_candidates``), the most any selector can recall; and, on the questions a second
-    labeller labelled, their labels cut to those candidates: what a selector that chose like them would get."""
+    labeller labelled (``second``: ``second_answers``), their labels cut to those candidates: what a selector that
+    chose like them would get."""
     from harness.grounding import selector_candidates
 
-    questions = [p for p in probes if p["kind"] == "retrieval"]
-    if not questions:
+    retrieval = [(p, s) for p, s in zip(probes, second, strict=True) if p["kind"] == "retrieval"]
+    if not retrieval:
         return None
+    questions = [p for p, _ in retrieval]
     shown = []
     for item in questions:
         case = cases.get(item["case"], item["_where"])
         shown.append({f.id for f in selector_candidates(item["question"], case.history, complaint=case.presenting_complaint)})
-    by_key = {item_key(s): s for s in seconds}
-    twice = [(item, ids, by_key[item_key(item)]) for item, ids in zip(questions, shown, strict=True) if item_key(item) in by_key]
-    cut = [second_labeller_answer(s, cases.get(s["case"], s["_where"])) & ids for _, ids, s in twice]
-    second = count([item for item, _, _ in twice], cut, cases)["retrieval"]
+    twice = [(item, ids & s) for (item, s), ids in zip(retrieval, shown, strict=True) if s is not None]
+    cut = count([item for item, _ in twice], [ids for _, ids in twice], cases)["retrieval"]
     return {
         "questions": len(questions),
         "candidates_recall": count(questions, shown, cases)["retrieval"].recall(),
         "second_questions": len(twice),
-        "second_recall": second.recall(),
-        "second_precision": second.precision(),
+        "second_recall": cut.recall(),
+        "second_precision": cut.precision(),
     }
 
 
@@ -833,12 +836,13 @@ def main(argv: list[str] | None = None) -> int:
             probes = load_probes(split)[: args.limit] if (not args.split or split in args.split) else []
             answers = [component_answer(item, cases.get(item["case"], item["_where"])) for item in probes]
             tallies = count(probes, answers, cases)
+            second = second_answers(probes, seconds, cases)
             results[split] = {
                 "counts": counts(probes),
                 "figures": figures(tallies),
                 "failures": {k: tallies[k].failures for k in KINDS if k in tallies},
-                "agreement": agreement(probes, answers, seconds, cases),
-                "selector": selector_candidates_figures(probes, seconds, cases),
+                "agreement": agreement(probes, answers, second, cases),
+                "selector": selector_candidates_figures(probes, second, cases),
             }
         llm, llm_name = None, ""
         if args.llm:

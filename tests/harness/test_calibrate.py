@@ -106,7 +106,7 @@ def _probe(line: int, **fields):
 def test_a_second_labeller_is_scored_against_the_first_exactly_as_a_component_is():
     """Second labels of the same items, counted by hand: the first question's second label gives one of the two
     required facts plus one the first labeller did not allow; the second agrees; the leak reply is judged benign."""
-    from harness.calibrate import agreement
+    from harness.calibrate import agreement, second_answers
 
     first = [
         _probe(
@@ -133,7 +133,7 @@ def test_a_second_labeller_is_scored_against_the_first_exactly_as_a_component_is
         _probe(4, kind="diagnosis", answer="Not sure yet", correct=False, note="non-answer"),
         _probe(5, kind="retrieval", question="A question nobody asked the first labeller", facts=[], also=[]),
     ]
-    shown = agreement(first, [set(), set(), [], (True, False)], second, Cases())
+    shown = agreement(first, [set(), set(), [], (True, False)], second_answers(first, second, Cases()), Cases())
     assert shown["counts"] == {"retrieval": 2, "leak": 1, "diagnosis": 1}  # the unmatched second label is left out
     by_second = shown["second"]
     assert by_second["retrieval.recall"] == 2 / 3  # f4 and f8 of the three required (f4, f6, f8)
@@ -167,7 +167,7 @@ def test_the_selector_candidates_bound_what_any_selector_can_recall(monkeypatch)
     from dataclasses import replace
 
     from harness import grounding
-    from harness.calibrate import selector_candidates_figures
+    from harness.calibrate import second_answers, selector_candidates_figures
     from harness.semantic import embedder
 
     first = [_probe(1, kind="retrieval", question="Does resting help?", facts=["Improvement of symptoms after rest"], also=[])]
@@ -179,7 +179,7 @@ def test_the_selector_candidates_bound_what_any_selector_can_recall(monkeypatch)
     name = embedder().name
     for shown, recall in ((0, 0.0), (9, 1.0)):  # agentclinic_medqa-0 records 9 facts
         monkeypatch.setitem(grounding.SETTINGS, name, replace(grounding.SETTINGS[name], selector_candidates=shown))
-        figures = selector_candidates_figures(first, second, Cases())
+        figures = selector_candidates_figures(first, second_answers(first, second, Cases()), Cases())
         assert figures["candidates_recall"] == recall and figures["second_recall"] == recall
     assert figures["second_precision"] == 0.5  # the second label's other fact (f3) is not labelled by the first
 
